@@ -1,0 +1,1 @@
+"""Reading and writing the world: audio files, video files, MIDI."""

@@ -1,0 +1,1 @@
+"""Keypoints: MediaPipe extraction, keypoint files, other skeleton formats (OpenPose JSON, Solos)."""

@@ -1,0 +1,1 @@
+"""Training: dataset readers, the preprocessing cache, training entry points (`minet-train`)."""
