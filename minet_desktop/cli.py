@@ -127,9 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", nargs="?", help="a video or keypoint file to open")
     p.set_defaults(func=_cmd_gui)
 
-    p = sub.add_parser("extract", help="extract body and hand keypoints from a video or image (MediaPipe Holistic)")
+    p = sub.add_parser(
+        "extract", help="extract body and hand keypoints from a video or image (MediaPipe Holistic)"
+    )
     p.add_argument("input", help="video file (mp4, avi, mov, ...) or image")
-    p.add_argument("-o", "--output", help="keypoint file to write (.npz); a video also gets a sidecar next to it")
+    p.add_argument(
+        "-o", "--output", help="keypoint file to write (.npz); a video also gets a sidecar next to it"
+    )
     p.add_argument("--force", action="store_true", help="extract again even if an up-to-date sidecar exists")
     p.set_defaults(func=_cmd_extract)
 
@@ -138,11 +142,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser(
-        "roundtrip", help="audio -> spectrogram -> Griffin-Lim -> audio, to hear what the representation keeps"
+        "roundtrip",
+        help="audio -> spectrogram -> Griffin-Lim -> audio, to hear what the representation keeps",
     )
     p.add_argument("input", help="audio file (wav, flac, ogg, ...)")
     p.add_argument("-o", "--output", required=True, help="wav file to write")
-    p.add_argument("--mel", action="store_true", help="use seed 003's 80-band log-mel instead of MI Net's spectrogram")
+    p.add_argument(
+        "--mel", action="store_true", help="use seed 003's 80-band log-mel instead of MI Net's spectrogram"
+    )
     p.add_argument("--iters", type=int, default=None, help="Griffin-Lim iterations")
     p.set_defaults(func=_cmd_roundtrip)
     return parser

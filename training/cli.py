@@ -31,8 +31,12 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
     try:
         report = prepare(
-            Path(args.dataset), Path(args.out), config=CacheConfig(), workers=args.workers,
-            progress=progress, force=args.force,
+            Path(args.dataset),
+            Path(args.out),
+            config=CacheConfig(),
+            workers=args.workers,
+            progress=progress,
+            force=args.force,
         )
     finally:
         bar.close()
@@ -48,7 +52,9 @@ def _cmd_cache_info(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minet-train", description="Prepare data for and train MI Net models.")
+    parser = argparse.ArgumentParser(
+        prog="minet-train", description="Prepare data for and train MI Net models."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
