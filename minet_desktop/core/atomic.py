@@ -22,7 +22,9 @@ def atomic_path(path: str | PathLike[str], suffix: str | None = None) -> Iterato
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".part" + (suffix if suffix is not None else target.suffix), dir=target.parent
+        prefix=f".{target.name}.",
+        suffix=".part" + (suffix if suffix is not None else target.suffix),
+        dir=target.parent,
     )
     os.close(fd)
     tmp = Path(tmp_name)

@@ -78,6 +78,8 @@ def _parents() -> tuple[int, ...]:
 PARENTS: tuple[int, ...] = _parents()
 #: Bones to draw: (parent, child) pairs.
 BONES: tuple[tuple[int, int], ...] = tuple((p, c) for c, p in enumerate(PARENTS) if p >= 0)
+
+
 def _depth(j: int) -> int:
     d = 0
     while PARENTS[j] >= 0:
