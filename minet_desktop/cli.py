@@ -31,31 +31,33 @@ def _progress_bar(desc: str, unit: str) -> tuple[Callable[[int, int], None], Cal
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
-    from minet_desktop.pose.extract import extract_image, keypoints_for_video
-    from minet_desktop.pose.keypoint_file import find_sidecar
+    from minet_desktop.media.video import is_image_file
+    from minet_desktop.pose.extract import keypoints_for_path
+    from minet_desktop.pose.keypoint_file import find_sidecar, sidecar_path
 
     src = Path(args.input)
-    if not src.exists():
+    if not src.is_file():
         raise MinetError(f"{src}: no such file")
-    image_suffixes = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-    if src.suffix.lower() in image_suffixes:
-        kf = extract_image(src)
+    is_video = not is_image_file(src)
+    cached = find_sidecar(src) if is_video and not args.force else None
+    if cached is not None:
+        print(f"reusing the keypoints in {sidecar_path(src).name} (the video is unchanged)", file=sys.stderr)
+        kf = cached
     else:
-        cached = None if args.force else find_sidecar(src)
-        if cached is not None:
-            print(f"reusing keypoints from {src.name}'s sidecar (unchanged video)", file=sys.stderr)
-            kf = cached
-        else:
-            update, close = _progress_bar(f"extracting {src.name}", "frame")
-            try:
-                kf = keypoints_for_video(src, progress=update, use_sidecar=not args.force)
-            finally:
-                close()
+        update, close = _progress_bar(f"extracting {src.name}", "frame")
+        try:
+            kf = keypoints_for_path(src, progress=update, use_sidecar=not args.force)
+        finally:
+            close()
+        if is_video and args.force:
+            kf.save(sidecar_path(src))
+    for warning in kf.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     out = Path(args.output) if args.output else None
     if out is not None:
         kf.save(out)
     print(
-        f"{src.name}: {kf.keypoints.shape[0]} frame(s) at {kf.fps:g} fps, {kf.frame_size[0]}x{kf.frame_size[1]}, "
+        f"{src.name}: {kf.n_frames} frame(s) at {kf.fps:g} fps, {kf.frame_size[0]}x{kf.frame_size[1]}, "
         f"person detected in {kf.detected_fraction:.0%} of frames" + (f" -> {out}" if out else "")
     )
     if kf.detected_fraction == 0:

@@ -72,3 +72,26 @@ def test_roundtrip_writes_audio_and_reports_convergence(tmp_path, capsys):
     line = capsys.readouterr().out
     sc = float(line.rsplit("spectral convergence", 1)[1])
     assert 0 <= sc < 0.5
+
+
+@pytest.mark.slow
+def test_extract_video_writes_a_sidecar_that_the_next_run_reuses(tmp_path, capsys, opencv_data):
+    import cv2
+
+    frame = cv2.imread(str(opencv_data / "messi5.jpg"))
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (frame.shape[1], frame.shape[0]))
+    for _ in range(3):
+        writer.write(frame)
+    writer.release()
+
+    assert main(["extract", str(video), "-o", str(tmp_path / "a.npz")]) == 0
+    first = capsys.readouterr()
+    assert "3 frame(s) at 25 fps" in first.out and "reusing" not in first.err
+    assert (tmp_path / "clip.avi.keypoints.npz").exists()
+
+    assert main(["extract", str(video), "-o", str(tmp_path / "b.npz")]) == 0
+    assert "reusing" in capsys.readouterr().err
+    a = np.load(tmp_path / "a.npz")["keypoints"]
+    b = np.load(tmp_path / "b.npz")["keypoints"]
+    np.testing.assert_array_equal(a, b)

@@ -1,0 +1,184 @@
+"""Keypoint files: the ``(T, 3, 47)`` skeleton of one video plus what is needed to trust it later.
+
+A keypoint file is an ``.npz`` of plain arrays (loaded with ``allow_pickle=False``, so opening one never runs
+code). Extraction writes one next to the video as ``<video>.keypoints.npz`` (the *sidecar*); it is reused only
+while the video's SHA-256 still matches, so editing or replacing the video re-extracts.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+
+from minet_desktop.core.atomic import atomic_path, file_sha256
+from minet_desktop.core.errors import InputError
+from minet_desktop.core.skeleton import N_JOINTS
+
+#: Bumped when the file layout changes; files with another version are refused.
+FORMAT_VERSION = 1
+_REQUIRED_KEYS = (
+    "format_version",
+    "keypoints",
+    "fps",
+    "frame_size",
+    "source_sha256",
+    "source_name",
+    "detected_fraction",
+)
+SIDECAR_SUFFIX = ".keypoints.npz"
+
+
+@dataclass
+class KeypointFile:
+    """Keypoints of one video (or image) in pixels.
+
+    Attributes
+    ----------
+    keypoints
+        ``(T, 3, 47)`` float32: x, y in pixels of the source frame, confidence in [0, 1] (0 = not detected).
+    fps
+        Frames per second of ``keypoints`` (the video's frame rate).
+    frame_size
+        ``(width, height)`` of the source frames in pixels; ``(0, 0)`` when unknown (OpenPose, Solos).
+    source_sha256
+        SHA-256 of the source file's bytes (ties a sidecar to its video).
+    source_name
+        File name of the source, for messages.
+    detected_fraction
+        Fraction of frames in which a person was found (0 for a video with nobody in it).
+    warnings
+        Notes about guesses made while producing the keypoints (e.g. an assumed frame rate).
+    """
+
+    keypoints: np.ndarray
+    fps: float
+    frame_size: tuple[int, int]
+    source_sha256: str
+    source_name: str
+    detected_fraction: float
+    warnings: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        kp = np.asarray(self.keypoints)
+        if kp.ndim != 3 or kp.shape[1] != 3 or kp.shape[2] != N_JOINTS:
+            raise ValueError(f"keypoints must have shape (T, 3, {N_JOINTS}), got {kp.shape}")
+        self.keypoints = np.ascontiguousarray(kp, dtype=np.float32)
+        self.fps = float(self.fps)
+        self.frame_size = (int(self.frame_size[0]), int(self.frame_size[1]))
+        self.detected_fraction = float(self.detected_fraction)
+        self.warnings = tuple(str(w) for w in self.warnings)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered (``n_frames / fps``)."""
+        return self.n_frames / self.fps if self.fps > 0 else 0.0
+
+    def save(self, path: str | PathLike[str]) -> None:
+        """Write an uncompressed ``.npz`` atomically (a crash never leaves a half-written file)."""
+        arrays = {
+            "format_version": np.array(FORMAT_VERSION, np.int64),
+            "keypoints": self.keypoints,
+            "fps": np.array(self.fps, np.float64),
+            "frame_size": np.array(self.frame_size, np.int64),
+            "source_sha256": np.array(self.source_sha256, dtype=np.str_),
+            "source_name": np.array(self.source_name, dtype=np.str_),
+            "detected_fraction": np.array(self.detected_fraction, np.float64),
+            # Always 1-D of str (possibly empty): a plain unicode array, never object/pickle.
+            "warnings": np.array(list(self.warnings), dtype=np.str_).reshape(-1),
+        }
+        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | PathLike[str]) -> KeypointFile:
+        """Read a file written by :meth:`save`.
+
+        Raises
+        ------
+        InputError
+            Naming the file: missing, not a keypoint file, a missing key, wrong shape or dtype, bad values.
+        """
+        p = Path(path)
+        if not p.is_file():
+            raise InputError(p, "keypoint file not found")
+        try:
+            loaded = np.load(p, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy gives one array
+                raise InputError(p, "not a keypoint file (a single array, expected an .npz archive)")
+            with loaded as npz:
+                data = {k: npz[k] for k in npz.files}
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+            raise InputError(p, f"not a keypoint file ({exc.__class__.__name__}: {exc})") from None
+        missing = [k for k in _REQUIRED_KEYS if k not in data]
+        if missing:
+            raise InputError(p, f"not a keypoint file: missing key(s) {', '.join(missing)}")
+
+        def scalar(key: str, kinds: str) -> np.ndarray:
+            a = data[key]
+            if a.shape != () or a.dtype.kind not in kinds:
+                raise InputError(p, f"'{key}' must be a scalar of kind {kinds!r}, got {a.dtype} {a.shape}")
+            return a
+
+        version = int(scalar("format_version", "iu"))
+        if version != FORMAT_VERSION:
+            raise InputError(
+                p, f"keypoint file format version {version}; this program reads version {FORMAT_VERSION}"
+            )
+        kp = data["keypoints"]
+        if kp.dtype != np.float32:
+            raise InputError(p, f"'keypoints' must be float32, got {kp.dtype}")
+        if kp.ndim != 3 or kp.shape[1] != 3 or kp.shape[2] != N_JOINTS:
+            raise InputError(p, f"'keypoints' has wrong shape {kp.shape}, expected (T, 3, {N_JOINTS})")
+        fps = float(scalar("fps", "f"))
+        if not math.isfinite(fps) or fps <= 0:
+            raise InputError(p, f"'fps' must be a positive number, got {fps}")
+        size = data["frame_size"]
+        if size.shape != (2,) or size.dtype.kind not in "iu":
+            raise InputError(p, f"'frame_size' must be two integers (w, h), got {size.dtype} {size.shape}")
+        frac = float(scalar("detected_fraction", "f"))
+        if not 0.0 <= frac <= 1.0:
+            raise InputError(p, f"'detected_fraction' must be in [0, 1], got {frac}")
+        warnings = data.get("warnings", np.zeros(0, np.str_))
+        if warnings.ndim != 1 or (warnings.size and warnings.dtype.kind != "U"):
+            raise InputError(p, "'warnings' must be a 1-D array of strings")
+        return cls(
+            keypoints=kp,
+            fps=fps,
+            frame_size=(int(size[0]), int(size[1])),
+            source_sha256=str(scalar("source_sha256", "U")),
+            source_name=str(scalar("source_name", "U")),
+            detected_fraction=frac,
+            warnings=tuple(str(w) for w in warnings),
+        )
+
+
+def sidecar_path(video: str | PathLike[str]) -> Path:
+    """``<video>.keypoints.npz`` next to the video (``clip.mp4`` -> ``clip.mp4.keypoints.npz``)."""
+    v = Path(video)
+    return v.with_name(v.name + SIDECAR_SUFFIX)
+
+
+def find_sidecar(video: str | PathLike[str], video_sha256: str | None = None) -> KeypointFile | None:
+    """The sidecar of ``video`` if there is one and it was extracted from these exact bytes, else ``None``.
+
+    An unreadable or stale sidecar is ignored (it will be overwritten by the next extraction), never an error:
+    the video itself is what the user chose. Pass ``video_sha256`` when it is already known, to hash only once.
+    """
+    sc = sidecar_path(video)
+    if not sc.is_file():
+        return None
+    try:
+        kf = KeypointFile.load(sc)
+    except InputError:
+        return None
+    digest = video_sha256 if video_sha256 is not None else file_sha256(video)
+    return kf if kf.source_sha256 == digest else None
