@@ -22,11 +22,9 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
     bar = tqdm(desc="preparing", unit="track", dynamic_ncols=True, disable=None)
 
-    def progress(done: int, total: int, name: str = "") -> None:
+    def progress(done: int, total: int) -> None:
         bar.total = total
         bar.n = done
-        if name:
-            bar.set_postfix_str(name, refresh=False)
         bar.refresh()
 
     try:
@@ -37,11 +35,12 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=progress,
             force=args.force,
+            audio_dir=Path(args.audio_dir) if args.audio_dir else None,
         )
     finally:
         bar.close()
     print(report.summary())
-    return 0 if report.n_ready > 0 else 1
+    return 0 if report.n_tracks > 0 else 1
 
 
 def _cmd_cache_info(args: argparse.Namespace) -> int:
@@ -70,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="CACHE_DIR")
     p.add_argument("--workers", type=int, default=1, help="tracks prepared in parallel (default 1)")
     p.add_argument("--force", action="store_true", help="rebuild a cache made with other settings")
+    p.add_argument("--audio-dir", help="Solos only: folder with the downloaded videos or audio, named by YouTube id")
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("cache-info", help="summarise a prepared cache: tracks, minutes, instruments, splits")

@@ -213,7 +213,6 @@ class LogMel(nn.Module):
 
     window: Tensor
     mel_fb: Tensor
-    mel_pinv: Tensor
 
     def __init__(self, cfg: MelConfig | None = None) -> None:
         super().__init__()
@@ -235,9 +234,15 @@ class LogMel(nn.Module):
             raise ValueError(f"MelConfig gives empty mel filters ({c.n_mels} mels, n_fft {c.n_fft})")
         self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
         self.register_buffer("mel_fb", fb.T.contiguous(), persistent=False)  # (n_mels, n_freqs)
-        self.register_buffer(
-            "mel_pinv", torch.linalg.pinv(fb.T.to(torch.float64)).to(torch.float32), persistent=False
-        )
+        # The pseudo-inverse is only needed to go back to audio; computed on first use (~0.5 s of LAPACK
+        # start-up that preprocessing, which only analyses, should not pay).
+        self._mel_pinv: Tensor | None = None
+
+    def _pinv(self, like: Tensor) -> Tensor:
+        """``(n_freqs, n_mels)`` pseudo-inverse of the filterbank, on ``like``'s device and dtype."""
+        if self._mel_pinv is None:
+            self._mel_pinv = torch.linalg.pinv(self.mel_fb.detach().cpu().to(torch.float64)).to(torch.float32)
+        return self._mel_pinv.to(device=like.device, dtype=like.dtype)
 
     def mel_magnitude(self, wave: Tensor) -> Tensor:
         """Linear mel magnitudes: ``(..., N)`` -> ``(..., n_mels, N // hop + 1)``."""
@@ -280,7 +285,7 @@ class LogMel(nn.Module):
         if logmel.shape[-2] != cfg.n_mels:
             raise ValueError(f"expected {cfg.n_mels} mel bands, got shape {tuple(logmel.shape)}")
         mel = torch.exp(logmel)
-        linear = torch.matmul(self.mel_pinv.to(mel.dtype), mel).clamp(min=0.0)  # (..., n_freqs, T)
+        linear = torch.matmul(self._pinv(mel), mel).clamp(min=0.0)  # (..., n_freqs, T)
         iters = cfg.griffin_lim_iters if n_iter is None else n_iter
         return _griffin_lim(linear, self.window, cfg.n_fft, cfg.hop_length, iters, length)
 

@@ -1,0 +1,47 @@
+"""`minet-train prepare` and `cache-info` as a user runs them."""
+
+from __future__ import annotations
+
+from test_cache import notes_from, synthetic_keypoints, tone
+
+from training.cli import main
+from training.datasets.urmp import write_urmp_piece
+
+
+def test_prepare_then_cache_info(tmp_path, capsys):
+    data = tmp_path / "urmp"
+    for i, (a, b) in enumerate((("vn", "vc"), ("fl", "cl"), ("vn", "fl"), ("vc", "cl")), start=1):
+        write_urmp_piece(
+            data,
+            i,
+            f"Piece{i}",
+            [
+                (a, tone(1.5, 440), 16_000, notes_from(69, 1.5), synthetic_keypoints(1.5, seed=2 * i)),
+                (b, tone(1.5, 220), 16_000, notes_from(57, 1.5), synthetic_keypoints(1.5, seed=2 * i + 1)),
+            ],
+        )
+    cache = tmp_path / "cache"
+    assert main(["prepare", str(data), "--out", str(cache)]) == 0
+    out = capsys.readouterr().out
+    assert "8 track(s) ready" in out
+    assert main(["prepare", str(data), "--out", str(cache)]) == 0
+    assert "8 already up to date" in capsys.readouterr().out
+
+    assert main(["cache-info", str(cache)]) == 0
+    info = capsys.readouterr().out
+    assert "16000 Hz, n_fft 2048, hop 256, 1024 bins (62.5 frames/s)" in info
+    test_row = next(line for line in info.splitlines() if line.startswith("test"))
+    assert all(code in test_row.split() for code in ("vn", "vc", "fl", "cl")), info
+
+
+def test_prepare_of_a_folder_that_is_not_a_dataset_is_one_clear_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["prepare", str(tmp_path / "empty"), "--out", str(tmp_path / "cache")])
+    err = capsys.readouterr()
+    assert code in (1, 2)
+    assert "empty" in (err.err + err.out) and "Traceback" not in err.err
+
+
+def test_cache_info_on_a_missing_cache_names_it(tmp_path, capsys):
+    assert main(["cache-info", str(tmp_path / "nope")]) == 2
+    assert "nope" in capsys.readouterr().err
