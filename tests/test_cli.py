@@ -80,7 +80,9 @@ def test_extract_video_writes_a_sidecar_that_the_next_run_reuses(tmp_path, capsy
 
     frame = cv2.imread(str(opencv_data / "messi5.jpg"))
     video = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (frame.shape[1], frame.shape[0]))
+    writer = cv2.VideoWriter(
+        str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25, (frame.shape[1], frame.shape[0])
+    )
     for _ in range(3):
         writer.write(frame)
     writer.release()

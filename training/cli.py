@@ -69,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="CACHE_DIR")
     p.add_argument("--workers", type=int, default=1, help="tracks prepared in parallel (default 1)")
     p.add_argument("--force", action="store_true", help="rebuild a cache made with other settings")
-    p.add_argument("--audio-dir", help="Solos only: folder with the downloaded videos or audio, named by YouTube id")
+    p.add_argument(
+        "--audio-dir", help="Solos only: folder with the downloaded videos or audio, named by YouTube id"
+    )
     p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("cache-info", help="summarise a prepared cache: tracks, minutes, instruments, splits")
