@@ -83,7 +83,8 @@ class VideoReader:
             self._cap.release()
             raise InputError(self.path, "video has no decodable frames")
         self._first: np.ndarray | None = first
-        self._position = 0  # index of the next frame self._cap.read() returns, minus the buffered first frame
+        # Index of the frame the decoder returns next (0: the buffered first frame); -1 when unknown.
+        self._position = 0
         h, w = first.shape[:2]
         self.size: tuple[int, int] = (int(w), int(h))
         fps = float(self._cap.get(cv2.CAP_PROP_FPS))
@@ -144,12 +145,13 @@ class VideoReader:
             if not ok:
                 raise InputError(self.path, "video has no decodable frames")
         self._first = None
+        # While (and after) iterating, the decoder's position is not tracked: read() seeks next time.
+        self._position = -1
         n = 0
         frame: np.ndarray | None = first
         while frame is not None:
             yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             n += 1
-            self._position = n
             ok, frame = cap.read()
             if not ok:
                 frame = None
@@ -169,8 +171,13 @@ class VideoReader:
         cap = self._require_open()
         if index < 0:
             raise IndexError(f"frame index must be >= 0, got {index}")
-        cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-        ok, frame = cap.read()
+        if index == 0 and self._first is not None and self._position == 0:
+            ok, frame = True, self._first  # decoded when the file was opened
+        elif index == self._position and self._first is None:
+            ok, frame = cap.read()  # the next frame: no seek, so sequential reads stay cheap for H.264
+        else:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+            ok, frame = cap.read()
         self._first = None
         self._position = index + 1
         if not ok or frame is None:

@@ -147,3 +147,19 @@ def test_read_image(opencv_data, tmp_path):
     assert "bogus.png" in str(err.value)
     with pytest.raises(InputError, match="not found"):
         read_image(tmp_path / "nope.jpg")
+
+
+def test_sequential_random_access_matches_iteration(tmp_path):
+    """read(i) in order (playback after a seek) returns the same frames as one pass, without seeking each time."""
+    import cv2
+
+    path = tmp_path / "ramp.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (32, 24))
+    for i in range(8):
+        writer.write(np.full((24, 32, 3), 30 * i, np.uint8))
+    writer.release()
+    with VideoReader(path) as reader:
+        frames = list(reader.iter_frames())
+        got = [reader.read(i) for i in (0, 1, 2, 5, 6, 7, 3)]
+    for frame, i in zip(got, (0, 1, 2, 5, 6, 7, 3), strict=True):
+        assert abs(int(frame.mean()) - int(frames[i].mean())) <= 2, i

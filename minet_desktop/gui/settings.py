@@ -1,0 +1,103 @@
+"""What the app remembers between runs (QSettings), behind small typed helpers.
+
+The settings live in an INI file in the user's config folder (``~/.config/MINet/MI Net Desktop.ini`` on
+Linux). Tests point that folder at ``tmp_path`` with ``QSettings.setPath``; nothing here caches a
+``QSettings`` object, so every call sees the redirected location.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "MINet"
+APPLICATION = "MI Net Desktop"
+MAX_RECENT_FILES = 8
+
+KEY_RECENT = "files/recent"
+KEY_LAST_DIR = "files/last_directory"
+KEY_SHOW_KEYPOINTS = "view/show_keypoints"
+KEY_GEOMETRY = "window/geometry"
+
+
+def open_settings() -> QSettings:
+    """The app's settings store (INI format, per user)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+def _as_str_list(value: object) -> list[str]:
+    # An INI file gives a one-element list back as a plain string, and an empty list as None.
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, Iterable):
+        return [str(v) for v in value if str(v)]
+    return []
+
+
+def updated_recent(recent: list[str], path: str, limit: int = MAX_RECENT_FILES) -> list[str]:
+    """``recent`` with ``path`` moved (or added) to the front, without duplicates, at most ``limit`` long."""
+    resolved = str(Path(path).resolve())
+    rest = [p for p in recent if str(Path(p).resolve()) != resolved]
+    return [resolved, *rest][:limit]
+
+
+def existing_only(paths: list[str]) -> list[str]:
+    """``paths`` without the files that no longer exist (moved or deleted since they were opened)."""
+    return [p for p in paths if Path(p).is_file()]
+
+
+def recent_files(settings: QSettings) -> list[str]:
+    """Recently opened files, newest first, pruning (and forgetting) the ones that have gone missing."""
+    stored = _as_str_list(settings.value(KEY_RECENT))
+    kept = existing_only(stored)[:MAX_RECENT_FILES]
+    if kept != stored:
+        settings.setValue(KEY_RECENT, kept)
+    return kept
+
+
+def add_recent_file(settings: QSettings, path: str) -> list[str]:
+    """Record ``path`` as the most recently opened file; returns the new list."""
+    new = updated_recent(recent_files(settings), path)
+    settings.setValue(KEY_RECENT, new)
+    return new
+
+
+def clear_recent_files(settings: QSettings) -> None:
+    settings.setValue(KEY_RECENT, [])
+
+
+def last_directory(settings: QSettings) -> str:
+    """Folder the Open dialog starts in: where the user last opened something, else their home folder."""
+    value = settings.value(KEY_LAST_DIR)
+    if isinstance(value, str) and value and Path(value).is_dir():
+        return value
+    return str(Path.home())
+
+
+def set_last_directory(settings: QSettings, folder: str | Path) -> None:
+    settings.setValue(KEY_LAST_DIR, str(folder))
+
+
+def show_keypoints(settings: QSettings) -> bool:
+    """Whether the keypoint overlay is on (default: on)."""
+    value = settings.value(KEY_SHOW_KEYPOINTS, True)
+    if isinstance(value, str):  # INI files store booleans as "true"/"false"
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def set_show_keypoints(settings: QSettings, on: bool) -> None:
+    settings.setValue(KEY_SHOW_KEYPOINTS, bool(on))
+
+
+def window_geometry(settings: QSettings) -> QByteArray | None:
+    value = settings.value(KEY_GEOMETRY)
+    return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+
+def set_window_geometry(settings: QSettings, geometry: QByteArray) -> None:
+    settings.setValue(KEY_GEOMETRY, geometry)
