@@ -1,0 +1,175 @@
+"""The model bundle: one self-describing ``.safetensors`` file holding a whole trained MI Net.
+
+Layout: the tensors of the VQ-VAE, the movement encoder and the prior, prefixed ``vqvae.``, ``movement.`` and
+``prior.`` (their ``state_dict`` keys, buffers included: the EMA codebook and the spectrogram statistics), and
+string metadata::
+
+    format          "minet-bundle"
+    format_version  "1"
+    config          BundleConfig as JSON (minet_desktop.core.config.to_json)
+    model_card      markdown: what it was trained on, how well it did
+
+Loading never executes code (safetensors + JSON, no pickle) and refuses, with an
+:class:`~minet_desktop.core.errors.InputError` naming the file, anything that is not exactly a bundle this
+version can rebuild: an unknown format version, unknown config keys, a missing or unexpected tensor, or a
+tensor whose shape or dtype differs from what the config builds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from minet_desktop.core.atomic import atomic_path
+from minet_desktop.core.config import from_json, to_json
+from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.model.config import BUNDLE_FORMAT_VERSION, BundleConfig
+from minet_desktop.model.movement import MovementEncoder
+from minet_desktop.model.prior import Prior, build_prior
+from minet_desktop.model.vqvae import VQVAE
+
+FORMAT = "minet-bundle"
+PARTS = ("vqvae", "movement", "prior")
+
+
+@dataclass
+class Bundle:
+    """A loaded model: its config, the three modules (in eval mode) and the model card."""
+
+    cfg: BundleConfig
+    vqvae: VQVAE
+    movement: MovementEncoder
+    prior: Prior
+    model_card: str = ""
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"vqvae": self.vqvae, "movement": self.movement, "prior": self.prior}
+
+
+def build_modules(cfg: BundleConfig) -> tuple[VQVAE, MovementEncoder, Prior]:
+    """Fresh (untrained) modules of the sizes ``cfg`` describes."""
+    vqvae = VQVAE(cfg.vqvae)
+    movement = MovementEncoder(cfg.movement)
+    prior = build_prior(
+        cfg.prior, cfg.vqvae.codebook_size, cfg.movement.out_features, cfg.content, cfg.frames_per_code
+    )
+    return vqvae, movement, prior
+
+
+def _state(modules: dict[str, nn.Module]) -> dict[str, Tensor]:
+    return {f"{name}.{k}": v for name, m in modules.items() for k, v in m.state_dict().items()}
+
+
+def save_bundle(
+    path: str | PathLike[str],
+    cfg: BundleConfig,
+    vqvae: VQVAE,
+    movement: MovementEncoder,
+    prior: Prior,
+    model_card: str = "",
+) -> Path:
+    """Write the bundle atomically (a crash leaves any earlier file at ``path`` untouched); returns ``path``."""
+    tensors = {
+        k: v.detach().to("cpu").contiguous().clone()
+        for k, v in _state({"vqvae": vqvae, "movement": movement, "prior": prior}).items()
+    }
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(BUNDLE_FORMAT_VERSION),
+        "config": to_json(cfg),
+        "model_card": model_card,
+    }
+    target = Path(path)
+    with atomic_path(target) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
+    return target
+
+
+def _read_metadata(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        raise InputError(path, "no such model bundle")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata()
+    except Exception as exc:  # safetensors raises its own error type, or OSError / ValueError on junk
+        raise InputError(path, f"not a safetensors model bundle ({exc})") from exc
+    if not metadata or metadata.get("format") != FORMAT:
+        raise InputError(path, f"not an MI Net model bundle (no '{FORMAT}' format in its metadata)")
+    version = metadata.get("format_version")
+    if version != str(BUNDLE_FORMAT_VERSION):
+        raise InputError(
+            path,
+            f"bundle format version {version!r} is not supported (this version reads {BUNDLE_FORMAT_VERSION})",
+        )
+    if "config" not in metadata:
+        raise InputError(path, "bundle metadata has no 'config'")
+    return metadata
+
+
+def read_bundle_config(path: str | PathLike[str]) -> tuple[BundleConfig, str]:
+    """Config and model card of a bundle without loading its weights (for ``minet-desktop info``)."""
+    p = Path(path)
+    metadata = _read_metadata(p)
+    try:
+        cfg = from_json(BundleConfig, metadata["config"])
+    except ConfigError as exc:
+        raise InputError(p, f"bundle config is not usable: {exc}") from exc
+    return cfg, metadata.get("model_card", "")
+
+
+def _shape(t: tuple[int, ...] | torch.Size) -> str:
+    return "(" + ", ".join(str(int(s)) for s in t) + ")"
+
+
+def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -> Bundle:
+    """Rebuild the modules from the config and load the weights; refuses any mismatch (InputError)."""
+    p = Path(path)
+    cfg, card = read_bundle_config(p)
+    vqvae, movement, prior = build_modules(cfg)
+    modules: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
+    expected = _state(modules)
+    with safe_open(str(p), framework="pt", device="cpu") as f:
+        names = set(f.keys())
+        missing, unexpected = sorted(set(expected) - names), sorted(names - set(expected))
+        if missing:
+            raise InputError(
+                p, f"bundle lacks tensor(s) {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
+            )
+        if unexpected:
+            raise InputError(
+                p,
+                f"bundle has unexpected tensor(s) {', '.join(unexpected[:5])}"
+                + (" ..." if len(unexpected) > 5 else ""),
+            )
+        tensors: dict[str, Tensor] = {}
+        for name in sorted(names):
+            sl = f.get_slice(name)
+            shape, want = tuple(sl.get_shape()), expected[name]
+            if shape != tuple(want.shape):
+                raise InputError(
+                    p, f"tensor {name} has shape {_shape(shape)} but the config builds {_shape(want.shape)}"
+                )
+            t = f.get_tensor(name)
+            if t.dtype != want.dtype:
+                raise InputError(p, f"tensor {name} has dtype {t.dtype} but the model expects {want.dtype}")
+            tensors[name] = t
+    for part, module in modules.items():
+        prefix = part + "."
+        module.load_state_dict(
+            {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True
+        )
+        module.to(device).eval()
+    return Bundle(cfg, vqvae, movement, prior, card)
+
+
+def describe(bundle: Bundle) -> str:
+    """One-paragraph summary for ``minet-desktop info``: type, sizes and parameter counts."""
+    counts = {name: sum(p.numel() for p in m.parameters()) for name, m in bundle.modules().items()}
+    return json.dumps({"model_type": bundle.cfg.model_type, "parameters": counts}, indent=2)
