@@ -50,6 +50,42 @@ def _cmd_cache_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from training.synth.corpus import generate
+
+    bar = tqdm(desc="rendering", unit="piece", dynamic_ncols=True, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        summary = generate(
+            Path(args.out),
+            args.minutes,
+            instruments=args.instruments,
+            seed=args.seed,
+            soundfont=args.soundfont,
+            render_video=args.render_video,
+            workers=args.workers,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    print(summary.summary())
+    return 0
+
+
+def _cmd_synth_report(args: argparse.Namespace) -> int:
+    from training.synth.report import write_report
+
+    print(write_report(Path(args.corpus), Path(args.png) if args.png else None))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minet-train", description="Prepare data for and train MI Net models."
@@ -73,6 +109,41 @@ def build_parser() -> argparse.ArgumentParser:
         "--audio-dir", help="Solos only: folder with the downloaded videos or audio, named by YouTube id"
     )
     p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser(
+        "synth",
+        help="render a synthetic corpus of performances (URMP layout): melodies, FluidSynth audio, keypoints",
+        description=(
+            "Real melodies from music21's corpus, played on the General MIDI sound of each of the 13 URMP instruments "
+            "with expression, and the body and hand keypoints of a player of that instrument as MediaPipe would "
+            "report them. The output folder is read by `minet-train prepare` like a real URMP download."
+        ),
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="new or empty folder (an earlier corpus is resumed)"
+    )
+    p.add_argument("--minutes", type=float, required=True, help="total minutes of audio to render")
+    p.add_argument(
+        "--instruments",
+        default=None,
+        help="comma-separated URMP codes, optionally with a MIDI range: vn,fl,tpt or vn:55-84 (default: all 13)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="the same seed gives identical files")
+    p.add_argument("--soundfont", default=None, help="a General MIDI .sf2 (default: FluidR3_GM)")
+    p.add_argument(
+        "--render-video", action="store_true", help="also write a 224x224 video of each performance"
+    )
+    p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser(
+        "synth-report", help="per-instrument minutes and pitch ranges of a corpus, and a contact sheet"
+    )
+    p.add_argument("corpus", metavar="DIR")
+    p.add_argument(
+        "--png", default=None, help="where to write the contact sheet (default: DIR/contact_sheet.png)"
+    )
+    p.set_defaults(func=_cmd_synth_report)
 
     p = sub.add_parser("cache-info", help="summarise a prepared cache: tracks, minutes, instruments, splits")
     p.add_argument("cache", metavar="CACHE_DIR")

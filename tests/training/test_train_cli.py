@@ -45,3 +45,19 @@ def test_prepare_of_a_folder_that_is_not_a_dataset_is_one_clear_line(tmp_path, c
 def test_cache_info_on_a_missing_cache_names_it(tmp_path, capsys):
     assert main(["cache-info", str(tmp_path / "nope")]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_synth_corpus_is_read_by_prepare_unchanged(tmp_path, capsys):
+    corpus = tmp_path / "synth"
+    assert main(["synth", "--out", str(corpus), "--minutes", "0.5", "--instruments", "vc,fl", "--workers", "1"]) == 0
+    assert "minutes per instrument" in capsys.readouterr().out
+    assert main(["synth-report", str(corpus)]) == 0
+    report = capsys.readouterr().out
+    assert "cello" in report and "flute" in report and (corpus / "contact_sheet.png").stat().st_size > 0
+    assert main(["prepare", str(corpus), "--out", str(tmp_path / "cache")]) == 0
+    assert "failed" not in capsys.readouterr().out
+
+
+def test_synth_refuses_an_unknown_instrument(tmp_path, capsys):
+    assert main(["synth", "--out", str(tmp_path / "s"), "--minutes", "1", "--instruments", "vn,kazoo"]) == 2
+    assert "kazoo" in capsys.readouterr().err

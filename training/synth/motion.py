@@ -1,0 +1,735 @@
+"""Note-driven body and hand motion, reported the way MediaPipe Holistic reports a real player.
+
+The performer is a small 3-D kinematic model in *shoulder widths* (x: image right = the performer's left,
+y: down, z: toward the camera, origin at the neck):
+
+* a torso (neck, two shoulders) that sways with the beat, breathes before phrases and leans into bow strokes;
+* two arms solved by two-bone inverse kinematics from the shoulder to an instrument-specific wrist target,
+  with an instrument-specific elbow direction (the violinist's left elbow under the instrument, the
+  flautist's right elbow out to the side);
+* two 21-point hands (MediaPipe order) whose fingers are flexion chains; which fingers are curled depends on
+  the pitch: the string player's left-hand finger and position along the neck, woodwind hole patterns,
+  trumpet/horn/tuba valve combinations; the trombone's right hand follows the slide position.
+
+Notes drive the motion: bow strokes change direction at every onset with a speed that follows the velocity,
+fingers land a frame before the sound, winds breathe and lower the instrument in rests. A camera with
+per-performer distance, offset, yaw and roll projects the joints to a 1280x720 frame; tracking jitter,
+lost hands, low-visibility joints and dropped frames are then added at realistic rates, with MediaPipe's
+conventions (a lost hand is zeros with confidence 0, pose joints carry a visibility).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from minet_desktop.core.skeleton import (
+    L_ELBOW,
+    L_HAND,
+    L_SHOULDER,
+    L_WRIST,
+    N_JOINTS,
+    NECK,
+    R_ELBOW,
+    R_HAND,
+    R_SHOULDER,
+    R_WRIST,
+)
+from minet_desktop.media.midi import Note
+from training.synth.instruments import Instrument
+
+FPS = 30.0
+FRAME_SIZE = (1280, 720)
+#: Camera distance for the weak perspective, in shoulder widths (~2.7 m).
+CAMERA_DISTANCE = 7.0
+
+# Hand model, in hand lengths, in the hand's frame (u: toward the fingers, v: toward the thumb side,
+# w: out of the palm). MCP joints (u, v) of index..little and their (proximal, middle, distal) lengths.
+_MCP = np.array([[0.52, 0.13], [0.55, 0.03], [0.52, -0.06], [0.47, -0.15]])
+_SEG = np.array([[0.20, 0.12, 0.09], [0.22, 0.14, 0.10], [0.20, 0.13, 0.09], [0.16, 0.10, 0.08]])
+_SPLAY = np.radians([9.0, 0.0, -7.0, -15.0])
+_FLEX = np.radians([75.0, 95.0, 70.0])  # MCP, PIP, DIP at curl 1
+_THUMB_BASE = np.array([0.13, 0.13])
+_THUMB_SEG = np.array([0.17, 0.14, 0.11])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-9)
+
+
+def _bcast(v: np.ndarray, T: int) -> np.ndarray:
+    v = np.asarray(v, np.float64)
+    return np.broadcast_to(v, (T, 3)).copy() if v.ndim == 1 else v
+
+
+def hand_points(
+    wrist: np.ndarray, fingers: np.ndarray, palm: np.ndarray, side: str, curls: np.ndarray, length: float
+) -> np.ndarray:
+    """``(T, 20, 3)`` hand points 1..20 (MediaPipe order) of a hand.
+
+    Parameters
+    ----------
+    wrist
+        ``(T, 3)`` wrist position.
+    fingers, palm
+        ``(T, 3)`` or ``(3,)``: direction the straight fingers point and the palm normal (orthogonalised here).
+    side
+        "R" or "L" (decides on which side the thumb is).
+    curls
+        ``(T, 5)`` flexion of thumb, index, middle, ring, little in [0, 1].
+    length
+        Hand length (wrist to middle fingertip, straight).
+    """
+    T = wrist.shape[0]
+    U = _unit(_bcast(fingers, T))
+    W = _bcast(palm, T)
+    W = _unit(W - np.sum(W * U, axis=1, keepdims=True) * U)
+    V = np.cross(W, U) if side == "R" else np.cross(U, W)
+    out = np.empty((T, 20, 3))
+    # Thumb: opposes (turns toward the palm and across it) as it curls.
+    c = curls[:, 0:1]
+    base = _THUMB_BASE[0] * U + _THUMB_BASE[1] * V
+    d0 = _unit(0.55 * U + (0.85 - 0.55 * c) * V + 0.45 * c * W)
+    pos = base.copy()
+    out[:, 0] = pos
+    ang = np.zeros((T, 1))
+    for k, (seg, flex) in enumerate(zip(_THUMB_SEG, np.radians([20.0, 35.0, 45.0]), strict=False)):
+        ang = ang + flex * c
+        pos = pos + seg * (np.cos(ang) * d0 + np.sin(ang) * W)
+        if k < 2:
+            out[:, 1 + k] = pos
+    out[:, 3] = pos
+    # Shift so thumb CMC..tip are points 1..4 (CMC, MCP, IP, tip).
+    out[:, 0:4] = np.stack([base, out[:, 1], out[:, 2], out[:, 3]], axis=1)
+    for f in range(4):
+        c = curls[:, f + 1 : f + 2]
+        splay = _SPLAY[f] * (1.0 - 0.6 * c)
+        d0 = np.cos(splay) * U + np.sin(splay) * V
+        pos = _MCP[f, 0] * U + _MCP[f, 1] * V
+        out[:, 4 + 4 * f] = pos
+        ang = np.zeros((T, 1))
+        for k in range(3):
+            ang = ang + _FLEX[k] * c
+            pos = pos + _SEG[f, k] * (np.cos(ang) * d0 + np.sin(ang) * W)
+            out[:, 4 + 4 * f + k + 1] = pos
+    return wrist[:, None, :] + length * out
+
+
+def two_bone_ik(
+    shoulder: np.ndarray, target: np.ndarray, upper: float, fore: float, pole: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Elbow and (reachable) wrist for a shoulder -> wrist target, elbow bent toward ``pole``."""
+    T = shoulder.shape[0]
+    d = target - shoulder
+    L = np.linalg.norm(d, axis=1, keepdims=True)
+    Lc = np.clip(L, abs(upper - fore) + 1e-3, (upper + fore) * 0.995)
+    u = d / np.maximum(L, 1e-9)
+    wrist = shoulder + u * Lc
+    cos_a = (upper**2 + Lc**2 - fore**2) / (2 * upper * Lc)
+    sin_a = np.sqrt(np.clip(1 - cos_a**2, 0, 1))
+    p = _bcast(pole, T)
+    p = p - np.sum(p * u, axis=1, keepdims=True) * u
+    p = _unit(p)
+    elbow = shoulder + u * (upper * cos_a) + p * (upper * sin_a)
+    return elbow, wrist
+
+
+# --------------------------------------------------------------------------------------------------------
+# Note-derived controls
+
+
+@dataclass
+class Controls:
+    """Per-frame signals derived from the notes."""
+
+    t: np.ndarray  # (T,) seconds
+    note: np.ndarray  # (T,) index of the note that is sounding or being prepared (fingers land early)
+    sounding: np.ndarray  # (T,) bool
+    velocity: np.ndarray  # (T,) 0..1 loudness
+    lift: np.ndarray  # (T,) 0..1: instrument lowered / bow lifted in a long rest
+    inhale: np.ndarray  # (T,) 0..1: breathing in before a phrase
+    beat: np.ndarray  # (T,) beats (quarter notes) elapsed, continuous
+    onset_frames: np.ndarray  # frame of each note onset
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def controls(
+    notes: Sequence[Note], beat_times: np.ndarray, n_frames: int, lead: float = 1.0 / FPS
+) -> Controls:
+    t = np.arange(n_frames) / FPS
+    on = np.array([n.onset for n in notes])
+    off = np.array([n.offset for n in notes])
+    # The note a frame prepares for: the last one whose onset (minus the landing lead) has passed.
+    idx = np.searchsorted(on - lead, t, side="right") - 1
+    idx = np.clip(idx, 0, len(notes) - 1)
+    # During a rest, hands already go to the next note shortly before it.
+    sounding = (t >= on[idx]) & (t < off[idx])
+    vel = np.array([n.velocity for n in notes], np.float64)[idx] / 127.0
+    lift = np.zeros(n_frames)
+    inhale = np.zeros(n_frames)
+    gaps = [(0.0, on[0])] + [(off[i], on[i + 1]) for i in range(len(notes) - 1)] + [(off[-1], t[-1] + 1.0)]
+    for k, (a, b) in enumerate(gaps):
+        g = b - a
+        if g >= 1.3:  # long rest: lower the instrument after 0.3 s, raise it again 0.8 s before the entry
+            down = _smoothstep((t - a - 0.25) / 0.45)
+            up = 1 - _smoothstep((t - (b - 0.85)) / 0.5) if k < len(gaps) - 1 else np.ones_like(t)
+            lift = np.maximum(lift, np.where((t >= a) & (t <= b), np.minimum(down, up), 0.0))
+        if g >= 0.15 and k < len(gaps) - 1:  # breath before the entry
+            dur = min(0.45, g)
+            x = (t - (b - dur)) / dur
+            inhale = np.maximum(
+                inhale, np.where((x >= 0) & (x <= 1.2), np.sin(np.pi * np.clip(x / 1.2, 0, 1)), 0.0)
+            )
+    if beat_times.size >= 2:
+        beat = np.interp(
+            t, beat_times, np.arange(beat_times.size, dtype=np.float64), left=np.nan, right=np.nan
+        )
+        period0 = beat_times[1] - beat_times[0]
+        period1 = beat_times[-1] - beat_times[-2]
+        beat = np.where(t < beat_times[0], (t - beat_times[0]) / period0, beat)
+        beat = np.where(t > beat_times[-1], beat_times.size - 1 + (t - beat_times[-1]) / period1, beat)
+    else:
+        beat = t * 2.0
+    onset_frames = np.round(on * FPS).astype(int)
+    return Controls(t, idx, sounding, vel, lift, inhale, beat, onset_frames)
+
+
+def _per_note_steps(values: np.ndarray, c: Controls) -> np.ndarray:
+    """Per-frame values from per-note values (fingers land one frame early), 3-frame smoothed transitions."""
+    v = np.asarray(values, np.float64)[c.note]
+    if v.ndim == 1:
+        v = v[:, None]
+    k = np.array([0.25, 0.5, 0.25])
+    padded = np.concatenate([v[:1], v, v[-1:]], axis=0)
+    return k[0] * padded[:-2] + k[1] * padded[1:-1] + k[2] * padded[2:]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Fingerings
+
+
+def string_fingering(pitch: int, open_strings: Sequence[int]) -> tuple[int, int, int]:
+    """(string index, position shift in semitones, finger 0-4) of a bowed-string pitch."""
+    s = max((i for i, o in enumerate(open_strings) if o <= pitch), default=0)
+    semis = pitch - open_strings[s]
+    if semis < 0:
+        return 0, 0, 0
+    if semis <= 7:
+        return s, 0, (0, 1, 1, 2, 2, 3, 3, 4)[semis]
+    return s, semis - 3, 2
+
+
+def woodwind_pattern(pitch: int, low: int) -> np.ndarray:
+    """Closed (1) / open (0) per (L thumb, L1, L2, L3, L little, R1, R2, R3, R little) for a pitch."""
+    rel = (pitch - low) % 12
+    register = (pitch - low) // 12
+    closed = (6, 6, 5, 5, 4, 3, 3, 2, 2, 1, 1, 0)[rel]
+    holes = [1 if i < closed else 0 for i in range(6)]
+    chromatic = rel in (1, 3, 6, 8, 10)
+    return np.array(
+        [
+            1 if register >= 1 or rel == 0 else 0,
+            *holes[:3],
+            1 if rel in (6, 8, 10) else 0,
+            *holes[3:],
+            1 if rel in (1, 3) or (chromatic and rel == 10) else 0,
+        ],
+        np.float64,
+    )
+
+
+_VALVES = {0: (0, 0, 0), 1: (0, 1, 0), 2: (1, 0, 0), 3: (1, 1, 0), 4: (0, 1, 1), 5: (1, 0, 1), 6: (1, 1, 1)}
+
+
+def brass_valves(pitch: int, partials: Sequence[int]) -> tuple[int, int]:
+    """(lowering in semitones 0-6, i.e. slide position - 1, partial index) for a brass pitch."""
+    best = None
+    for i, p in enumerate(partials):
+        s = p - pitch
+        if 0 <= s <= 6 and (best is None or s < best[0]):
+            best = (s, i)
+    if best is None:  # below the lowest partial's reach or in a gap: nearest
+        i = int(np.argmin([abs(p - pitch) for p in partials]))
+        best = (int(np.clip(partials[i] - pitch, 0, 6)), i)
+    return best
+
+
+# --------------------------------------------------------------------------------------------------------
+# Performance
+
+
+@dataclass
+class Performer:
+    """One player's proportions and one camera."""
+
+    upper: float
+    fore: float
+    hand: float
+    mouth: float  # neck -> mouth height
+    sway: float
+    sway_phase: float
+    scale: float  # pixels per shoulder width
+    center: tuple[float, float]  # neck position in pixels
+    yaw: float
+    roll: float
+    pressed: float  # finger curl when pressing
+    lifted: float
+    offset: np.ndarray  # small per-player offset of instrument targets
+
+    @classmethod
+    def sample(cls, inst: Instrument, rng: np.random.Generator) -> Performer:
+        r = rng.normal(1.0, 0.045, 3)
+        extent = inst.frame_extent
+        w, h = FRAME_SIZE
+        neck_y = float(rng.uniform(0.26, 0.40)) * h
+        base = min(300.0, (0.94 * h - neck_y) / (extent + 0.35))
+        scale = float(base * rng.uniform(0.72, 1.0))
+        return cls(
+            upper=0.84 * r[0], fore=0.72 * r[1], hand=0.50 * r[2],
+            mouth=float(rng.uniform(0.44, 0.54)),
+            sway=float(rng.uniform(0.012, 0.05)) * (1.5 if inst.family == "bowed" else 1.0),
+            sway_phase=float(rng.uniform(0, 2 * np.pi)),
+            scale=scale,
+            center=(float(w / 2 + rng.normal(0, 0.06 * w)), neck_y),
+            yaw=float(np.radians(rng.normal(0, 9))),
+            roll=float(np.radians(rng.normal(0, 2.5))),
+            pressed=float(rng.uniform(0.62, 0.78)),
+            lifted=float(rng.uniform(0.22, 0.38)),
+            offset=rng.normal(0, 0.035, 3),
+        )  # fmt: skip
+
+
+@dataclass
+class Pose3D:
+    """Clean (noise-free) performance in body units plus what tests and drawings need."""
+
+    joints: np.ndarray  # (T, 47, 3) shoulder-width units, camera-facing body frame
+    lines: list[np.ndarray] = field(default_factory=list)  # instrument segments (T, 2, 3)
+    events: dict[str, np.ndarray] = field(default_factory=dict)  # name -> frames of motion events
+
+
+def _torso(perf: Performer, c: Controls, inst: Instrument, rng: np.random.Generator, extra_roll: np.ndarray):
+    """Per-frame rotation (T,3,3) and translation (T,3) of the body frame, and shoulder offsets."""
+    T = c.t.size
+    ph = np.pi * c.beat + perf.sway_phase  # one sway cycle every two beats
+    drift = _lowpass_noise(rng, T, 0.03, 2.5)
+    x = perf.sway * np.sin(ph) + drift[:, 0]
+    y = 0.25 * perf.sway * np.abs(np.sin(ph)) + 0.6 * drift[:, 1]
+    breath = inst.family != "bowed"
+    y = y - (0.03 * c.inhale if breath else 0.012 * np.sin(2 * np.pi * 0.25 * c.t))
+    y = y + 0.12 * c.lift * (inst.family != "bowed")
+    roll = 0.6 * perf.sway * np.sin(ph + 0.5) + extra_roll + 0.3 * drift[:, 2]
+    yaw = 0.5 * drift[:, 2]
+    cr, sr, cy, sy = np.cos(roll), np.sin(roll), np.cos(yaw), np.sin(yaw)
+    Rz = np.zeros((T, 3, 3))
+    Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1], Rz[:, 2, 2] = cr, -sr, sr, cr, 1
+    Ry = np.zeros((T, 3, 3))
+    Ry[:, 0, 0], Ry[:, 0, 2], Ry[:, 2, 0], Ry[:, 2, 2], Ry[:, 1, 1] = cy, sy, -sy, cy, 1
+    R = Rz @ Ry
+    trans = np.stack([x, y, np.zeros(T)], axis=1)
+    # Shoulders rise when breathing in (winds).
+    shoulder_lift = -0.025 * c.inhale if breath else np.zeros(T)
+    return R, trans, shoulder_lift
+
+
+def _lowpass_noise(
+    rng: np.random.Generator, T: int, sigma: float, seconds: float, dims: int = 3
+) -> np.ndarray:
+    """Smooth random drift: white noise filtered by an exponential of time constant ``seconds``."""
+    a = np.exp(-1.0 / (seconds * FPS))
+    w = rng.normal(0, sigma * np.sqrt(1 - a * a), (T, dims))
+    out = np.empty_like(w)
+    acc = rng.normal(0, sigma, dims)
+    for i in range(T):
+        acc = a * acc + w[i]
+        out[i] = acc
+    return out
+
+
+def _bowing(
+    notes: Sequence[Note], c: Controls, rng: np.random.Generator, bow_len: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bow contact position along the bow (0 = frog .. bow_len = tip) per frame, and direction-change frames.
+
+    Every note is a new stroke in the opposite direction (detache); the stroke length follows velocity and
+    duration. In rests longer than 0.4 s the bow is retaken: lifted and carried back toward the frog, and the
+    next stroke is a down-bow.
+    """
+    T = c.t.size
+    lo, hi = 0.08 * bow_len, 0.95 * bow_len
+    speed_scale = float(rng.uniform(0.55, 0.9)) * bow_len  # bow lengths per second at full velocity
+    pos = np.empty(T)
+    knots_t: list[float] = [0.0]
+    knots_p: list[float] = [float(rng.uniform(0.2, 0.4)) * bow_len]
+    direction = 1.0
+    changes: list[float] = []
+    prev_off = 0.0
+    for i, n in enumerate(notes):
+        gap = n.onset - prev_off
+        cur = knots_p[-1]
+        if i > 0 and gap > 0.4:
+            # retake: glide back toward the lower half during the rest
+            knots_t.append(prev_off + 0.1)
+            knots_p.append(cur)
+            cur = float(rng.uniform(0.15, 0.35)) * bow_len
+            knots_t.append(n.onset - 0.1)
+            knots_p.append(cur)
+            direction = 1.0
+        elif i > 0:
+            direction = -direction
+        length = speed_scale * (0.35 + n.velocity / 127.0) * n.duration
+        length = float(np.clip(length, 0.06 * bow_len, 0.8 * bow_len))
+        room = (hi - cur) if direction > 0 else (cur - lo)
+        if room < 0.06 * bow_len:  # no room this way: this stroke is short
+            length = max(room, 0.03 * bow_len)
+        length = min(length, max(room, 0.03 * bow_len))
+        knots_t.append(n.onset)
+        knots_p.append(cur)
+        if i > 0:
+            changes.append(n.onset)
+        end_t = max(n.offset, n.onset + 2.0 / FPS)
+        knots_t.append(end_t)
+        knots_p.append(cur + direction * length)
+        prev_off = end_t
+    knots_t.append(c.t[-1] + 1.0)
+    knots_p.append(knots_p[-1])
+    kt = np.array(knots_t)
+    order = np.argsort(kt, kind="stable")
+    kt = np.maximum.accumulate(kt[order])
+    kp = np.array(knots_p)[order]
+    pos = np.interp(c.t, kt, kp)
+    change_frames = np.round(np.array(changes) * FPS).astype(int)
+    return pos, change_frames
+
+
+def perform(
+    inst: Instrument,
+    notes: Sequence[Note],
+    beat_times: np.ndarray,
+    duration: float,
+    rng: np.random.Generator,
+    performer: Performer | None = None,
+) -> tuple[Pose3D, Performer]:
+    """The clean 3-D performance of ``notes`` on ``inst``."""
+    if not notes:
+        raise ValueError("perform: no notes")
+    perf = performer if performer is not None else Performer.sample(inst, rng)
+    T = max(int(np.ceil(duration * FPS)), 2)
+    c = controls(notes, beat_times, T)
+    pitches = np.array([n.pitch for n in notes])
+    mouth = np.array([0.0, -perf.mouth, 0.16])
+    curls_r = np.full((T, 5), 0.45)
+    curls_l = np.full((T, 5), 0.45)
+    lines: list[tuple[np.ndarray, np.ndarray]] = []
+    events: dict[str, np.ndarray] = {}
+    off = perf.offset
+    extra_roll = np.zeros(T)
+    P, L = perf.pressed, perf.lifted
+
+    def bc(v):  # broadcast a fixed body-frame point over time
+        return np.broadcast_to(np.asarray(v, np.float64), (T, 3)).copy()
+
+    if inst.family == "bowed":
+        fing = [string_fingering(int(p), inst.open_strings) for p in pitches]
+        strings = np.array([f[0] for f in fing], np.float64)
+        shifts = np.array([f[1] for f in fing], np.float64)
+        fingers = np.array([f[2] for f in fing])
+        string_f = _per_note_steps(strings, c)[:, 0]
+        pf = _per_note_steps(1.0 - 2.0 ** (-shifts / 12.0), c)[:, 0]
+        pat = np.array([[0.4] + [P if k + 1 <= f and f > 0 else L for k in range(4)] for f in fingers])
+        curls_l = _per_note_steps(pat, c)
+        finger_changes = [i for i in range(1, len(notes)) if fing[i] != fing[i - 1]]
+        events["finger"] = c.onset_frames[finger_changes] if finger_changes else np.zeros(0, int)
+        n_str = len(inst.open_strings) - 1
+        cross = (string_f - n_str / 2) / max(n_str, 1)  # -0.5 (lowest string) .. 0.5
+        if inst.code in ("vn", "va"):
+            k = 1.0 if inst.code == "vn" else 1.1
+            chin = np.array([0.22, -0.16, 0.16]) + off
+            dn = _unit(np.array([0.55, -0.10 if inst.code == "vn" else -0.04, 0.85]))
+            nut = chin + dn * 0.95 * k
+            string_len = 0.72 * k
+            lw = nut[None] - dn[None] * (pf[:, None] * string_len + 0.06) + np.array([-0.02, 0.12, -0.03])
+            lw = lw + np.outer(cross, [0.0, 0.04, 0.0])
+            lf, ln = np.array([-0.45, -0.85, -0.15]), np.array([-0.6, 0.1, -0.8])
+            lpole = np.array([-0.35, 1.0, 0.25])
+            contact = chin + dn * 0.2 + np.array([0.0, -0.03, 0.0])
+            out0 = _unit(np.array([-0.78, 0.27, 0.49]))
+            bow_len = 1.55 * k
+            rpole = np.array([-0.6, 0.9, -0.25])
+            body = [(chin - dn * 0.12, chin + dn * 0.42 * k), (chin + dn * 0.42 * k, nut + dn * 0.1)]
+        else:
+            up = inst.code == "db"
+            nut = (np.array([0.40, -0.95, 0.40]) if up else np.array([0.36, -0.52, 0.42])) + off
+            bridge = np.array([0.05, 1.30, 0.50]) if up else np.array([0.05, 1.02, 0.52])
+            dn = _unit(bridge - nut)
+            string_len = float(np.linalg.norm(bridge - nut))
+            lw = (
+                nut[None] + dn[None] * (pf[:, None] * string_len * 0.95 + 0.12) + np.array([0.13, 0.0, -0.08])
+            )
+            lw = lw + np.outer(cross, [0.05, 0.0, 0.0])
+            lf, ln = np.array([-0.85, 0.3, -0.2]), np.array([-0.25, 0.0, -0.95])
+            lpole = np.array([1.0, 0.15, -0.35])
+            contact = nut + dn * (string_len - 0.18)
+            out0 = _unit(np.array([-1.0, 0.10, 0.15]))
+            bow_len = 1.25 if not up else 1.05
+            rpole = np.array([-0.5, 1.0, -0.1])
+            body = [
+                (nut - dn * 0.25, nut + dn * (string_len - 0.6)),
+                (nut + dn * (string_len - 0.6), nut + dn * (string_len + 0.55)),
+            ]
+        bowpos, changes = _bowing(notes, c, rng, bow_len)
+        events["bow"] = changes
+        # String crossing tilts the bow: rotate the outward bow direction about the string axis.
+        ang = np.radians(22.0) * cross * (-1.0 if inst.code in ("vn", "va") else 1.0)
+        out = (
+            np.cos(ang)[:, None] * out0[None]
+            + np.sin(ang)[:, None] * np.cross(dn, out0)[None]
+            + (1 - np.cos(ang))[:, None] * np.dot(dn, out0) * dn[None]
+        )
+        lifted = c.lift[:, None] * np.array([0.0, -0.10, 0.05])
+        rw = contact[None] + out * (bowpos[:, None] + 0.06) + lifted + np.array([0.0, -0.05, 0.0])
+        rf = np.cross(out, dn)  # fingers drape across the stick
+        rf = np.where((rf @ np.array([0.0, 0.0, 1.0]))[:, None] < 0, -rf, rf)
+        rn = np.array([0.0, 1.0, 0.2])
+        curls_r = np.tile([0.5, 0.45, 0.5, 0.5, 0.35], (T, 1))
+        extra_roll = 0.03 * (bowpos / bow_len - 0.5)
+        tip = rw - out * 0.06 - out * (bow_len + 0.08)
+        lines = [(bc(a), bc(b)) for a, b in body] + [(rw - out * 0.06, tip)]
+    elif inst.family in ("flute", "reed"):
+        pat = np.array([woodwind_pattern(int(p), inst.low) for p in pitches])
+        pc = L + (P - L) * pat
+        # left: thumb, L1, L2, L3, L little; right: thumb (support), R1, R2, R3, R little
+        curls_l = _per_note_steps(pc[:, :5], c)
+        curls_r = _per_note_steps(np.column_stack([np.full(len(pat), 0.45), pc[:, 5:]]), c)
+        changes = [i for i in range(1, len(notes)) if not np.array_equal(pat[i], pat[i - 1])]
+        events["finger"] = c.onset_frames[changes] if changes else np.zeros(0, int)
+        drop = c.lift[:, None] * np.array([0.0, 0.32, 0.12])
+        m = mouth + off
+        if inst.code == "fl":
+            e = m + np.array([0.04, 0.06, 0.06])
+            d = _unit(np.array([-1.0, 0.18, 0.22]))
+            lw = bc(e + d * 0.24 + np.array([0.03, 0.14, -0.04]))
+            lf, ln = np.array([0.05, -0.9, 0.4]), np.array([0.3, 0.0, -0.95])
+            rw = bc(e + d * 0.70 + np.array([0.0, 0.13, 0.06]))
+            rf, rn = np.array([0.1, -0.8, -0.35]), np.array([0.15, 0.0, -1.0])
+            lpole, rpole = np.array([0.5, 1.0, 0.2]), np.array([-0.55, 1.0, -0.15])
+            drop = c.lift[:, None] * np.array([0.0, 0.35, 0.05])
+            lines = [(bc(e - d * 0.2) + drop, bc(e + d * 1.5) + drop)]
+        elif inst.code in ("cl", "ob"):
+            tilt = 0.58 if inst.code == "cl" else 0.40
+            d = _unit(np.array([0.0, 1.0, tilt]))
+            length = 1.7 if inst.code == "cl" else 1.6
+            lw = bc(m + d * (0.82 if inst.code == "cl" else 0.74) + np.array([0.12, 0.03, -0.08]))
+            rw = bc(m + d * (1.22 if inst.code == "cl" else 1.10) + np.array([-0.13, 0.03, -0.06]))
+            lf, ln = np.array([-0.9, 0.15, 0.35]), np.array([-0.65, 0.0, 0.75])
+            rf, rn = np.array([0.9, 0.15, 0.35]), np.array([0.65, 0.0, 0.75])
+            spread = 1.0 if inst.code == "cl" else 0.55
+            lpole, rpole = np.array([spread, 0.8, -0.1]), np.array([-spread, 0.8, -0.1])
+            lines = [(bc(m) + drop, bc(m + d * length) + drop)]
+        elif inst.code == "sax":
+            neck_end = m + np.array([-0.05, 0.18, 0.22])
+            d = _unit(np.array([-0.32, 1.0, 0.12]))
+            lw = bc(neck_end + d * 0.62 + np.array([0.14, 0.0, -0.05]))
+            rw = bc(neck_end + d * 1.02 + np.array([0.10, 0.0, 0.02]))
+            lf, ln = np.array([-0.9, 0.2, 0.35]), np.array([-0.5, 0.0, 0.85])
+            rf, rn = np.array([-0.6, 0.2, 0.75]), np.array([-0.3, 0.0, 0.95])
+            lpole, rpole = np.array([0.8, 1.0, 0.0]), np.array([-1.0, 0.5, -0.2])
+            bell = neck_end + d * 1.35
+            lines = [
+                (bc(m) + drop, bc(neck_end) + drop),
+                (bc(neck_end) + drop, bc(bell) + drop),
+                (bc(bell) + drop, bc(bell + np.array([0.22, -0.3, 0.05])) + drop),
+            ]
+        else:  # bassoon: diagonal from the right hip up past the left shoulder
+            boot = np.array([-0.42, 1.05, 0.28]) + off
+            a = _unit(np.array([0.40, -0.92, -0.06]))
+            lw = bc(boot + a * 0.92 + np.array([0.13, 0.0, -0.02]))
+            rw = bc(boot + a * 0.32 + np.array([-0.12, 0.0, 0.06]))
+            lf, ln = np.array([-0.85, -0.3, 0.35]), np.array([-0.45, 0.0, 0.9])
+            rf, rn = np.array([0.75, -0.3, 0.5]), np.array([0.3, 0.0, 0.95])
+            lpole, rpole = np.array([0.9, 0.7, -0.1]), np.array([-1.0, 0.6, -0.2])
+            bocal = boot + a * 1.2
+            lines = [(bc(boot) + drop, bc(boot + a * 2.6) + drop), (bc(bocal) + drop, bc(m) + drop)]
+        lw = lw + drop
+        rw = rw + drop
+    else:  # brass
+        vals = [brass_valves(int(p), inst.partials) for p in pitches]
+        low = np.array([v[0] for v in vals], np.float64)
+        changes = [i for i in range(1, len(notes)) if vals[i][0] != vals[i - 1][0]]
+        events["finger" if inst.code != "tbn" else "slide"] = (
+            c.onset_frames[changes] if changes else np.zeros(0, int)
+        )
+        valves = np.array([_VALVES[int(s)] for s in low], np.float64)
+        vc = L + (P - L) * valves
+        drop = c.lift[:, None] * np.array([0.0, 0.30, 0.10])
+        m = mouth + off
+        if inst.code == "tpt":
+            v = m + np.array([0.02, 0.10, 0.42])
+            rw = bc(v + np.array([-0.20, -0.03, -0.10]))
+            rf, rn = np.array([0.9, 0.15, 0.3]), np.array([0.0, 1.0, 0.1])
+            lw = bc(v + np.array([0.15, 0.14, -0.05]))
+            lf, ln = np.array([-0.6, -0.6, 0.4]), np.array([-0.75, 0.0, 0.5])
+            curls_r = _per_note_steps(np.column_stack([np.full(len(vc), 0.4), vc, np.full(len(vc), 0.3)]), c)
+            curls_l = np.tile([0.5, 0.7, 0.72, 0.75, 0.78], (T, 1))
+            lpole, rpole = np.array([0.6, 1.0, -0.1]), np.array([-0.6, 1.0, -0.3])
+            lines = [
+                (bc(m) + drop, bc(m + np.array([0.0, 0.06, 1.25])) + drop),
+                (bc(v + np.array([0.0, -0.05, 0.0])) + drop, bc(v + np.array([0.0, 0.12, 0.0])) + drop),
+            ]
+        elif inst.code == "hn":
+            h = np.array([-0.22, 0.28, 0.42]) + off
+            lw = bc(h + np.array([0.14, -0.10, 0.02]))
+            lf, ln = np.array([-0.9, 0.2, 0.3]), np.array([-0.3, 0.2, 0.9])
+            rw = bc(np.array([-0.64, 0.45, 0.05]) + off)
+            rf, rn = np.array([0.15, 0.9, -0.3]), np.array([0.9, 0.0, 0.3])
+            curls_l = _per_note_steps(np.column_stack([np.full(len(vc), 0.45), vc, np.full(len(vc), 0.3)]), c)
+            curls_r = np.tile([0.3, 0.22, 0.22, 0.24, 0.26], (T, 1))
+            lpole, rpole = np.array([0.7, 1.0, -0.1]), np.array([-1.0, 0.5, -0.4])
+            bell = np.array([-0.70, 0.55, -0.05]) + off
+            lines = [
+                (bc(m) + drop, bc(h) + drop),
+                (bc(h + np.array([0.2, 0.0, 0.0])) + drop, bc(bell) + drop),
+            ]
+        elif inst.code == "tbn":
+            s_axis = _unit(np.array([-0.45, 0.62, 1.0]))
+            slide = _per_note_steps(0.42 + 0.155 * low, c)[:, 0]
+            events["slide"] = events.pop("slide")
+            lw = bc(m + np.array([0.12, 0.22, 0.26]))
+            lf, ln = np.array([-0.9, -0.3, 0.2]), np.array([-0.3, 0.0, 0.95])
+            rw = m[None] + s_axis[None] * slide[:, None] + np.array([-0.04, 0.10, 0.0])
+            rf, rn = np.array([0.45, -0.6, 0.4]), np.array([0.0, -0.3, 1.0])
+            curls_l = np.tile([0.55, 0.7, 0.72, 0.75, 0.78], (T, 1))
+            curls_r = np.tile([0.4, 0.5, 0.5, 0.45, 0.4], (T, 1))
+            lpole, rpole = np.array([0.6, 1.0, -0.2]), np.array([-0.6, 1.0, -0.2])
+            lines = [
+                (bc(m) + drop, m[None] + s_axis[None] * (slide[:, None] + 0.55) + drop),
+                (bc(m + np.array([0.1, 0.05, 0.0])) + drop, bc(m + np.array([0.22, 0.1, 0.9])) + drop),
+            ]
+        else:  # tuba, in the lap
+            valves_at = np.array([-0.10, 0.30, 0.62]) + off
+            rw = bc(valves_at + np.array([-0.22, 0.04, -0.04]))
+            rf, rn = np.array([0.85, 0.35, 0.2]), np.array([0.1, 1.0, 0.2])
+            lw = bc(np.array([0.46, 0.36, 0.42]) + off)
+            lf, ln = np.array([-0.5, -0.6, 0.4]), np.array([-0.8, 0.0, 0.4])
+            curls_r = _per_note_steps(np.column_stack([np.full(len(vc), 0.4), vc, np.full(len(vc), 0.3)]), c)
+            curls_l = np.tile([0.4, 0.5, 0.5, 0.55, 0.55], (T, 1))
+            lpole, rpole = np.array([1.0, 0.6, -0.2]), np.array([-1.0, 0.7, -0.2])
+            body_c = np.array([0.10, 0.80, 0.38]) + off
+            bell = np.array([0.50, -0.85, 0.32]) + off
+            lines = [(bc(m), bc(valves_at)), (bc(body_c + np.array([0.0, 0.45, 0.0])), bc(bell))]
+            drop = np.zeros((T, 3))
+        lw = lw + drop
+        rw = rw + drop
+
+    R, trans, sh_lift = _torso(perf, c, inst, rng, extra_roll)
+
+    def world(p: np.ndarray) -> np.ndarray:  # body frame -> camera-facing world, per frame
+        return np.einsum("tij,tj->ti", R, p) + trans
+
+    neck = world(np.zeros((T, 3)))
+    rs_local = np.array([-0.5, 0.0, -0.04]) + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
+    ls_local = np.array([0.5, 0.0, -0.04]) + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
+    if inst.code in ("vn", "va"):
+        ls_local = ls_local + np.array([0.0, -0.04, 0.0])  # the violin shoulder is raised a little
+    rs, ls = world(rs_local), world(ls_local)
+    # Small physiological tremor / micro-movement of the hands.
+    rw = world(rw + _lowpass_noise(rng, T, 0.006, 0.3))
+    lw = world(lw + _lowpass_noise(rng, T, 0.006, 0.3))
+    rot = lambda v: np.einsum("tij,tj->ti", R, _bcast(v, T))  # noqa: E731
+    re_, rw = two_bone_ik(rs, rw, perf.upper, perf.fore, rot(rpole))
+    le_, lw = two_bone_ik(ls, lw, perf.upper, perf.fore, rot(lpole))
+    rh = hand_points(rw, rot(rf), rot(rn), "R", np.clip(curls_r, 0, 1), perf.hand)
+    lh = hand_points(lw, rot(lf), rot(ln), "L", np.clip(curls_l, 0, 1), perf.hand)
+    joints = np.empty((T, N_JOINTS, 3))
+    joints[:, NECK], joints[:, R_SHOULDER], joints[:, R_ELBOW], joints[:, R_WRIST] = neck, rs, re_, rw
+    joints[:, L_SHOULDER], joints[:, L_ELBOW], joints[:, L_WRIST] = ls, le_, lw
+    joints[:, list(R_HAND)] = rh
+    joints[:, list(L_HAND)] = lh
+    seg = [np.stack([world(a), world(b)], axis=1) for a, b in lines]
+    return Pose3D(joints, seg, events), perf
+
+
+# --------------------------------------------------------------------------------------------------------
+# Camera and tracker
+
+
+def project(points: np.ndarray, perf: Performer) -> np.ndarray:
+    """``(..., 3)`` body units -> ``(..., 2)`` pixels (camera yaw/roll, weak perspective)."""
+    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    cy, sy = np.cos(perf.yaw), np.sin(perf.yaw)
+    x, z = cy * x + sy * z, -sy * x + cy * z
+    k = CAMERA_DISTANCE / (CAMERA_DISTANCE - z)
+    x, y = x * k, y * k
+    cr, sr = np.cos(perf.roll), np.sin(perf.roll)
+    x, y = cr * x - sr * y, sr * x + cr * y
+    return np.stack([perf.center[0] + perf.scale * x, perf.center[1] + perf.scale * y], axis=-1)
+
+
+def _bursts(rng: np.random.Generator, T: int, rate: float, mean_len: float) -> np.ndarray:
+    """Bool (T,) with about ``rate`` of frames covered by bursts of geometric length ``mean_len``."""
+    out = np.zeros(T, bool)
+    if rate <= 0:
+        return out
+    p_start = rate / (mean_len * (1 - rate) + rate)
+    starts = np.flatnonzero(rng.random(T) < p_start)
+    lengths = rng.geometric(1.0 / mean_len, starts.size)
+    for s, n in zip(starts, lengths, strict=False):
+        out[s : s + n] = True
+    return out
+
+
+def track(
+    pose: Pose3D, perf: Performer, inst: Instrument, rng: np.random.Generator, frame_drop: float = 0.01
+) -> np.ndarray:
+    """What a MediaPipe-like tracker reports for a clean pose: ``(T, 3, 47)`` float32 pixels + confidence."""
+    T = pose.joints.shape[0]
+    xy = project(pose.joints, perf)  # (T, 47, 2)
+    s = perf.scale
+    # Jitter: temporally correlated per joint; hands also shake as a whole (the hand model re-fits per frame).
+    body_noise = _lowpass_noise(rng, T, 0.006 * s, 0.08, 2 * 7).reshape(T, 7, 2)
+    hand_whole = _lowpass_noise(rng, T, 0.008 * s, 0.1, 4).reshape(T, 2, 1, 2)
+    hand_pts = rng.normal(0, 0.004 * s, (T, 40, 2))
+    xy[:, :7] += body_noise
+    xy[:, 7:27] += hand_whole[:, 0] + hand_pts[:, :20]
+    xy[:, 27:47] += hand_whole[:, 1] + hand_pts[:, 20:]
+    conf = np.ones((T, N_JOINTS))
+    # Pose visibilities: high for shoulders, lower and noisier toward the wrists; occluded wrists lower.
+    base = np.array([0.99, 0.995, 0.96, 0.92, 0.995, 0.96, 0.92])
+    if inst.code == "hn":
+        base[3] = 0.55  # right hand inside the bell
+    if inst.code in ("vc", "db", "tba"):
+        base[[2, 3]] -= 0.05
+    vis = base[None] + _lowpass_noise(rng, T, 0.03, 0.3, 7)
+    dips = _bursts(rng, T, 0.02, 4.0)  # a wrist or elbow briefly hidden behind the instrument
+    which = rng.integers(2, 7, T)
+    vis[dips, which[dips]] -= rng.uniform(0.5, 0.8, int(dips.sum()))
+    conf[:, :7] = np.clip(vis, 0.0, 1.0)
+    w, h = FRAME_SIZE
+    outside = (xy[..., 0] < 0) | (xy[..., 0] >= w) | (xy[..., 1] < 0) | (xy[..., 1] >= h)
+    conf[:, :7] = np.where(outside[:, :7], np.minimum(conf[:, :7], 0.15), conf[:, :7])
+    # Hands: found (confidence 1) or lost (zeros) in bursts.
+    for _side, (hand_idx, wrist, rate) in enumerate(
+        ((list(R_HAND), R_WRIST, inst.hand_loss[0]), (list(L_HAND), L_WRIST, inst.hand_loss[1]))
+    ):
+        lost = _bursts(rng, T, rate, float(rng.uniform(3.0, 8.0)))
+        lost |= outside[:, hand_idx].mean(axis=1) > 0.3
+        conf[:, hand_idx] = np.where(lost[:, None], 0.0, 1.0)
+        # MediaPipe mapping: a hidden pose wrist is replaced by the found hand's own wrist.
+        use_hand = (~lost) & (conf[:, wrist] < 0.5)
+        conf[use_hand, wrist] = 1.0
+    # Whole frames without a person.
+    dropped = _bursts(rng, T, frame_drop, 1.6)
+    conf[dropped] = 0.0
+    kp = np.empty((T, 3, N_JOINTS), np.float32)
+    kp[:, 0] = xy[..., 0]
+    kp[:, 1] = xy[..., 1]
+    kp[:, 2] = conf
+    kp[:, :2][np.broadcast_to((conf <= 0)[:, None, :], kp[:, :2].shape)] = 0.0
+    return kp
