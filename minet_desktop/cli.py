@@ -1,4 +1,4 @@
-"""`minet-desktop`: open the app, or work headlessly (`extract`, `info`, `roundtrip`).
+"""`minet-desktop`: open the app, or work headlessly (`generate`, `extract`, `info`, `roundtrip`).
 
 Every subcommand reports problems with the user's files as one line naming the file (exit status 2) instead
 of a traceback; Ctrl-C stops cleanly (exit status 130) without leaving partial output files behind.
@@ -71,6 +71,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if not path.exists():
         raise MinetError(f"{path}: no such file")
+    if path.suffix.lower() == ".safetensors":
+        return _info_bundle(path)
     if path.suffix.lower() == ".npz":
         kf = KeypointFile.load(path)
         T = kf.keypoints.shape[0]
@@ -80,7 +82,127 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(f"source          {kf.source_name} (sha256 {kf.source_sha256[:12]}…)")
         print(f"person detected {kf.detected_fraction:.1%} of frames")
         return 0
-    raise MinetError(f"{path}: don't know how to describe this file (expected a keypoint file .npz)")
+    raise MinetError(
+        f"{path}: don't know how to describe this file "
+        "(expected a keypoint file .npz or a model bundle .safetensors)"
+    )
+
+
+def _info_bundle(path: Path) -> int:
+    """Model card, config summary and parameter counts of a model bundle."""
+    import torch
+
+    from minet_desktop.engine.backends import load_backend
+
+    backend = load_backend(path, torch.device("cpu"))
+    cfg = backend.cfg
+    print(f"model bundle    {path}")
+    print(f"model type      {backend.model_type}")
+    a = cfg.audio
+    print(
+        f"audio           {a.sample_rate} Hz, {a.n_bins} bins, hop {a.hop_length} "
+        f"({a.frame_rate:g} frames/s), Griffin-Lim {a.griffin_lim_iters} iterations"
+    )
+    v, pr = cfg.vqvae, cfg.prior
+    print(
+        f"VQ-VAE          {v.channels} channels, codebook {v.codebook_size} x {v.code_dim}, "
+        f"{v.downsample} frames/code ({cfg.code_rate:g} codes/s), bands {v.encoder_bands}"
+    )
+    print(
+        f"prior           {pr.n_layer} layers x {pr.n_embd} dims x {pr.n_head} heads, window {pr.block_size} "
+        f"codes ({pr.block_size / cfg.code_rate:.2f} s), keeps {pr.window_keep} when sliding"
+        + (", per-frame motion" if pr.per_frame_motion else "")
+    )
+    print(backend.summary())
+    card = backend.model_card.strip()
+    print()
+    print(card if card else "(this bundle has no model card)")
+    return 0
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    """Keypoints (of a video, a keypoint file, Solos or OpenPose) -> the music they play, as a wav."""
+    from minet_desktop.engine.inputs import load_performance
+    from minet_desktop.engine.progress import Progress
+    from minet_desktop.engine.session import Session, default_model_path
+    from minet_desktop.media.audio_io import write_wav
+    from minet_desktop.media.video import is_image_file
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".wav":
+        raise MinetError(f"{out}: the output must be a .wav file")
+    if args.mux and Path(args.mux).suffix.lower() != ".mp4":
+        raise MinetError(f"{args.mux}: --mux writes an .mp4 file")
+    model = Path(args.model) if args.model else default_model_path()
+    if not model.is_file():
+        raise MinetError(f"no model bundle found at {model} (train one with minet-train or pass --model)")
+    src = Path(args.input)
+    video = Path(args.video) if args.video else None
+    if args.mux and video is None:
+        if src.is_file() and src.suffix.lower() not in (".npz", ".npy") and not is_image_file(src):
+            video = src
+        else:
+            raise MinetError(f"{src}: not a video; --mux needs the performance video (--video FILE)")
+
+    update, close = _progress_bar(f"keypoints of {src.name}", "frame")
+    try:
+        kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
+    finally:
+        close()
+    session = Session(model, device=args.device)
+    print(f"{model.name}: {session.model_type} on {session.device_name}", file=sys.stderr)
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc="generating", unit="‰", dynamic_ncols=True, disable=None, leave=False)
+
+    def progress(p: Progress) -> None:
+        bar.set_description(p.label)
+        bar.n = int(p.fraction * 1000)
+        bar.refresh()
+
+    try:
+        result = session.generate(
+            kf,
+            notes=args.midi,
+            takes=args.takes,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
+            griffin_lim_iters=args.griffin_lim_iters,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    outs = (
+        [out]
+        if result.takes == 1
+        else [out.with_name(f"{out.stem}_take{k + 1}{out.suffix}") for k in range(result.takes)]
+    )
+    for path, wave in zip(outs, result.waveform, strict=True):
+        write_wav(path, wave, result.sample_rate)
+    muxed = []
+    if args.mux:
+        from minet_desktop.media.export import mux_audio
+
+        mux = Path(args.mux)
+        muxes = (
+            [mux]
+            if result.takes == 1
+            else [mux.with_name(f"{mux.stem}_take{k + 1}{mux.suffix}") for k in range(result.takes)]
+        )
+        assert video is not None
+        for path, wave in zip(muxes, result.waveform, strict=True):
+            muxed.append(mux_audio(video, wave, result.sample_rate, path))
+    total = result.timings.get("total", 0.0)
+    print(
+        f"{src.name}: {result.duration:.2f} s, {result.takes} take(s) (seed {result.seeds[0]}) in {total:.1f} s "
+        f"on {result.device} -> {', '.join(str(p) for p in outs + muxed)}"
+    )
+    return 0
 
 
 def _cmd_roundtrip(args: argparse.Namespace) -> int:
@@ -139,7 +261,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="extract again even if an up-to-date sidecar exists")
     p.set_defaults(func=_cmd_extract)
 
-    p = sub.add_parser("info", help="describe a keypoint file")
+    p = sub.add_parser(
+        "generate", help="generate the music of a performance (video, keypoints, Solos or OpenPose) as a wav"
+    )
+    p.add_argument(
+        "input",
+        help="video, keypoint file (.npz), Solos skeleton folder or skeleton.npy (with --solos-id), "
+        "or a folder of OpenPose *_keypoints.json files",
+    )
+    p.add_argument(
+        "-o", "--output", required=True, help="wav file to write (several takes: OUT_take1.wav ...)"
+    )
+    p.add_argument("--model", help="model bundle (.safetensors); default: the bundled model")
+    p.add_argument("--midi", help="notes to play (.mid, or a URMP notes .txt) for a MIDI-conditioned model")
+    p.add_argument("--takes", type=int, default=1, help="different performances to generate (one batch)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available, else the CPU")
+    p.add_argument("--seed", type=int, help="random seed (take k uses seed + k); default: a random one")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature (0 = most likely)")
+    p.add_argument("--top-k", type=int, help="sample among the k most likely codes only")
+    p.add_argument("--top-p", type=float, help="sample among the most likely codes holding this probability")
+    p.add_argument("--griffin-lim-iters", type=int, help="Griffin-Lim iterations (default: the model's)")
+    p.add_argument("--solos-id", help="YouTube id of the clip in Solos skeletons")
+    p.add_argument("--fps", type=float, help="frame rate of an OpenPose folder's video (default 30)")
+    p.add_argument("--video", help="video to put the audio under with --mux (default: INPUT if a video)")
+    p.add_argument("--mux", help="also write an .mp4 of the video with the generated audio")
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("info", help="describe a keypoint file or a model bundle")
     p.add_argument("file")
     p.set_defaults(func=_cmd_info)
 
@@ -159,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"gui", "extract", "info", "roundtrip"}
+    commands = {"gui", "extract", "info", "roundtrip", "generate"}
     # `minet-desktop` and `minet-desktop performance.mp4` open the app.
     if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
         argv = ["gui", *argv]

@@ -47,7 +47,7 @@ from torch.utils.data import Dataset
 from minet_desktop.core.atomic import atomic_path, atomic_write_text
 from minet_desktop.core.config import CacheConfig, describe_mismatch, from_dict, to_dict
 from minet_desktop.core.errors import Cancelled, ConfigError, InputError
-from minet_desktop.core.skeleton import interpolate_missing, normalize, resample, valid_mask
+from minet_desktop.core.skeleton import model_frames, valid_mask
 from minet_desktop.features.audio import LogMel, LogSpectrogram
 from minet_desktop.media.audio_io import resample_audio
 from minet_desktop.media.midi import notes_to_index_sequence
@@ -284,9 +284,7 @@ def process_track(track: Track, config: CacheConfig, track_dir: Path) -> dict[st
     wave_mel = resample_audio(wave, sr, config.mel.sample_rate)
     mel = _features(mel_module, wave_mel)  # (80, T_mel), as features.audio.log_mel
 
-    filled, _ = interpolate_missing(kf.keypoints, thr)
-    normed, stats = normalize(filled, thr)
-    skeleton = resample(normed, kf.fps, config.audio.frame_rate, n_out=T)
+    skeleton, stats = model_frames(kf.keypoints, kf.fps, config.audio.frame_rate, T, thr)
     if abs(kf.duration - duration) > DURATION_MISMATCH_WARN_S:
         warnings.append(
             f"keypoints cover {kf.duration:.2f} s but the audio lasts {duration:.2f} s"

@@ -10,8 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from minet_desktop.core.errors import Cancelled, MinetError
+
+if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
+    from training.train.config import Recipe, TrainConfig
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
@@ -86,6 +90,101 @@ def _cmd_synth_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_overrides(args: argparse.Namespace, stage: str) -> tuple[Recipe, TrainConfig]:
+    from training.train.config import load_recipe, with_overrides
+
+    recipe = load_recipe(args.config)
+    train = with_overrides(
+        recipe.train(stage),
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        devices=args.devices,
+        num_nodes=args.num_nodes,
+        strategy=args.strategy,
+        accelerator=args.accelerator,
+        precision=args.precision,
+        num_workers=args.num_workers,
+        threads=args.threads,
+        seed=args.seed,
+    )
+    return recipe, train
+
+
+def _cmd_vqvae(args: argparse.Namespace) -> int:
+    from training.train.run import train_vqvae
+
+    recipe, train = _train_overrides(args, "vqvae")
+    result = train_vqvae(
+        Path(args.cache), Path(args.out), recipe, train, resume=args.resume, progress=not args.no_progress
+    )
+    if result.is_global_zero:
+        print(result.summary())
+    return 0
+
+
+def _cmd_prior(args: argparse.Namespace) -> int:
+    from training.train.run import train_prior
+
+    recipe, train = _train_overrides(args, "prior")
+    card = Path(args.card).read_text(encoding="utf-8") if args.card else None
+    result = train_prior(
+        Path(args.cache),
+        Path(args.vqvae),
+        Path(args.out),
+        recipe,
+        train,
+        content=args.content == "midi",
+        resume=args.resume,
+        card=card,
+        progress=not args.no_progress,
+    )
+    if result.is_global_zero:
+        print(result.summary())
+    return 0
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
+    from minet_desktop.core.errors import InputError
+    from training.train.checkpoints import write_bundle_from_checkpoint
+
+    card = None
+    if args.card:
+        try:
+            card = Path(args.card).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(args.card, f"cannot read the model card ({exc})") from exc
+    out = write_bundle_from_checkpoint(args.prior, args.out, args.vqvae, card)
+    print(f"model bundle written to {out}")
+    return 0
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache", required=True, metavar="CACHE_DIR", help="folder written by `minet-train prepare`"
+    )
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run folder (checkpoints, logs, results)")
+    p.add_argument(
+        "--config",
+        default="cpu_small",
+        metavar="RECIPE",
+        help="TOML recipe, or the name of a bundled one: tiny, cpu_small (default), paper",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint"
+    )
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="per device")
+    p.add_argument("--devices", type=int, default=None, help="devices per node (DDP when > 1)")
+    p.add_argument("--num-nodes", type=int, default=None)
+    p.add_argument("--strategy", default=None, help="Lightning strategy: auto, ddp, ...")
+    p.add_argument("--accelerator", default=None, help="auto, cpu or gpu")
+    p.add_argument("--precision", default=None, help="auto (AMP on CUDA), 32-true, 16-mixed, bf16-mixed")
+    p.add_argument("--num-workers", type=int, default=None, help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minet-train", description="Prepare data for and train MI Net models."
@@ -144,6 +243,47 @@ def build_parser() -> argparse.ArgumentParser:
         "--png", default=None, help="where to write the contact sheet (default: DIR/contact_sheet.png)"
     )
     p.set_defaults(func=_cmd_synth_report)
+
+    p = sub.add_parser(
+        "vqvae",
+        help="train the VQ-VAE on a prepared cache",
+        description=(
+            "Trains the multi-band residual VQ-VAE (L2 reconstruction + commitment, EMA codebook) on spectrogram "
+            "crops of the cache's training split; writes RUN_DIR/vqvae.ckpt. Checkpoints every ckpt_every steps; "
+            "--resume continues exactly. DDP: --devices N --strategy ddp (Lightning launches the processes), or "
+            "torchrun."
+        ),
+    )
+    _add_train_options(p)
+    p.set_defaults(func=_cmd_vqvae)
+
+    p = sub.add_parser(
+        "prior",
+        help="train the movement encoder and prior on codes of a trained VQ-VAE; writes the model bundle",
+        description=(
+            "Encodes every cached track once with the frozen VQ-VAE (codes.npy next to spec.npy), then trains the "
+            "movement encoder jointly with the prior (or, with --content midi, the MIDI-conditioned prior). "
+            "Writes RUN_DIR/prior.ckpt and the model bundle RUN_DIR/model.safetensors."
+        ),
+    )
+    _add_train_options(p)
+    p.add_argument(
+        "--vqvae", required=True, metavar="CKPT", help="vqvae.ckpt, its run folder, or a model bundle"
+    )
+    p.add_argument("--content", choices=["midi"], default=None, help="condition the prior on the notes too")
+    p.add_argument(
+        "--card", default=None, metavar="CARD.md", help="model card for the bundle (default: generated)"
+    )
+    p.set_defaults(func=_cmd_prior)
+
+    p = sub.add_parser("bundle", help="write a model bundle (.safetensors) from training checkpoints")
+    p.add_argument("--prior", required=True, metavar="CKPT", help="prior.ckpt (or its run folder)")
+    p.add_argument(
+        "--vqvae", default=None, metavar="CKPT", help="the VQ-VAE (default: the one saved with the prior)"
+    )
+    p.add_argument("-o", "--out", required=True, metavar="MODEL.safetensors")
+    p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed")
+    p.set_defaults(func=_cmd_bundle)
 
     p = sub.add_parser("cache-info", help="summarise a prepared cache: tracks, minutes, instruments, splits")
     p.add_argument("cache", metavar="CACHE_DIR")

@@ -249,3 +249,34 @@ def resample(kp: np.ndarray, src_fps: float, dst_fps: float, n_out: int | None =
     exact = w[:, 0] == 0
     out[:, 2, :] = np.where(exact[:, None], a[:, 2, :], np.minimum(a[:, 2, :], b[:, 2, :]))
     return out
+
+
+def model_frames(
+    kp: np.ndarray, src_fps: float, frame_rate: float, n_out: int, threshold: float = 0.3
+) -> tuple[np.ndarray, NormStats]:
+    """The skeleton a model sees: fill missing joints, normalise, resample to the spectrogram frame rate.
+
+    This is the one place that turns pixel keypoints into model input, shared by the training cache
+    (``training/cache.py``) and the generation engine so that training crops and inference windows match.
+
+    Parameters
+    ----------
+    kp
+        ``(T, 3, 47)`` keypoints in pixels at ``src_fps``.
+    frame_rate
+        Spectrogram frames per second (``AudioConfig.frame_rate``, 62.5).
+    n_out
+        Output frames (the spectrogram's ``T``).
+    threshold
+        Confidence below which a joint counts as missing (``SkeletonConfig.confidence_threshold``).
+
+    Returns
+    -------
+    frames
+        ``(n_out, 3, 47)`` float32: normalised x, y and confidence.
+    stats
+        What :func:`normalize` removed.
+    """
+    filled, _ = interpolate_missing(kp, threshold)
+    normed, stats = normalize(filled, threshold)
+    return resample(normed, src_fps, frame_rate, n_out=n_out), stats

@@ -80,3 +80,21 @@ def test_mismatch_report_names_nested_fields():
 def test_bad_json_is_a_config_error():
     with pytest.raises(ConfigError, match="not valid JSON"):
         from_json(AudioConfig, "{sample_rate: 1")
+
+
+def test_atomic_write_replaces_whole_files_with_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    from minet_desktop.core.atomic import atomic_path, atomic_write_text
+
+    target = tmp_path / "out.wav"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["out.wav"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask

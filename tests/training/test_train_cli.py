@@ -49,7 +49,10 @@ def test_cache_info_on_a_missing_cache_names_it(tmp_path, capsys):
 
 def test_synth_corpus_is_read_by_prepare_unchanged(tmp_path, capsys):
     corpus = tmp_path / "synth"
-    assert main(["synth", "--out", str(corpus), "--minutes", "0.5", "--instruments", "vc,fl", "--workers", "1"]) == 0
+    assert (
+        main(["synth", "--out", str(corpus), "--minutes", "0.5", "--instruments", "vc,fl", "--workers", "1"])
+        == 0
+    )
     assert "minutes per instrument" in capsys.readouterr().out
     assert main(["synth-report", str(corpus)]) == 0
     report = capsys.readouterr().out

@@ -1,0 +1,267 @@
+"""Model types the engine can generate with, chosen by the bundle's ``model_type``.
+
+A backend turns prepared skeleton frames (and notes) into spectrograms and waveforms; the
+:class:`~minet_desktop.engine.session.Session` does everything around it (reading the input, seeds, takes,
+duration alignment, the out-of-memory fallback, progress and cancel). A new model type (seed 003's frame
+regressor, the baselines) plugs in by adding a :class:`GenerationBackend` subclass and a loader to
+:data:`BACKENDS`; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+from safetensors import safe_open
+
+from minet_desktop.core.config import AudioConfig, SkeletonConfig
+from minet_desktop.core.errors import InputError
+from minet_desktop.engine.motion import MotionWindow, default_stride, iter_movement, window_frames
+from minet_desktop.engine.progress import Progress, stage_fraction
+from minet_desktop.engine.sampling import CodeSampler
+from minet_desktop.engine.synthesis import iter_decode, iter_griffin_lim
+from minet_desktop.model.bundle import Bundle, describe, load_bundle
+from minet_desktop.model.config import BundleConfig
+
+#: Work between two yields of the code sampler; a yield is a cancel point, and the bound on cancellation
+#: is this plus one decoding chunk or Griffin-Lim iteration.
+YIELD_EVERY_S = 0.025
+
+R = TypeVar("R")
+
+
+@dataclass
+class Job:
+    """One generation request, prepared by the session (all arrays at the backend's frame rate).
+
+    Attributes
+    ----------
+    frames
+        ``(T, 3, 47)`` float32 normalised skeleton frames, one per spectrogram frame.
+    n_samples
+        Output length in samples (the input's duration).
+    notes
+        ``(T,)`` int note indices (0 = rest, pitch + 1), or None.
+    """
+
+    frames: np.ndarray
+    n_samples: int
+    notes: np.ndarray | None = None
+    temperature: float = 1.0
+    top_k: int | None = None
+    top_p: float | None = None
+    griffin_lim_iters: int | None = None
+    motion_window: MotionWindow = "centered"
+    motion_stride: int | None = None  # codes per movement window; None: motion.default_stride
+    use_cache: bool = True
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+
+@dataclass
+class BatchOutput:
+    """What a backend returns for a batch of takes (tensors on the CPU)."""
+
+    spectrogram: torch.Tensor  # (B, F, T)
+    waveform: torch.Tensor  # (B, n_samples)
+    codes: torch.Tensor | None = None  # (B, n_codes)
+
+
+class GenerationBackend(ABC):
+    """A loaded model of one type that can generate from skeleton frames."""
+
+    model_type: str
+    cfg: BundleConfig
+    model_card: str
+
+    @property
+    @abstractmethod
+    def audio(self) -> AudioConfig:
+        """Representation of the output (sample rate, frame rate, bins)."""
+
+    @property
+    @abstractmethod
+    def skeleton(self) -> SkeletonConfig: ...
+
+    @property
+    @abstractmethod
+    def needs_notes(self) -> bool: ...
+
+    @abstractmethod
+    def to(self, device: torch.device) -> None: ...
+
+    @abstractmethod
+    def iter_batch(
+        self, job: Job, seeds: list[int], device: torch.device
+    ) -> Generator[Progress, None, BatchOutput]:
+        """Generate ``len(seeds)`` takes; yield :class:`Progress` after every chunk of work."""
+
+    @abstractmethod
+    def summary(self) -> str: ...
+
+
+class MINetBackend(GenerationBackend):
+    """MI Net (seed 000): movement encoder -> prior -> VQ-VAE decoder -> Griffin-Lim.
+
+    ``minet`` and ``minet_midi`` differ only in the prior (the content-conditioned one cross-attends to the
+    notes), so one backend serves both.
+    """
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.cfg = bundle.cfg
+        self.model_type = bundle.cfg.model_type
+        self.model_card = bundle.model_card
+        #: Codes per decoder chunk: ~0.1 s of work at the paper's size on 2 CPU cores, a cancel point each.
+        self.decode_chunk = 32
+
+    @property
+    def audio(self) -> AudioConfig:
+        return self.cfg.audio
+
+    @property
+    def skeleton(self) -> SkeletonConfig:
+        return self.cfg.skeleton
+
+    @property
+    def needs_notes(self) -> bool:
+        return self.cfg.model_type == "minet_midi"
+
+    def to(self, device: torch.device) -> None:
+        for m in self.bundle.modules().values():
+            m.to(device)
+
+    def summary(self) -> str:
+        return describe(self.bundle)
+
+    def iter_batch(
+        self, job: Job, seeds: list[int], device: torch.device
+    ) -> Generator[Progress, None, BatchOutput]:
+        b, cfg = self.bundle, self.cfg
+        ds = cfg.frames_per_code
+        T = job.n_frames
+        n_codes = -(-T // ds)
+        B = len(seeds)
+
+        t0 = time.perf_counter()
+        frames = torch.from_numpy(np.ascontiguousarray(job.frames.transpose(1, 2, 0))).to(device)
+        gen = iter_movement(
+            b.movement,
+            frames,
+            n_codes,
+            ds,
+            window_frames(cfg.prior.block_size, ds),
+            job.motion_window,
+            with_motion=cfg.prior.per_frame_motion,
+            stride=1
+            if cfg.prior.per_frame_motion  # per-frame motion comes from each code's own window
+            else job.motion_stride or default_stride(cfg.prior.block_size, cfg.prior.window_keep, False),
+        )
+        h, motion = yield from _staged("motion", gen)
+        cond = h if motion is None else torch.cat([h, motion], dim=-1)  # (n_codes, cond_dim)
+        job.timings["motion"] = job.timings.get("motion", 0.0) + time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        memory_fn: Callable[[int, int], object] | None = None
+        if self.needs_notes:
+            if job.notes is None:
+                raise ValueError("the MIDI-conditioned model needs notes")
+            notes = np.zeros(n_codes * ds, np.int64)
+            notes[: min(T, job.notes.size)] = job.notes[: n_codes * ds]
+            notes_t = torch.from_numpy(notes)[None].expand(B, -1).to(device)
+            h_all = h[None].expand(B, -1, -1)
+
+            def memory_fn(start: int, span: int) -> object:
+                return b.prior._memory(notes_t, h_all, start, span)
+
+        sampler = CodeSampler(
+            b.prior,
+            seeds,
+            job.temperature,
+            job.top_k,
+            job.top_p,
+            memory_fn=memory_fn,  # type: ignore[arg-type]
+            n_total=n_codes,
+            use_cache=job.use_cache,
+        )
+        codes = torch.empty(B, n_codes, dtype=torch.long)
+        last = time.perf_counter()
+        for t in range(n_codes):
+            codes[:, t] = sampler.step(cond[t][None].expand(B, -1))
+            now = time.perf_counter()
+            if now - last >= YIELD_EVERY_S or t == n_codes - 1:
+                last = now
+                yield Progress("codes", t + 1, n_codes, stage_fraction("codes", t + 1, n_codes))
+        job.timings["codes"] = job.timings.get("codes", 0.0) + time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        spec = yield from _staged("decode", iter_decode(b.vqvae, codes.to(device), self.decode_chunk))
+        spec = spec[..., :T]
+        job.timings["decode"] = job.timings.get("decode", 0.0) + time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        wave = yield from _staged(
+            "waveform", iter_griffin_lim(spec, cfg.audio, job.griffin_lim_iters, job.n_samples)
+        )
+        job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
+        return BatchOutput(spec.cpu(), wave.float().cpu(), codes)
+
+
+def _staged(stage: str, gen: Generator[tuple[int, int], None, R]) -> Generator[Progress, None, R]:
+    """Re-yield a ``(done, total)`` generator as :class:`Progress` of ``stage``; return its value."""
+    while True:
+        try:
+            done, total = next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        yield Progress(stage, done, total, stage_fraction(stage, done, total))
+
+
+def _load_minet(path: Path, device: torch.device) -> GenerationBackend:
+    return MINetBackend(load_bundle(path, device))
+
+
+#: model_type -> loader(bundle path, device). Seed 003's frame regressor registers here when it exists.
+BACKENDS: dict[str, Callable[[Path, torch.device], GenerationBackend]] = {
+    "minet": _load_minet,
+    "minet_midi": _load_minet,
+}
+
+
+def peek_model_type(path: Path) -> str:
+    """The ``model_type`` in a bundle's metadata, read without building anything (InputError if unreadable)."""
+    if not path.is_file():
+        raise InputError(path, "no such model bundle")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        config = json.loads(metadata.get("config", "{}"))
+    except Exception as exc:  # safetensors' own error type, OSError, JSON errors on junk files
+        raise InputError(path, f"not a model bundle ({type(exc).__name__}: {exc})") from exc
+    model_type = config.get("model_type", "minet") if isinstance(config, dict) else None
+    if not isinstance(model_type, str):
+        raise InputError(path, "not a model bundle (its config names no model type)")
+    return model_type
+
+
+def load_backend(path: Path, device: torch.device) -> GenerationBackend:
+    """Load the bundle at ``path`` with the backend its ``model_type`` names."""
+    model_type = peek_model_type(path)
+    loader = BACKENDS.get(model_type)
+    if loader is None:
+        raise InputError(
+            path,
+            f"model type {model_type!r} cannot generate in this version of MI Net Desktop "
+            f"(supported: {', '.join(sorted(BACKENDS))})",
+        )
+    return loader(path, device)

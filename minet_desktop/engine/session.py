@@ -1,0 +1,381 @@
+"""A generation session: one model bundle loaded once, on the best device, generating on request.
+
+::
+
+    session = Session("minet.safetensors")            # CUDA when present, else CPU
+    result = session.generate(keypoint_file, takes=2, seed=1, progress=print)
+    result.waveform                                    # (2, N) float32 at result.sample_rate
+
+:meth:`Session.iter_generate` is the same as a generator that yields :class:`Progress` after every chunk of
+work (a batch of movement windows, ~25 ms of code sampling, a decoder chunk, a Griffin-Lim iteration) and
+returns the :class:`GenerationResult`; every yield is a cancel point, so a GUI worker (superqt's
+``GeneratorWorker``) stops it by not asking for the next step, and :meth:`generate` by ``should_cancel()``.
+One generation at a time per session: the modules are shared.
+
+What the session guarantees whatever the model type:
+
+* the audio lasts exactly as long as the keypoints (``n_frames / fps`` s, to the sample);
+* take ``k`` is seeded with ``seed + k``: it sounds the same alone or in a batch, on the CPU or the GPU
+  (up to float rounding), and after an out-of-memory fallback;
+* CUDA out of memory: the takes are split into smaller batches, then the CPU is used, and the result says so;
+* problems with the user's input are :class:`~minet_desktop.core.errors.InputError` naming the file.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from minet_desktop.core.errors import Cancelled, InputError, MinetError
+from minet_desktop.core.skeleton import valid_mask
+from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job, load_backend
+from minet_desktop.engine.motion import MotionWindow, skeleton_frames
+from minet_desktop.engine.progress import Progress, ProgressCallback, ShouldCancel
+from minet_desktop.media.midi import Note, notes_to_index_sequence, read_midi_notes, read_notes_txt
+from minet_desktop.model.config import BundleConfig
+from minet_desktop.pose.keypoint_file import KeypointFile
+
+#: Below this share of frames with a person, the result carries a warning (the rest is interpolated).
+LOW_DETECTION_WARN = 0.5
+#: A MIDI file ending this much before the video is reported (rests are added); a shorter gap is the
+#: ordinary silence after the last note.
+MIDI_SHORT_WARN_S = 1.0
+
+
+def pick_device(device: str | torch.device | None = None) -> torch.device:
+    """The device to run on: ``device`` if given, else CUDA when available, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise MinetError("CUDA was asked for but no CUDA GPU is available (use --device cpu)")
+    if dev.type not in ("cpu", "cuda"):
+        raise MinetError(f"unsupported device {device!r} (cpu or cuda)")
+    return dev
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        try:
+            return f"CUDA ({torch.cuda.get_device_name(device)})"
+        except (RuntimeError, AssertionError):  # no driver (tests simulate a GPU) or a lost device
+            return "CUDA"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+@dataclass
+class GenerationResult:
+    """Generated audio for one performance.
+
+    Attributes
+    ----------
+    spectrogram
+        ``(takes, F, T)`` float32 log-magnitudes (F = 1024 at the paper's settings), ``T = n_samples // hop + 1``.
+    waveform
+        ``(takes, n_samples)`` float32 at ``sample_rate``; ``n_samples`` matches the input's duration.
+    codes
+        ``(takes, n_codes)`` codes the prior drew (None for model types without codes).
+    seeds
+        The seed of each take (``seed + k``), to reproduce it.
+    warnings
+        What the user should know (MIDI trimmed or padded, little of the performer detected, fallbacks).
+    timings
+        Seconds spent per stage (summed over batches).
+    """
+
+    spectrogram: np.ndarray
+    waveform: np.ndarray
+    sample_rate: int
+    frame_rate: float
+    seeds: list[int]
+    codes: np.ndarray | None = None
+    warnings: list[str] = field(default_factory=list)
+    device: str = "cpu"
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def takes(self) -> int:
+        return int(self.waveform.shape[0])
+
+    @property
+    def duration(self) -> float:
+        return self.waveform.shape[1] / self.sample_rate
+
+
+def load_notes(notes: Sequence[Note] | str | PathLike[str]) -> list[Note]:
+    """Notes from a list, a MIDI file (.mid/.midi) or a URMP-style notes text file (.txt)."""
+    if isinstance(notes, str | PathLike):
+        path = Path(notes)
+        if path.suffix.lower() == ".txt":
+            return read_notes_txt(path)
+        return read_midi_notes(path)
+    return list(notes)
+
+
+def notes_for_clip(
+    notes: Sequence[Note], frame_rate: float, n_frames: int, duration: float, source: str
+) -> tuple[np.ndarray, list[str]]:
+    """Frame-rate note indices for a clip of ``duration`` s, trimmed or padded with rests, and what was done."""
+    seq, polyphonic = notes_to_index_sequence(notes, frame_rate, n_frames)
+    warnings = []
+    end = max((n.offset for n in notes), default=0.0)
+    if end > duration + 1.0 / frame_rate:
+        cut = sum(1 for n in notes if n.onset >= duration)
+        warnings.append(
+            f"{source}: the MIDI lasts {end:.2f} s but the video {duration:.2f} s; "
+            f"trimmed at {duration:.2f} s ({cut} note(s) after the end left out)"
+        )
+    elif end < duration - MIDI_SHORT_WARN_S:
+        warnings.append(
+            f"{source}: the MIDI ends at {end:.2f} s but the video lasts {duration:.2f} s; "
+            f"padded with rests for the last {duration - end:.2f} s"
+        )
+    if polyphonic:
+        warnings.append(
+            f"{source}: {polyphonic} frame(s) have several notes at once; the model plays one line, "
+            "so the highest note was kept"
+        )
+    return seq, warnings
+
+
+class Session:
+    """A model bundle loaded once, ready to generate.
+
+    Parameters
+    ----------
+    bundle_path
+        A model bundle (``.safetensors``, see :mod:`minet_desktop.model.bundle`).
+    device
+        ``"cpu"`` or ``"cuda"``; by default CUDA when available, else the CPU.
+
+    Raises
+    ------
+    InputError
+        The bundle is missing, not a bundle, or of a model type this version cannot generate with.
+    """
+
+    def __init__(self, bundle_path: str | PathLike[str], device: str | torch.device | None = None) -> None:
+        self.bundle_path = Path(bundle_path)
+        self.device = pick_device(device)
+        self.backend: GenerationBackend = load_backend(self.bundle_path, self.device)
+
+    @property
+    def cfg(self) -> BundleConfig:
+        return self.backend.cfg
+
+    @property
+    def model_card(self) -> str:
+        return self.backend.model_card
+
+    @property
+    def model_type(self) -> str:
+        return self.backend.model_type
+
+    @property
+    def device_name(self) -> str:
+        return device_name(self.device)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.backend.audio.sample_rate
+
+    # ----------------------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        keypoints: KeypointFile,
+        notes: Sequence[Note] | str | PathLike[str] | None = None,
+        **options: object,
+    ) -> tuple[Job, list[str]]:
+        """Check the input and build the backend's job: skeleton frames, notes, sampling options."""
+        source = keypoints.source_name or "the keypoints"
+        if keypoints.n_frames == 0:
+            raise InputError(source, "the keypoints have no frames")
+        thr = self.backend.skeleton.confidence_threshold
+        if keypoints.detected_fraction <= 0 or not valid_mask(keypoints.keypoints, thr).any():
+            raise InputError(
+                source, f"no person was detected in {source}; there is no movement to generate from"
+            )
+        warnings = list(keypoints.warnings)
+        if keypoints.detected_fraction < LOW_DETECTION_WARN:
+            warnings.append(
+                f"a person was detected in only {keypoints.detected_fraction:.0%} of the frames of {source}; "
+                "the missing poses were interpolated"
+            )
+        audio = self.backend.audio
+        frames, n_samples = skeleton_frames(keypoints.keypoints, keypoints.fps, audio, self.backend.skeleton)
+        seq = None
+        if notes is not None:
+            note_list = load_notes(notes)
+            note_source = str(notes) if isinstance(notes, str | PathLike) else "the notes"
+            if not self.backend.needs_notes:
+                warnings.append(
+                    f"this model ({self.model_type}) is not conditioned on MIDI; {note_source} was ignored"
+                )
+            else:
+                seq, note_warnings = notes_for_clip(
+                    note_list, audio.frame_rate, frames.shape[0], keypoints.duration, note_source
+                )
+                warnings += note_warnings
+        elif self.backend.needs_notes:
+            raise InputError(
+                self.bundle_path, "this model is conditioned on MIDI: give it the notes to play (--midi FILE)"
+            )
+        job = Job(frames=frames, n_samples=n_samples, notes=seq, **options)  # type: ignore[arg-type]
+        return job, warnings
+
+    def iter_generate(
+        self,
+        keypoints: KeypointFile,
+        notes: Sequence[Note] | str | PathLike[str] | None = None,
+        takes: int = 1,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        griffin_lim_iters: int | None = None,
+        motion_window: MotionWindow = "centered",
+        motion_stride: int | None = None,
+        use_cache: bool = True,
+    ) -> Generator[Progress, None, GenerationResult]:
+        """Generate ``takes`` performances of the music in ``keypoints``; yields progress, returns the result.
+
+        ``notes``: None, a list of :class:`~minet_desktop.media.midi.Note`, or a MIDI / notes file (needed by
+        MIDI-conditioned models; trimmed or padded to the video with a warning). ``seed`` None draws one (it
+        is in the result). ``griffin_lim_iters`` None uses the bundle's. ``motion_window`` / ``motion_stride``:
+        how each code's movement vector is computed (:mod:`minet_desktop.engine.motion`). ``use_cache=False``
+        recomputes the prior's window at every code (for benchmarks; same codes).
+        """
+        if takes < 1:
+            raise MinetError(f"takes must be at least 1, got {takes}")
+        if griffin_lim_iters is not None and griffin_lim_iters < 1:
+            raise MinetError(f"Griffin-Lim needs at least one iteration, got {griffin_lim_iters}")
+        job, warnings = self.prepare(
+            keypoints,
+            notes,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            griffin_lim_iters=griffin_lim_iters,
+            motion_window=motion_window,
+            motion_stride=motion_stride,
+            use_cache=use_cache,
+        )
+        base = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
+        seeds = [base + k for k in range(takes)]
+        outputs: dict[int, BatchOutput] = {}
+        device, batch = self.device, takes
+        try:
+            while len(outputs) < takes:
+                todo = [k for k in range(takes) if k not in outputs][:batch]
+                done_before = len(outputs)
+                try:
+                    gen = self.backend.iter_batch(job, [seeds[k] for k in todo], device)
+                    while True:
+                        try:
+                            p = next(gen)
+                        except StopIteration as stop:
+                            out: BatchOutput = stop.value
+                            break
+                        share = len(todo) / takes
+                        yield Progress(p.stage, p.done, p.total, done_before / takes + share * p.fraction)
+                except torch.OutOfMemoryError:
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+                    if batch > 1:
+                        batch = (batch + 1) // 2
+                        warnings.append(
+                            f"out of memory on {device_name(device)}: generating {batch} take(s) at a time"
+                        )
+                        continue
+                    if device.type != "cpu":
+                        warnings.append(
+                            f"out of memory on {device_name(device)} even for one take: continuing on the CPU "
+                            "(slower)"
+                        )
+                        device = torch.device("cpu")
+                        self.backend.to(device)
+                        continue
+                    raise MinetError(
+                        "out of memory on the CPU: the performance is too long for this computer's memory"
+                    ) from None
+                for j, k in enumerate(todo):
+                    outputs[k] = BatchOutput(
+                        out.spectrogram[j],
+                        out.waveform[j],
+                        None if out.codes is None else out.codes[j],
+                    )
+        finally:
+            if device != self.device:
+                self.backend.to(self.device)
+        ordered = [outputs[k] for k in range(takes)]
+        codes = None
+        if all(o.codes is not None for o in ordered):
+            codes = torch.stack([o.codes for o in ordered]).numpy()  # type: ignore[misc]
+        return GenerationResult(
+            spectrogram=torch.stack([o.spectrogram for o in ordered]).numpy().astype(np.float32, copy=False),
+            waveform=torch.stack([o.waveform for o in ordered]).numpy().astype(np.float32, copy=False),
+            sample_rate=self.backend.audio.sample_rate,
+            frame_rate=self.backend.audio.frame_rate,
+            seeds=seeds,
+            codes=codes,
+            warnings=warnings,
+            device=device_name(device),
+            timings=dict(job.timings),
+        )
+
+    def generate(
+        self,
+        keypoints: KeypointFile,
+        notes: Sequence[Note] | str | PathLike[str] | None = None,
+        takes: int = 1,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        griffin_lim_iters: int | None = None,
+        progress: ProgressCallback | None = None,
+        should_cancel: ShouldCancel | None = None,
+        **options: object,
+    ) -> GenerationResult:
+        """:meth:`iter_generate` run to the end: ``progress(Progress)`` after every chunk, and
+        :class:`~minet_desktop.core.errors.Cancelled` as soon as ``should_cancel()`` is true (checked at
+        every chunk; within ~0.2 s on a CPU at the paper's size)."""
+        gen = self.iter_generate(
+            keypoints,
+            notes,
+            takes=takes,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            seed=seed,
+            griffin_lim_iters=griffin_lim_iters,
+            **options,  # type: ignore[arg-type]
+        )
+        t0 = time.perf_counter()
+        try:
+            while True:
+                if should_cancel is not None and should_cancel():
+                    raise Cancelled("generation cancelled")
+                try:
+                    p = next(gen)
+                except StopIteration as stop:
+                    result: GenerationResult = stop.value
+                    result.timings["total"] = time.perf_counter() - t0
+                    return result
+                if progress is not None:
+                    progress(p)
+        finally:
+            gen.close()
+
+
+def default_model_path() -> Path:
+    """Where the model bundle shipped with the app lives: ``resources/models/minet.safetensors``."""
+    return Path(__file__).resolve().parents[2] / "resources" / "models" / "minet.safetensors"

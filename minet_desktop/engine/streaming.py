@@ -1,0 +1,338 @@
+"""Live mode: push keypoint frames as the camera delivers them, pull audio blocks as they become final.
+
+::
+
+    live = LiveGenerator(session, fps=30, seed=0)
+    for frame in camera:                       # (3, 47) keypoints in pixels
+        live.push_frames(frame[None])
+        sink.write(live.pull_audio())          # float32 samples at session.sample_rate (maybe empty)
+
+The pipeline per pushed frame, all causal and all in fixed-size state:
+
+1. *Pose*: missing joints keep their last offset from their parent (offline interpolation needs the
+   future); the clip's normalisation (median neck and shoulder width) is estimated on the first
+   ``calibration_s`` seconds, or given (``norm_stats``); frames are resampled to the spectrogram frame rate
+   with the same linear interpolation as :func:`minet_desktop.core.skeleton.resample`.
+2. *Codes*: every ``downsample`` frames a code is drawn, conditioned on the movement vector of the trailing
+   window of frames (:mod:`minet_desktop.engine.motion`, ``"trailing"``); the prior's sliding window and
+   key/value cache live in a :class:`~minet_desktop.engine.sampling.CodeSampler`.
+3. *Spectrogram*: a code's frames are decoded once ``lookahead_codes`` later codes exist, with
+   :func:`~minet_desktop.engine.synthesis.decoder_context` earlier codes as context.
+4. *Audio*: :class:`~minet_desktop.engine.synthesis.StreamingGriffinLim` commits the new frames' phases and
+   hands out the samples no later frame can change; they wait in a ring buffer for :meth:`pull_audio`.
+
+Latency (frame pushed -> its sound can be pulled) is :attr:`LiveGenerator.latency_s` of buffering (one
+source frame, one code, the lookahead, half an FFT window) plus the compute time of one code.
+
+Streaming vs offline (tests/engine/test_streaming.py): with the same seed, the same normalisation, no
+missing joints, ``motion_window="trailing"`` offline and ``lookahead_codes >= decoder_context``, the live
+codes and spectrogram equal the offline ones. The waveform does not: offline Griffin-Lim iterates over the
+whole spectrogram (every frame's phase depends on frames after it), the live one can only use the frames
+already there and never revises what was played.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from minet_desktop.core.errors import MinetError
+from minet_desktop.core.ringbuffer import RingBuffer
+from minet_desktop.core.skeleton import (
+    N_JOINTS,
+    PARENTS,
+    TOPOLOGICAL_ORDER,
+    NormStats,
+    normalize,
+)
+from minet_desktop.engine.backends import MINetBackend
+from minet_desktop.engine.motion import default_stride, window_frames
+from minet_desktop.engine.sampling import CodeSampler
+from minet_desktop.engine.session import Session
+from minet_desktop.engine.synthesis import StreamingGriffinLim, decoder_context
+
+
+class LiveGenerator:
+    """Frames in, audio out, in real time, with bounded latency and memory.
+
+    Parameters
+    ----------
+    session
+        A loaded :class:`Session` of an unconditional MI Net (live mode has no MIDI to follow).
+    fps
+        Frame rate of the pushed keypoints.
+    seed, temperature, top_k, top_p
+        Sampling, as offline.
+    griffin_lim_iters, griffin_lim_context
+        Iterations per new block of frames, and committed frames kept as phase context.
+    lookahead_codes
+        Later codes a code waits for before it is decoded; ``decoder_context`` makes the spectrogram equal the
+        offline one, fewer trades a little accuracy at the newest frames for latency (2 codes = 128 ms at the
+        paper's settings).
+    motion_stride
+        Codes sharing one movement window (:func:`~minet_desktop.engine.motion.default_stride`); must match
+        the offline ``motion_stride`` for the two to agree.
+    norm_stats
+        The performer's normalisation, if known; otherwise estimated on the first ``calibration_s`` seconds.
+    max_buffered_s
+        Audio kept for :meth:`pull_audio`; older samples are dropped if nobody pulls (newest wins).
+    record
+        Keep every code and decoded frame in :attr:`codes` and :attr:`spectrogram` (tests: it grows).
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        fps: float,
+        seed: int = 0,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        griffin_lim_iters: int = 16,
+        griffin_lim_context: int = 8,
+        lookahead_codes: int = 2,
+        motion_stride: int | None = None,
+        norm_stats: NormStats | None = None,
+        calibration_s: float = 1.0,
+        max_buffered_s: float = 2.0,
+        record: bool = False,
+    ) -> None:
+        backend = session.backend
+        if not isinstance(backend, MINetBackend) or backend.needs_notes:
+            raise MinetError(
+                f"live mode needs an MI Net model without MIDI conditioning, not {backend.model_type}"
+            )
+        if fps <= 0:
+            raise MinetError(f"frame rate must be positive, got {fps}")
+        self.session, self.fps = session, float(fps)
+        b = backend.bundle
+        self.vqvae, self.movement, self.prior = b.vqvae, b.movement, b.prior
+        self.cfg = cfg = backend.cfg
+        self.device = session.device
+        self.ds = cfg.frames_per_code
+        self.frame_rate = cfg.audio.frame_rate
+        self.threshold = cfg.skeleton.confidence_threshold
+        self.window = window_frames(cfg.prior.block_size, self.ds)
+        self.context = decoder_context(cfg.vqvae)
+        self.lookahead = max(0, int(lookahead_codes))
+        p = cfg.prior
+        self.stride = (
+            1 if p.per_frame_motion else motion_stride or default_stride(p.block_size, p.window_keep, False)
+        )
+        self._h: torch.Tensor | None = None  # movement vector of the current group of codes
+        self.sampler = CodeSampler(b.prior, [seed], temperature, top_k, top_p)
+        self.gl = StreamingGriffinLim(cfg.audio, griffin_lim_iters, griffin_lim_context, device="cpu")
+        self.record = record
+        self.spectrogram: list[np.ndarray] = []  # (F, n) blocks, with ``record``
+        self.codes: list[int] = []  # with ``record``
+        # Pose state.
+        self.norm_stats = norm_stats
+        self._calib_frames = max(1, int(math.ceil(calibration_s * self.fps)))
+        self._calib = RingBuffer(self._calib_frames, (3, N_JOINTS))
+        self._last_good = np.zeros((2, N_JOINTS), np.float32)  # last filled x, y of each joint
+        self._seen = np.zeros(N_JOINTS, bool)
+        self._prev: np.ndarray | None = None  # previous source frame (normalised)
+        self.n_src = 0  # source frames processed (after calibration)
+        self.n_out = 0  # skeleton frames emitted at the frame rate
+        # Fixed-size histories.
+        per_source = int(math.ceil(self.frame_rate / self.fps)) + 1  # frames one source frame can complete
+        self._frames = RingBuffer(self.window + self.ds + per_source, (3, N_JOINTS))
+        self._codes = RingBuffer(self.context + self.lookahead + 64, (), np.int64)
+        self.n_codes = 0  # codes drawn
+        self.n_decoded = 0  # codes whose frames went to Griffin-Lim
+        self._audio = RingBuffer(max(1, int(max_buffered_s * cfg.audio.sample_rate)), (), np.float32)
+
+    # -- latency and memory ----------------------------------------------------------------------------
+
+    @property
+    def latency_s(self) -> float:
+        """Buffering latency, without compute: one source frame, one code, the lookahead, half an FFT."""
+        a = self.cfg.audio
+        return 1 / self.fps + (1 + self.lookahead) * self.ds / self.frame_rate + a.n_fft / 2 / a.sample_rate
+
+    def state_nbytes(self) -> int:
+        """Bytes held by the live state (ring buffers, the prior's window and cache, Griffin-Lim context)."""
+        n = sum(r.nbytes for r in (self._calib, self._frames, self._codes, self._audio))
+        s = self.sampler
+        n += s._codes.numel() * 8 + (0 if s._conds is None else s._conds.numel() * 4)
+        if s._cache is not None:
+            n += sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in s._cache)
+        if self.gl._ctx is not None:
+            n += self.gl._ctx.numel() * 8
+        n += self.gl._ola.nbytes + self.gl._env.nbytes
+        return int(n)
+
+    def max_state_nbytes(self) -> int:
+        """Upper bound of :meth:`state_nbytes` from the sizes alone: it does not grow with time."""
+        p = self.prior.cfg
+        cond_dim = self.movement.cfg.out_features * (2 if p.per_frame_motion else 1)
+        n = sum(r.nbytes for r in (self._calib, self._frames, self._codes, self._audio))
+        n += p.block_size * (8 + 4 * cond_dim)  # window codes and conditions
+        n += p.n_layer * 2 * p.block_size * p.n_embd * 4  # key/value cache, float32
+        n += self.gl.context * (self.cfg.audio.n_fft // 2 + 1) * 8 + 2 * self.cfg.audio.n_fft * 8
+        return int(n)
+
+    # -- pose ------------------------------------------------------------------------------------------
+
+    def _fill(self, frame: np.ndarray) -> np.ndarray:
+        """Causal gap filling: a missing joint keeps its last offset from its parent (neck: its last place)."""
+        out = frame.astype(np.float32, copy=True)
+        ok = (out[2] >= self.threshold) & np.isfinite(out[0]) & np.isfinite(out[1])
+        for j in TOPOLOGICAL_ORDER:
+            p = PARENTS[j]
+            if ok[j]:
+                continue
+            if p < 0:
+                out[:2, j] = self._last_good[:, j]
+            elif self._seen[j]:
+                out[:2, j] = out[:2, p] + (self._last_good[:, j] - self._last_good[:, p])
+            else:
+                out[:2, j] = out[:2, p]
+        self._last_good = out[:2].copy()
+        self._seen |= ok
+        return out
+
+    def _normalise(self, frame: np.ndarray) -> np.ndarray:
+        assert self.norm_stats is not None
+        s = self.norm_stats
+        out = frame.copy()
+        out[0] = (out[0] - s.center_x) / s.scale
+        out[1] = (out[1] - s.center_y) / s.scale
+        return out
+
+    def _resampled(self, frame: np.ndarray) -> list[np.ndarray]:
+        """Skeleton frames at the frame rate that ``frame`` (the next source frame) completes."""
+        k = self.n_src
+        out = []
+        ratio = self.fps / self.frame_rate
+        while True:
+            pos = self.n_out * ratio
+            lo = math.floor(pos)
+            if lo > k or (lo == k and pos != lo):
+                break  # needs a later source frame
+            if lo == k:
+                out.append(frame.copy())
+            else:
+                assert self._prev is not None and lo == k - 1
+                w = np.float32(pos - lo)
+                a, b = self._prev, frame
+                f = np.empty_like(frame)
+                f[:2] = a[:2] * (1 - w) + b[:2] * w
+                f[2] = a[2] if w == 0 else np.minimum(a[2], b[2])
+                out.append(f)
+            self.n_out += 1
+        self._prev, self.n_src = frame, k + 1
+        return out
+
+    def push_frames(self, keypoints: np.ndarray) -> None:
+        """Take ``(n, 3, 47)`` keypoints in pixels at ``fps`` and run everything they make possible."""
+        kp = np.asarray(keypoints, np.float32)
+        if kp.ndim == 2:
+            kp = kp[None]
+        if kp.shape[1:] != (3, N_JOINTS):
+            raise MinetError(f"live keypoints must be (n, 3, {N_JOINTS}), got {kp.shape}")
+        for frame in kp:
+            filled = self._fill(frame)
+            if self.norm_stats is None:
+                self._calib.write(filled[None])
+                if len(self._calib) < self._calib_frames:
+                    continue
+                _, self.norm_stats = normalize(self._calib.peek(), self.threshold)
+                pending = self._calib.read()
+            else:
+                pending = filled[None]
+            for f in pending:
+                self._ingest(f)
+
+    def _ingest(self, filled: np.ndarray) -> None:
+        """One gap-filled source frame: normalise, resample, draw the codes it completes, decode, play."""
+        new = self._resampled(self._normalise(filled))
+        if new:
+            self._frames.write(np.stack(new))
+        self._draw_codes(self.n_out)
+        self._decode_ready(final=False)
+
+    def flush(self) -> None:
+        """End of the performance: emit the frames up to its duration, decode and play out everything."""
+        if self.norm_stats is None and len(self._calib):  # shorter than the calibration
+            _, self.norm_stats = normalize(self._calib.peek(), self.threshold)
+            for f in self._calib.read():
+                self._ingest(f)
+        a = self.cfg.audio
+        n_samples = int(round(self.n_src / self.fps * a.sample_rate))
+        T = n_samples // a.hop_length + 1
+        if self._prev is not None and self.n_out < T:  # hold the last pose, as offline resampling does
+            self._frames.write(np.repeat(self._prev[None], T - self.n_out, axis=0))
+            self.n_out = T
+        self._draw_codes(self.n_out, total=T)
+        self._decode_ready(final=True)
+
+    # -- codes, spectrogram, audio ---------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _draw_codes(self, available: int, total: int | None = None) -> None:
+        ds = self.ds
+        n_total = self.n_codes if total is None else -(-total // ds)
+        while (self.n_codes + 1) * ds <= available or self.n_codes < n_total:
+            stop = min((self.n_codes + 1) * ds, available)
+            start = max(0, stop - self.window)
+            if self.n_codes % self.stride == 0 or self._h is None:  # a new group: a new movement window
+                held = self._frames.latest(available - start)[: stop - start]  # (L, 3, 47)
+                x = torch.from_numpy(np.ascontiguousarray(held.transpose(1, 2, 0)))[None].to(self.device)
+                self._h, per_frame = self.movement(x)
+            h = self._h
+            cond = h
+            if self.cfg.prior.per_frame_motion:  # stride 1: per_frame is this code's window
+                i = self.n_codes
+                idx = np.clip(np.arange(i * ds, (i + 1) * ds) - start, 0, stop - start - 1)
+                cond = torch.cat([h, per_frame[0, torch.as_tensor(idx)].mean(0)[None]], dim=-1)
+            code = self.sampler.step(cond)
+            self._codes.write(code.numpy().astype(np.int64))
+            if self.record:
+                self.codes.append(int(code[0]))
+            self.n_codes += 1
+
+    @torch.no_grad()
+    def _decode_ready(self, final: bool) -> None:
+        last_ready = self.n_codes if final else self.n_codes - self.lookahead  # codes [n_decoded, last_ready)
+        if last_ready <= self.n_decoded:
+            return
+        lo = max(0, self.n_decoded - self.context)
+        hi = self.n_codes if final else min(self.n_codes, last_ready + self.context)
+        held = self._codes.latest(self.n_codes - lo)[: hi - lo]
+        codes = torch.from_numpy(held)[None].to(self.device)
+        spec = self.vqvae.decode(codes)[0].float().cpu()  # (F, (hi - lo) * ds)
+        a, b = (self.n_decoded - lo) * self.ds, (last_ready - lo) * self.ds
+        frames = spec[:, a:b]
+        if final:  # cut to the performance's duration
+            a_cfg = self.cfg.audio
+            T = int(round(self.n_src / self.fps * a_cfg.sample_rate)) // a_cfg.hop_length + 1
+            frames = frames[:, : max(0, T - self.n_decoded * self.ds)]
+        self.n_decoded = last_ready
+        if self.record:
+            self.spectrogram.append(frames.numpy())
+        self._audio.write(self.gl.push(frames))
+        if final:
+            self._audio.write(self._gl_tail())
+
+    def _gl_tail(self) -> np.ndarray:
+        gl = self.gl
+        tail = gl._ola / np.maximum(gl._env, 1e-8)
+        a = self.cfg.audio
+        n_samples = int(round(self.n_src / self.fps * a.sample_rate))
+        want = max(0, n_samples - gl.samples_out)
+        out = np.zeros(want, np.float32)
+        out[: min(want, tail.size)] = tail[:want]
+        gl.samples_out += want
+        return out
+
+    def pull_audio(self, max_samples: int | None = None) -> np.ndarray:
+        """The samples ready so far (oldest first, float32 at the session's sample rate; maybe empty)."""
+        return self._audio.read(max_samples)
+
+    @property
+    def dropped_samples(self) -> int:
+        """Samples dropped because nobody pulled them in time."""
+        return self._audio.dropped

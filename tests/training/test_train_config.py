@@ -1,0 +1,61 @@
+"""Training recipes: the bundled TOML files map onto the model dataclasses, typos are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.model.config import BundleConfig, PriorConfig, VQVAEConfig
+from training.train.config import RECIPES_DIR, TrainConfig, load_recipe, resolve_precision, with_overrides
+
+TINY = RECIPES_DIR / "tiny.toml"
+
+
+def test_bundled_recipes_load_and_build_valid_bundle_configs():
+    for name in ("tiny", "cpu_small", "paper"):
+        recipe = load_recipe(RECIPES_DIR / f"{name}.toml")
+        assert isinstance(recipe.model.bundle_config(), BundleConfig)
+        midi = recipe.model.bundle_config(content=True)
+        assert midi.model_type == "minet_midi" and midi.content is not None
+    paper = load_recipe("paper").model.bundle_config()
+    assert paper.vqvae == VQVAEConfig() and paper.prior == PriorConfig() and paper == BundleConfig()
+
+
+def test_stage_tables_override_the_shared_train_table():
+    recipe = load_recipe("cpu_small")
+    assert recipe.train("vqvae").lr == 1e-3 and recipe.train("prior").lr == 5e-4
+    assert recipe.train("vqvae").batch_size == recipe.train("prior").batch_size == 16
+    assert with_overrides(recipe.train("vqvae"), max_steps=7, seed=None).max_steps == 7
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "named"),
+    [
+        ("[model.vqvae]", "chanels = 3", "chanels"),
+        ("[train]", "batchsize = 3", "batchsize"),
+        ("[stage.prior]", "learning_rate = 0.1", "stage.prior: unknown key(s) learning_rate"),
+        ("[optimizer]", "lr = 1", "optimizer"),
+    ],
+)
+def test_an_unknown_key_is_refused_naming_it(tmp_path: Path, table: str, line: str, named: str):
+    p = tmp_path / "r.toml"
+    p.write_text(f"{table}\n{line}\n")
+    with pytest.raises(ConfigError, match=named.replace("(", r"\(").replace(")", r"\)")) as err:
+        load_recipe(p)
+    assert str(p) in str(err.value)
+
+
+def test_broken_toml_and_missing_recipe_name_the_file(tmp_path: Path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[train\nlr = ")
+    with pytest.raises(InputError, match="bad.toml: not a valid TOML recipe"):
+        load_recipe(p)
+    with pytest.raises(InputError, match="nope"):
+        load_recipe(tmp_path / "nope.toml")
+
+
+def test_precision_is_mixed_only_on_cuda():
+    assert resolve_precision(TrainConfig(), "cpu") == "32-true"
+    assert resolve_precision(TrainConfig(precision="bf16-mixed"), "cpu") == "bf16-mixed"

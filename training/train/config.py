@@ -1,0 +1,215 @@
+"""Training recipes: TOML files that map onto the model dataclasses and :class:`TrainConfig`.
+
+A recipe has two tables (``training/recipes/*.toml``)::
+
+    [model]                 BundleConfig fields: audio, skeleton, vqvae, movement, prior, content
+    [model.vqvae]           VQVAEConfig fields ...
+    [train]                 TrainConfig fields shared by both stages
+    [stage.vqvae]           TrainConfig fields that override [train] for `minet-train vqvae`
+    [stage.prior]           ... and for `minet-train prior`
+
+Every key is checked (``minet_desktop.core.config.from_dict``): a typo is a ConfigError naming the key, never
+a silently ignored setting. ``[model.content]`` is used only by ``minet-train prior --content midi``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from minet_desktop.core.config import AudioConfig, SkeletonConfig, from_dict
+from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.model.config import (
+    BundleConfig,
+    ContentConfig,
+    MovementEncoderConfig,
+    PriorConfig,
+    VQVAEConfig,
+)
+
+STAGES = ("vqvae", "prior")
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one training stage runs. Steps are optimiser steps; ``batch_size`` is per device."""
+
+    batch_size: int = 16
+    # Adam(W); 3e-4 is the usual safe value for both a conv autoencoder and a small transformer.
+    lr: float = 3e-4
+    weight_decay: float = 0.0
+    # Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``max_steps``.
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1
+    # Gradient norm clipping (0 disables): one bad batch should not throw the weights far.
+    grad_clip: float = 1.0
+    max_steps: int = 1000
+    # Validation every this many steps over at most ``val_batches`` batches of the val split.
+    val_every: int = 200
+    val_batches: int = 8
+    # Checkpoint (RUN_DIR/checkpoints/last.ckpt) every this many steps; --resume continues from it exactly.
+    ckpt_every: int = 200
+    seed: int = 0
+    # "auto": bf16-mixed on CUDA GPUs that support it, else 16-mixed on CUDA, 32-true on the CPU. Or any
+    # Lightning precision string ("32-true", "16-mixed", "bf16-mixed").
+    precision: str = "auto"
+    num_workers: int = 0
+    # Lightning's accelerator / devices / strategy / num_nodes; "ddp" with devices > 1 or num_nodes > 1 runs
+    # DistributedDataParallel (Lightning's launcher re-runs the command once per device, or use torchrun).
+    accelerator: str = "auto"
+    devices: int = 1
+    strategy: str = "auto"
+    num_nodes: int = 1
+    # Crop length (seconds); 4 s as in the paper (seed 000 §4). The prior's crop is cut to prior.block_size codes.
+    crop_seconds: float = 4.0
+    # Crops per track per epoch, so that one epoch over ~40 URMP tracks is not a handful of steps.
+    crops_per_track: int = 16
+    # Crops per val track (fixed: the same crops at every validation).
+    val_crops_per_track: int = 2
+    # torch CPU threads per process (0: leave torch's default); a shared machine wants a small number.
+    threads: int = 0
+    # Metrics are logged (and the progress bar refreshed) every this many steps.
+    log_every: int = 10
+
+    def __post_init__(self) -> None:
+        for name in (
+            "batch_size",
+            "max_steps",
+            "val_every",
+            "ckpt_every",
+            "devices",
+            "num_nodes",
+            "log_every",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TrainConfig: {name} must be >= 1")
+        for name in ("crops_per_track", "val_crops_per_track", "val_batches"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"TrainConfig: {name} must be >= 1")
+        if not self.lr > 0 or self.weight_decay < 0 or self.grad_clip < 0:
+            raise ConfigError("TrainConfig: lr must be > 0, weight_decay and grad_clip >= 0")
+        if self.warmup_steps < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError("TrainConfig: warmup_steps must be >= 0 and min_lr_ratio in [0, 1]")
+        if self.crop_seconds <= 0:
+            raise ConfigError("TrainConfig: crop_seconds must be > 0")
+        if self.num_workers < 0 or self.threads < 0:
+            raise ConfigError("TrainConfig: num_workers and threads must be >= 0")
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """The ``[model]`` table: the fields of :class:`BundleConfig` a recipe chooses."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
+    vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)
+    movement: MovementEncoderConfig = field(default_factory=MovementEncoderConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    content: ContentConfig = field(default_factory=ContentConfig)
+
+    def bundle_config(self, content: bool = False) -> BundleConfig:
+        """The BundleConfig of the unconditional model, or of the MIDI-conditioned one (``content``)."""
+        return BundleConfig(
+            model_type="minet_midi" if content else "minet",
+            audio=self.audio,
+            skeleton=self.skeleton,
+            vqvae=self.vqvae,
+            movement=self.movement,
+            prior=self.prior,
+            content=self.content if content else None,
+        )
+
+
+@dataclass(frozen=True)
+class Recipe:
+    model: ModelRecipe
+    vqvae_train: TrainConfig
+    prior_train: TrainConfig
+    source: str = ""
+
+    def train(self, stage: str) -> TrainConfig:
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        return self.vqvae_train if stage == "vqvae" else self.prior_train
+
+
+def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
+    """Build a :class:`Recipe` from the parsed TOML tables (strict: unknown keys name themselves)."""
+    unknown = sorted(set(data) - {"model", "train", "stage"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown table(s) {', '.join(unknown)} (known: model, train, stage)")
+    model = from_dict(ModelRecipe, data.get("model", {}), _where=f"{source}: model")
+    base = data.get("train", {})
+    stages = data.get("stage", {})
+    if not isinstance(base, dict) or not isinstance(stages, dict):
+        raise ConfigError(f"{source}: [train] and [stage.*] must be tables")
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ConfigError(f"{source}: unknown stage(s) {', '.join(unknown)} (known: {', '.join(STAGES)})")
+    per_stage = {}
+    for stage in STAGES:
+        override = stages.get(stage, {})
+        if not isinstance(override, dict):
+            raise ConfigError(f"{source}: [stage.{stage}] must be a table")
+        known = {f.name for f in fields(TrainConfig)}
+        typos = sorted(set(override) - known)
+        if typos:  # named here so that the error points at the table the typo is in
+            raise ConfigError(
+                f"{source}: stage.{stage}: unknown key(s) {', '.join(typos)} (known: {', '.join(sorted(known))})"
+            )
+        per_stage[stage] = from_dict(TrainConfig, {**base, **override}, _where=f"{source}: train")
+    return Recipe(model, per_stage["vqvae"], per_stage["prior"], source)
+
+
+def load_recipe(path: str | PathLike[str] | None = None) -> Recipe:
+    """Read a recipe file; None or a bare name ("tiny", "cpu_small", "paper") picks a bundled recipe.
+
+    Raises InputError for a missing or unparsable file, ConfigError for an unknown key or a bad value.
+    """
+    if path is None:
+        path = "cpu_small"
+    p = Path(path)
+    if not p.suffix and not p.exists():
+        p = RECIPES_DIR / f"{p.name}.toml"
+    if not p.is_file():
+        raise InputError(p, "no such recipe file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(p, f"not a valid TOML recipe ({exc})") from exc
+    return parse_recipe(data, str(p))  # ConfigError naming the file, the table and the key
+
+
+def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
+    """``cfg`` with the command-line overrides that were given (None = not given)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return replace(cfg, **given)
+    except TypeError as exc:  # pragma: no cover - programming error in the CLI
+        raise ConfigError(str(exc)) from exc
+
+
+def resolve_precision(cfg: TrainConfig, accelerator: str) -> str:
+    """Lightning precision for ``cfg.precision`` on the accelerator that will run (AMP only on CUDA)."""
+    if cfg.precision != "auto":
+        return cfg.precision
+    if accelerator != "gpu":
+        return "32-true"
+    import torch
+
+    return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+def resolve_accelerator(cfg: TrainConfig) -> str:
+    """ "cpu" or "gpu" (Lightning's names) for ``cfg.accelerator``; "auto" picks CUDA when there is one."""
+    if cfg.accelerator in ("cpu", "gpu", "cuda"):
+        return "gpu" if cfg.accelerator == "cuda" else cfg.accelerator
+    if cfg.accelerator != "auto":
+        raise ConfigError(f"TrainConfig: accelerator {cfg.accelerator!r} (auto, cpu, gpu)")
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
