@@ -185,6 +185,23 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from training.demos import make_demos
+
+    demos = make_demos(
+        Path(args.corpus),
+        Path(args.out),
+        [c.strip() for c in args.instruments.split(",") if c.strip()],
+        seconds=args.seconds,
+        cache_dir=Path(args.cache) if args.cache else None,
+    )
+    for d in demos:
+        print(
+            f"{d.name}: {d.video} ({d.seconds:.1f} s) + {d.keypoints.name} + {d.midi.name} + {d.audio.name}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minet-train", description="Prepare data for and train MI Net models."
@@ -284,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, metavar="MODEL.safetensors")
     p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed")
     p.set_defaults(func=_cmd_bundle)
+
+    p = sub.add_parser(
+        "demo", help="cut demo performances (video + keypoints + MIDI + audio) from a synthetic corpus"
+    )
+    p.add_argument("corpus", metavar="CORPUS_DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--instruments", default="vn,vc,fl,tpt", help="one demo per code (default vn,vc,fl,tpt)")
+    p.add_argument("--seconds", type=float, default=12.0)
+    p.add_argument(
+        "--cache", default=None, help="the corpus's prepared cache: demos come from its test split"
+    )
+    p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("cache-info", help="summarise a prepared cache: tracks, minutes, instruments, splits")
     p.add_argument("cache", metavar="CACHE_DIR")

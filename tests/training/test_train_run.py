@@ -82,6 +82,7 @@ def test_one_training_step_of_each_stage_runs_from_the_real_config_file(
     assert (vqvae_run / "vqvae.ckpt").is_file() and (vqvae_run / "checkpoints" / "last.ckpt").is_file()
     metrics = (vqvae_run / "logs" / "version_0" / "metrics.csv").read_text()
     assert "train/recon" in metrics and "train/perplexity" in metrics and "val/loss" in metrics
+    assert list((vqvae_run / "tensorboard").rglob("events.out.tfevents.*")), "no TensorBoard log written"
     capsys.readouterr()
     run = tmp_path / "prior"
     argv = [

@@ -5,7 +5,8 @@ A run folder holds everything of one stage::
     RUN_DIR/run.json                 the model and training configs, the cache, the data summary
     RUN_DIR/checkpoints/last.ckpt    written every ckpt_every steps; --resume continues from it exactly
     RUN_DIR/checkpoints/best.ckpt    the weights of the lowest val/loss so far (`minet-train bundle --prior` it)
-    RUN_DIR/logs/                    CSV metrics (metrics.csv) and TensorBoard events when tensorboard is installed
+    RUN_DIR/logs/                    CSV metrics (metrics.csv)
+    RUN_DIR/tensorboard/             TensorBoard events (`tensorboard --logdir RUN_DIR/tensorboard`)
     RUN_DIR/vqvae.ckpt | prior.ckpt  the final weights (no optimiser state)
     RUN_DIR/model.safetensors        prior stage: the model bundle the app loads
 
@@ -128,7 +129,7 @@ def make_trainer(
     if tensorboard_available():
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="logs", default_hp_metric=False))
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", default_hp_metric=False))
     checkpoint = ModelCheckpoint(
         dirpath=str(run_dir / CKPT_DIR),
         filename="step{step:07d}",
