@@ -60,6 +60,20 @@ def test_synth_corpus_is_read_by_prepare_unchanged(tmp_path, capsys):
     assert main(["prepare", str(corpus), "--out", str(tmp_path / "cache")]) == 0
     assert "failed" not in capsys.readouterr().out
 
+    # Demo performances cut from it: the app finds the keypoints next to the video, the MIDI parses.
+    demo = tmp_path / "demo"
+    args = ["demo", str(corpus), "--out", str(demo), "--instruments", "fl", "--seconds", "3"]
+    assert main([*args, "--cache", str(tmp_path / "cache")]) == 0
+    from minet_desktop.media.midi import read_midi_notes
+    from minet_desktop.media.video import VideoReader
+    from minet_desktop.pose.keypoint_file import find_sidecar
+
+    kf = find_sidecar(demo / "flute.mp4")
+    assert kf is not None and kf.n_frames == 90 and kf.frame_size == (640, 360)
+    with VideoReader(demo / "flute.mp4") as video:
+        assert video.size == (640, 360) and abs(video.frame_count - 90) <= 1
+    assert all(n.onset < 3.0 for n in read_midi_notes(demo / "flute.mid"))
+
 
 def test_synth_refuses_an_unknown_instrument(tmp_path, capsys):
     assert main(["synth", "--out", str(tmp_path / "s"), "--minutes", "1", "--instruments", "vn,kazoo"]) == 2
