@@ -20,6 +20,16 @@ KEY_RECENT = "files/recent"
 KEY_LAST_DIR = "files/last_directory"
 KEY_SHOW_KEYPOINTS = "view/show_keypoints"
 KEY_GEOMETRY = "window/geometry"
+KEY_WINDOW_STATE = "window/state"
+KEY_MODEL = "model/path"
+KEY_TAKES = "generate/takes"
+KEY_TEMPERATURE = "generate/temperature"
+KEY_SEED = "generate/seed"
+KEY_RANDOM_SEED = "generate/random_seed"
+KEY_COLORMAP = "inspector/colormap"
+KEY_LOG_FREQUENCY = "inspector/log_frequency"
+KEY_CAMERA = "live/camera"
+KEY_EXPORT_DIR = "files/export_directory"
 
 
 def open_settings() -> QSettings:
@@ -101,3 +111,38 @@ def window_geometry(settings: QSettings) -> QByteArray | None:
 
 def set_window_geometry(settings: QSettings, geometry: QByteArray) -> None:
     settings.setValue(KEY_GEOMETRY, geometry)
+
+
+def get_bool(settings: QSettings, key: str, default: bool) -> bool:
+    value = settings.value(key, default)
+    if isinstance(value, str):  # INI files store booleans as "true"/"false"
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def get_int(
+    settings: QSettings, key: str, default: int, low: int | None = None, high: int | None = None
+) -> int:
+    """An integer setting, ``default`` when missing or unparsable, clamped to ``[low, high]``."""
+    try:
+        value = int(settings.value(key, default))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = default
+    if low is not None:
+        value = max(low, value)
+    if high is not None:
+        value = min(high, value)
+    return value
+
+
+def get_float(settings: QSettings, key: str, default: float) -> float:
+    try:
+        value = float(settings.value(key, default))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return default
+    return value if value == value else default  # NaN -> default
+
+
+def get_str(settings: QSettings, key: str, default: str = "") -> str:
+    value = settings.value(key, default)
+    return value if isinstance(value, str) else default

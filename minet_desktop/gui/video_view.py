@@ -18,6 +18,7 @@ class VideoView(QWidget):
         super().__init__(parent)
         self._image: QImage | None = None
         self._legend = False
+        self._info = ""
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 200)
         self.setAutoFillBackground(True)
@@ -33,6 +34,15 @@ class VideoView(QWidget):
         self._image = image
         self._legend = legend
         self.update()
+
+    def set_info(self, text: str) -> None:
+        """A line shown in the bottom-left corner over the image (live mode: fps and latency); "" hides it."""
+        if text != self._info:
+            self._info = text
+            self.update()
+
+    def info(self) -> str:
+        return self._info
 
     def image(self) -> QImage | None:
         """The image being shown, at the frame's own resolution."""
@@ -58,6 +68,8 @@ class VideoView(QWidget):
             painter.drawImage(self.image_rect(), self._image)
             if self._legend:
                 self._draw_legend(painter)
+            if self._info:
+                self._draw_info(painter)
         finally:
             painter.end()
 
@@ -78,3 +90,14 @@ class VideoView(QWidget):
             painter.drawEllipse(QRectF(box.left() + 7, top + line / 2 - 5, 10, 10))
             painter.setPen(QColor(235, 235, 235))
             painter.drawText(QRectF(box.left() + 23, top, width, line), Qt.AlignmentFlag.AlignVCenter, text)
+
+    def _draw_info(self, painter: QPainter) -> None:
+        metrics = painter.fontMetrics()
+        width = metrics.horizontalAdvance(self._info) + 16
+        box = QRectF(8, self.height() - metrics.height() - 16, width, metrics.height() + 8)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 160))
+        painter.drawRoundedRect(box, 4, 4)
+        painter.setPen(QColor(235, 235, 235))
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, self._info)

@@ -6,6 +6,7 @@ on machines without a display.
 
 from __future__ import annotations
 
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -33,6 +34,9 @@ def gui_settings_in_tmp_path(tmp_path, qapp):
 def _flush_deletes() -> None:
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     QCoreApplication.processEvents()
+    # pyqtgraph's items form reference cycles; collect them while Qt is alive, not at interpreter exit
+    # (where PySide6 may crash deallocating wrappers of objects Qt already destroyed).
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +91,13 @@ def make_window(qtbot):
     windows = []
 
     def make(**kwargs):
+        from minet_desktop.gui.audio import NullSink
+
         kwargs.setdefault("device_name", "CPU")  # skip importing torch in every test
+        kwargs.setdefault("model_path", "")  # no model unless a test loads one
+        kwargs.setdefault("sink_factory", NullSink)  # no sound card in tests
+        kwargs.setdefault("camera_list", lambda: [])
+        kwargs.setdefault("pose_factory", None)
         window = MainWindow(**kwargs)
         window.errors = []
         window.show_error = lambda title, text: window.errors.append((title, text))

@@ -392,9 +392,9 @@ def test_about_names_the_version(window):
 
 def test_window_geometry_is_remembered(make_window):
     window = make_window()
-    window.resize(700, 500)
+    window.resize(760, 560)
     window.close()
-    assert make_window().size().toTuple() == (700, 500)
+    assert make_window().size().toTuple() == (760, 560)
 
 
 def test_run_app_logs_init_finished_and_opens_the_file(qapp, monkeypatch, caplog, video_path):

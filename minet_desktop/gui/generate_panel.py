@@ -1,0 +1,306 @@
+"""The side panel: model, generation options, Generate / Cancel with progress, listening (take, A/B), export,
+and live webcam mode. Only widgets and their state; the main window does the work when they are used."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+#: (model_type in the bundle, what the user reads).
+MODEL_TYPES = (
+    ("minet", "MI Net"),
+    ("minet_midi", "MI Net + MIDI"),
+    ("regressor", "Seed 003 regressor"),
+)
+MAX_TAKES = 8
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    takes: int
+    temperature: float
+    seed: int | None  # None: a new random seed each time
+
+
+class GeneratePanel(QWidget):
+    """Controls for generation, listening, export and live mode (signals say what the user asked for)."""
+
+    open_model_requested = Signal()
+    choose_midi_requested = Signal()
+    clear_midi_requested = Signal()
+    generate_requested = Signal()
+    cancel_requested = Signal()
+    take_changed = Signal(int)
+    listen_original_changed = Signal(bool)
+    export_wav_requested = Signal()
+    export_mp4_requested = Signal()
+    live_toggled = Signal(bool)
+    refresh_cameras_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self._build_model_box())
+        layout.addWidget(self._build_generate_box())
+        layout.addWidget(self._build_listen_box())
+        layout.addWidget(self._build_live_box())
+        layout.addStretch(1)
+        self.set_model(None, None)
+        self.set_result(0, [])
+        self.set_running(False)
+
+    # ------------------------------------------------------------------ construction
+    def _build_model_box(self) -> QGroupBox:
+        box = QGroupBox("Model", self)
+        self.model_name = QLabel(self)
+        self.model_name.setWordWrap(True)
+        self.model_combo = QComboBox(self)
+        for model_type, label in MODEL_TYPES:
+            self.model_combo.addItem(label, model_type)
+        self.model_combo.setToolTip("What the loaded bundle is; open another bundle for another model type")
+        self.open_model_button = QPushButton("Open Model…", self)
+        self.open_model_button.clicked.connect(self.open_model_requested)
+        form = QFormLayout(box)
+        form.addRow(self.model_name)
+        form.addRow("Type:", self.model_combo)
+        form.addRow(self.open_model_button)
+        return box
+
+    def _build_generate_box(self) -> QGroupBox:
+        box = QGroupBox("Generate", self)
+        self.takes_spin = QSpinBox(self)
+        self.takes_spin.setRange(1, MAX_TAKES)
+        self.takes_spin.setToolTip("How many different performances to generate at once")
+        self.temperature_spin = QDoubleSpinBox(self)
+        self.temperature_spin.setRange(0.05, 2.0)
+        self.temperature_spin.setSingleStep(0.05)
+        self.temperature_spin.setValue(1.0)
+        self.temperature_spin.setToolTip("Lower: safer, more repetitive; higher: more varied, noisier")
+        self.seed_spin = QSpinBox(self)
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.random_seed = QCheckBox("random", self)
+        self.random_seed.setToolTip("A new seed every time (the seed used is shown with the result)")
+        self.random_seed.toggled.connect(lambda on: self.seed_spin.setEnabled(not on))
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed_spin, 1)
+        seed_row.addWidget(self.random_seed)
+
+        self.midi_label = QLabel("none", self)
+        self.midi_label.setWordWrap(True)
+        self.midi_button = QPushButton("Choose…", self)
+        self.midi_button.setToolTip("Notes to play (MIDI file), for models conditioned on MIDI")
+        self.midi_button.clicked.connect(self.choose_midi_requested)
+        self.midi_clear_button = QPushButton("Clear", self)
+        self.midi_clear_button.clicked.connect(self.clear_midi_requested)
+        midi_row = QHBoxLayout()
+        midi_row.addWidget(self.midi_label, 1)
+        midi_row.addWidget(self.midi_button)
+        midi_row.addWidget(self.midi_clear_button)
+
+        self.generate_button = QPushButton("Generate", self)
+        self.generate_button.setDefault(True)
+        self.generate_button.clicked.connect(self.generate_requested)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button)
+        self.progress_bar = QProgressBar(self)
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(True)
+        self.stage_label = QLabel(" ", self)
+        self.stage_label.setWordWrap(True)
+
+        form = QFormLayout(box)
+        form.addRow("Takes:", self.takes_spin)
+        form.addRow("Temperature:", self.temperature_spin)
+        form.addRow("Seed:", seed_row)
+        form.addRow("MIDI:", midi_row)
+        form.addRow(buttons)
+        form.addRow(self.progress_bar)
+        form.addRow(self.stage_label)
+        return box
+
+    def _build_listen_box(self) -> QGroupBox:
+        box = QGroupBox("Listen and export", self)
+        self.take_combo = QComboBox(self)
+        self.take_combo.currentIndexChanged.connect(lambda i: self.take_changed.emit(max(i, 0)))
+        self.generated_radio = QRadioButton("A: generated", self)
+        self.original_radio = QRadioButton("B: original", self)
+        self.generated_radio.setChecked(True)
+        self._ab = QButtonGroup(self)
+        self._ab.addButton(self.generated_radio)
+        self._ab.addButton(self.original_radio)
+        self.original_radio.toggled.connect(self.listen_original_changed)
+        ab_row = QHBoxLayout()
+        ab_row.addWidget(self.generated_radio)
+        ab_row.addWidget(self.original_radio)
+        self.audio_label = QLabel(" ", self)
+        self.audio_label.setWordWrap(True)
+        self.export_wav_button = QPushButton("Export WAV…", self)
+        self.export_wav_button.clicked.connect(self.export_wav_requested)
+        self.export_mp4_button = QPushButton("Export MP4…", self)
+        self.export_mp4_button.setToolTip("The video with the generated audio")
+        self.export_mp4_button.clicked.connect(self.export_mp4_requested)
+        export_row = QHBoxLayout()
+        export_row.addWidget(self.export_wav_button)
+        export_row.addWidget(self.export_mp4_button)
+        form = QFormLayout(box)
+        form.addRow("Take:", self.take_combo)
+        form.addRow("Hear:", ab_row)
+        form.addRow(self.audio_label)
+        form.addRow(export_row)
+        return box
+
+    def _build_live_box(self) -> QGroupBox:
+        box = QGroupBox("Live camera", self)
+        self.camera_combo = QComboBox(self)
+        self._cameras: list[int] = []
+        self.refresh_cameras_button = QPushButton("↻", self)
+        self.refresh_cameras_button.setToolTip("Look for cameras again")
+        self.refresh_cameras_button.setFixedWidth(32)
+        self.refresh_cameras_button.clicked.connect(self.refresh_cameras_requested)
+        camera_row = QHBoxLayout()
+        camera_row.addWidget(self.camera_combo, 1)
+        camera_row.addWidget(self.refresh_cameras_button)
+        self.live_button = QPushButton("Start Live", self)
+        self.live_button.setCheckable(True)
+        self.live_button.toggled.connect(self._on_live_toggled)
+        self.live_label = QLabel(" ", self)
+        self.live_label.setWordWrap(True)
+        form = QFormLayout(box)
+        form.addRow("Camera:", camera_row)
+        form.addRow(self.live_button)
+        form.addRow(self.live_label)
+        return box
+
+    # ------------------------------------------------------------------ state
+    def options(self) -> GenerateOptions:
+        return GenerateOptions(
+            takes=self.takes_spin.value(),
+            temperature=round(self.temperature_spin.value(), 4),
+            seed=None if self.random_seed.isChecked() else self.seed_spin.value(),
+        )
+
+    def set_model(self, name: str | None, model_type: str | None) -> None:
+        """Show the loaded bundle; only its model type is selectable in the type list."""
+        self.model_name.setText(name if name else "<i>no model loaded</i>")
+        model = self.model_combo.model()
+        for i, (mtype, _label) in enumerate(MODEL_TYPES):
+            item = model.item(i)  # type: ignore[attr-defined]
+            item.setEnabled(mtype == model_type)
+            item.setToolTip(
+                "the loaded model"
+                if mtype == model_type
+                else "open a bundle of this type (File › Open Model…)"
+            )
+        index = self.model_combo.findData(model_type) if model_type else -1
+        self.model_combo.setCurrentIndex(index)
+        self.model_combo.setEnabled(model_type is not None)
+        self.midi_button.setToolTip(
+            "Notes to play (MIDI file): this model needs them"
+            if model_type == "minet_midi"
+            else "Notes to play (MIDI file); shown in the inspector, used by MIDI-conditioned models"
+        )
+
+    def model_type(self) -> str | None:
+        # (Not currentData(): PySide6 drops a reference to None each time it returns None, and enough of
+        # those crash the interpreter at exit. Item data here is never None, and is read by index.)
+        i = self.model_combo.currentIndex()
+        return MODEL_TYPES[i][0] if 0 <= i < len(MODEL_TYPES) else None
+
+    def set_midi(self, path: Path | None, n_notes: int = 0) -> None:
+        self.midi_label.setText(f"{path.name} ({n_notes} notes)" if path else "none")
+        self.midi_label.setToolTip(str(path) if path else "")
+        self.midi_clear_button.setEnabled(path is not None)
+
+    def set_running(self, running: bool, can_generate: bool = True) -> None:
+        self.generate_button.setEnabled(can_generate)
+        self.cancel_button.setEnabled(running)
+        self.progress_bar.setVisible(running)
+        if running:
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("starting…")
+
+    def set_progress(self, label: str, fraction: float) -> None:
+        self.progress_bar.setValue(int(round(1000 * min(max(fraction, 0.0), 1.0))))
+        self.progress_bar.setFormat(f"{label} %p%")
+
+    def set_result(self, takes: int, seeds: list[int]) -> None:
+        """List the takes of the latest result (none: listening and export are disabled)."""
+        self.take_combo.blockSignals(True)
+        self.take_combo.clear()
+        for k in range(takes):
+            seed = f" (seed {seeds[k]})" if k < len(seeds) else ""
+            self.take_combo.addItem(f"Take {k + 1}{seed}")
+        self.take_combo.blockSignals(False)
+        self.take_combo.setEnabled(takes > 1)
+        self.export_wav_button.setEnabled(takes > 0)
+
+    def current_take(self) -> int:
+        return max(self.take_combo.currentIndex(), 0)
+
+    def set_original_available(self, available: bool) -> None:
+        self.original_radio.setEnabled(available)
+        if not available and self.original_radio.isChecked():
+            self.generated_radio.setChecked(True)
+
+    def listening_to_original(self) -> bool:
+        return self.original_radio.isChecked()
+
+    def set_cameras(self, cameras: list[tuple[int, str]]) -> None:
+        current = self.camera_index()
+        self._cameras = [int(index) for index, _name in cameras]
+        self.camera_combo.clear()
+        for _index, name in cameras:
+            self.camera_combo.addItem(name)
+        if not cameras:
+            self.camera_combo.addItem("no camera found")
+        self.select_camera(current)
+        self.live_button.setEnabled(bool(cameras) or self.live_button.isChecked())
+
+    def select_camera(self, index: int | None) -> bool:
+        """Choose camera ``index`` (its device number) if it is listed."""
+        if index in self._cameras:
+            self.camera_combo.setCurrentIndex(self._cameras.index(index))
+            return True
+        return False
+
+    def camera_index(self) -> int | None:
+        """Device number of the chosen camera (None: there is none); read by position, see :meth:`model_type`."""
+        i = self.camera_combo.currentIndex()
+        return self._cameras[i] if 0 <= i < len(self._cameras) else None
+
+    def set_live(self, on: bool) -> None:
+        """Reflect live mode without asking for it again."""
+        self.live_button.blockSignals(True)
+        self.live_button.setChecked(on)
+        self.live_button.blockSignals(False)
+        self.live_button.setText("Stop Live" if on else "Start Live")
+        self.camera_combo.setEnabled(not on)
+        self.refresh_cameras_button.setEnabled(not on)
+
+    def _on_live_toggled(self, on: bool) -> None:
+        self.live_button.setText("Stop Live" if on else "Start Live")
+        self.live_toggled.emit(on)

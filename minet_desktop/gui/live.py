@@ -1,0 +1,357 @@
+"""Live webcam mode without Qt: cameras, a single-slot "newest wins" holder, and the capture/pose/audio pipeline.
+
+Two plain threads, and nothing queues between them:
+
+* *capture* reads the camera as fast as it delivers and puts each frame in a :class:`LatestSlot`, replacing
+  the one before if nobody took it;
+* *process* takes the newest frame, finds the keypoints (MediaPipe, or an injected estimator), pushes them to
+  the :class:`~minet_desktop.engine.streaming.LiveGenerator` when there is one, writes the audio it releases
+  to the sink, and puts the result (frame + keypoints + timings) in a second :class:`LatestSlot`.
+
+The GUI thread pulls :attr:`LivePipeline.results` from a timer (STYLE: "the newest camera frame wins"): no
+Qt signal crosses from these threads, so a slow GUI drops frames instead of building a backlog. A camera that
+stops delivering frames ends the capture thread and sets :attr:`LivePipeline.error`, which the GUI reads on
+its next tick.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import numpy as np
+
+from minet_desktop.core.errors import InputError
+
+log = logging.getLogger("minet_desktop")
+
+T = TypeVar("T")
+
+#: Most audio live mode lets wait in the sink. More (the burst after calibration, a stall) is dropped,
+#: oldest first, so a backlog never turns into permanent latency.
+MAX_AUDIO_LAG_S = 0.12
+
+
+class CameraSource(Protocol):
+    """A camera: :meth:`read` blocks until the next frame and returns it as ``(H, W, 3)`` uint8 RGB, or None
+    once the camera is gone (unplugged, taken by another program)."""
+
+    name: str
+    fps: float
+
+    def read(self) -> np.ndarray | None: ...
+
+    def close(self) -> None: ...
+
+
+class OpenCVCamera:
+    """A webcam through ``cv2.VideoCapture``."""
+
+    def __init__(self, index: int) -> None:
+        import cv2
+
+        self.name = f"camera {index}"
+        self._cap = cv2.VideoCapture(index)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise InputError(self.name, "cannot be opened (unplugged, or in use by another program?)")
+        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if 1.0 <= fps <= 240.0 else 30.0  # many drivers report 0 or nonsense
+
+    def read(self) -> np.ndarray | None:
+        import cv2
+
+        ok, bgr = self._cap.read()
+        if not ok or bgr is None:
+            return None
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def list_cameras() -> list[tuple[int, str]]:
+    """``(index, name)`` of the cameras that seem present (Linux: ``/dev/video*``; elsewhere indices 0-3)."""
+    if sys.platform.startswith("linux"):
+        indices = sorted(int(p[len("/dev/video") :]) for p in glob.glob("/dev/video[0-9]*"))
+        return [(i, f"Camera {i} (/dev/video{i})") for i in indices]
+    import cv2
+
+    found = []
+    for i in range(4):
+        cap = cv2.VideoCapture(i)
+        if cap.isOpened():
+            found.append((i, f"Camera {i}"))
+        cap.release()
+    return found
+
+
+class FakeCamera:
+    """Frames from a list, paced at ``fps`` (tests, screenshots); returns None after ``fail_after`` frames."""
+
+    def __init__(
+        self,
+        frames: Sequence[np.ndarray],
+        fps: float = 30.0,
+        fail_after: int | None = None,
+        name: str = "fake camera",
+    ) -> None:
+        self.frames = list(frames)
+        self.fps = float(fps)
+        self.fail_after = fail_after
+        self.name = name
+        self.reads = 0
+        self.closed = False
+        self._next_at = time.monotonic()
+
+    def read(self) -> np.ndarray | None:
+        if self.closed or (self.fail_after is not None and self.reads >= self.fail_after):
+            return None
+        delay = self._next_at - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._next_at = max(self._next_at + 1.0 / self.fps, time.monotonic())
+        frame = self.frames[self.reads % len(self.frames)]
+        self.reads += 1
+        return frame.copy()
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class LatestSlot(Generic[T]):
+    """Holds one item; :meth:`put` replaces whatever was not taken yet (counted in :attr:`replaced`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._item: T | None = None
+        self._ready = threading.Event()
+        self.replaced = 0
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            if self._item is not None:
+                self.replaced += 1
+            self._item = item
+            self._ready.set()
+
+    def take(self) -> T | None:
+        """The newest item (and empty the slot), or None."""
+        with self._lock:
+            item, self._item = self._item, None
+            self._ready.clear()
+            return item
+
+    def wait(self, timeout: float) -> bool:
+        """Block until an item is there (True) or ``timeout`` s passed (False)."""
+        return self._ready.wait(timeout)
+
+
+@dataclass
+class LiveFrame:
+    """One processed camera frame."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    keypoints: np.ndarray | None  # (3, 47) pixels, or None when no estimator ran
+    index: int  # frames captured before this one
+    captured_at: float  # time.monotonic() when the camera returned it
+    processed_at: float  # ... when its keypoints (and audio) were done
+
+
+class PoseEstimator(Protocol):
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        """``(3, 47)`` keypoints (pixels, confidence) of one RGB frame."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MediaPipePose:
+    """MediaPipe Holistic in tracking mode, for a stream of frames (build and use it on one thread)."""
+
+    def __init__(self) -> None:
+        from minet_desktop.pose.extract import holistic
+
+        self._context = holistic(static_image_mode=False)
+        self._graph: Any = self._context.__enter__()
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        from minet_desktop.pose.mediapipe_map import map_holistic
+
+        frame = np.ascontiguousarray(rgb)
+        frame.flags.writeable = False
+        h, w = frame.shape[:2]
+        return map_holistic(self._graph.process(frame), w, h).astype(np.float32)
+
+    def close(self) -> None:
+        self._context.__exit__(None, None, None)
+
+
+class LiveAudio(Protocol):
+    """What live mode needs of :class:`~minet_desktop.engine.streaming.LiveGenerator`."""
+
+    latency_s: float
+
+    def push_frames(self, keypoints: np.ndarray) -> None: ...
+
+    def pull_audio(self, max_samples: int | None = None) -> np.ndarray: ...
+
+
+class LivePipeline:
+    """Camera -> keypoints (-> live audio) on two threads; the GUI pulls :attr:`results`.
+
+    Parameters
+    ----------
+    camera
+        Opened camera; closed by :meth:`stop`.
+    pose_factory
+        Builds the keypoint estimator on the processing thread (MediaPipe graphs stay on one thread);
+        None shows the camera without keypoints.
+    generator_factory
+        ``generator_factory(fps)`` builds the live audio generator on the processing thread; None: no sound.
+        If it raises, :attr:`generation_error` says why and the overlay keeps going.
+    sink
+        Where the generated audio goes (:class:`~minet_desktop.gui.audio.AudioSink`), or None.
+    """
+
+    def __init__(
+        self,
+        camera: CameraSource,
+        pose_factory: Callable[[], PoseEstimator] | None = None,
+        generator_factory: Callable[[float], LiveAudio] | None = None,
+        sink: Any | None = None,
+    ) -> None:
+        self.camera = camera
+        self._pose_factory = pose_factory
+        self._generator_factory = generator_factory
+        self.sink = sink
+        self.frames: LatestSlot[tuple[np.ndarray, int, float]] = LatestSlot()
+        self.results: LatestSlot[LiveFrame] = LatestSlot()
+        self._stop = threading.Event()
+        self._times: deque[float] = deque(maxlen=64)  # processed_at of recent frames
+        self._latencies: deque[float] = deque(maxlen=16)
+        self._stats_lock = threading.Lock()
+        self.error: str | None = None  # the camera failed: live mode must end
+        self.generation_error: str | None = None  # no live audio, the overlay goes on
+        self.generating = False
+        self.audio_latency_s = 0.0
+        self.captured = 0
+        self.processed = 0
+        self._capture = threading.Thread(target=self._capture_loop, name="live-capture", daemon=True)
+        self._process = threading.Thread(target=self._process_loop, name="live-process", daemon=True)
+
+    def start(self) -> None:
+        self._capture.start()
+        self._process.start()
+
+    def stop(self, timeout: float = 3.0) -> bool:
+        """Stop both threads and close the camera; False if a thread did not end within ``timeout``."""
+        self._stop.set()
+        ok = True
+        for thread in (self._capture, self._process):
+            if thread.is_alive():
+                thread.join(timeout)
+                ok = ok and not thread.is_alive()
+        if ok:
+            self.camera.close()
+        else:
+            log.warning("live mode: a thread did not stop within %.1f s", timeout)
+        return ok
+
+    def is_running(self) -> bool:
+        return self._capture.is_alive() or self._process.is_alive()
+
+    # -- statistics (any thread) -------------------------------------------------------------------
+    def fps(self) -> float:
+        """Frames processed per second over the last ~2 s."""
+        with self._stats_lock:
+            times = [t for t in self._times if t >= time.monotonic() - 2.0]
+        if len(times) < 2 or times[-1] <= times[0]:
+            return 0.0
+        return (len(times) - 1) / (times[-1] - times[0])
+
+    def latency_s(self) -> float:
+        """Camera frame -> its keypoints (median of recent frames), plus the audio's buffering when generating."""
+        with self._stats_lock:
+            lat = sorted(self._latencies)
+        pose = lat[len(lat) // 2] if lat else 0.0
+        audio = 0.0
+        if self.generating:
+            audio = self.audio_latency_s
+            if self.sink is not None:
+                audio += self.sink.buffered() / self.sink.sample_rate
+        return pose + audio
+
+    # -- threads -----------------------------------------------------------------------------------
+    def _capture_loop(self) -> None:
+        try:
+            while not self._stop.is_set():
+                frame = self.camera.read()
+                if frame is None:
+                    if not self._stop.is_set():
+                        self.error = f"{self.camera.name}: stopped delivering frames (disconnected?)"
+                    break
+                self.frames.put((frame, self.captured, time.monotonic()))
+                self.captured += 1
+        except Exception as exc:
+            log.exception("live capture failed")
+            self.error = f"{self.camera.name}: {type(exc).__name__}: {exc}"
+        finally:
+            self._stop.set()  # the processing thread ends too
+
+    def _process_loop(self) -> None:
+        pose = generator = None
+        try:
+            if self._pose_factory is not None:
+                pose = self._pose_factory()
+            if self._generator_factory is not None:
+                try:
+                    generator = self._generator_factory(float(self.camera.fps))
+                    self.audio_latency_s = float(generator.latency_s)
+                    self.generating = True
+                except Exception as exc:
+                    log.exception("live generation is unavailable")
+                    self.generation_error = f"live generation is unavailable ({exc})"
+            while not self._stop.is_set():
+                if not self.frames.wait(0.05):
+                    continue
+                item = self.frames.take()
+                if item is None:
+                    continue
+                rgb, index, captured_at = item
+                keypoints = pose(rgb) if pose is not None else None
+                if generator is not None and keypoints is not None:
+                    try:
+                        generator.push_frames(keypoints[None])
+                        audio = generator.pull_audio()
+                        if self.sink is not None and audio.size:
+                            self.sink.write(audio)
+                            self.sink.trim(int(MAX_AUDIO_LAG_S * self.sink.sample_rate))
+                    except Exception as exc:
+                        log.exception("live generation failed")
+                        self.generation_error = f"live generation stopped ({type(exc).__name__}: {exc})"
+                        self.generating = False
+                        generator = None
+                done = time.monotonic()
+                with self._stats_lock:
+                    self._times.append(done)
+                    self._latencies.append(done - captured_at)
+                self.processed += 1
+                self.results.put(LiveFrame(rgb, keypoints, index, captured_at, done))
+        except Exception as exc:
+            log.exception("live keypoints failed")
+            self.error = f"live keypoints failed ({type(exc).__name__}: {exc})"
+            self._stop.set()
+        finally:
+            if pose is not None:
+                try:
+                    pose.close()
+                except Exception:
+                    log.exception("closing the pose estimator failed")
