@@ -7,6 +7,7 @@ of a traceback; Ctrl-C stops cleanly (exit status 130) without leaving partial o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,8 +124,9 @@ def _info_bundle(path: Path) -> int:
 def _cmd_generate(args: argparse.Namespace) -> int:
     """Keypoints (of a video, a keypoint file, Solos or OpenPose) -> the music they play, as a wav."""
     from minet_desktop.engine.inputs import load_performance
+    from minet_desktop.engine.paths import default_model_path
     from minet_desktop.engine.progress import Progress
-    from minet_desktop.engine.session import Session, default_model_path
+    from minet_desktop.engine.session import Session
     from minet_desktop.media.audio_io import write_wav
     from minet_desktop.media.video import is_image_file
 
@@ -320,6 +322,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `minet-desktop info ... | head`: the reader left; not an error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+        return 0
     except MinetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -144,7 +144,14 @@ def main() -> int:
         window.splitter.setSizes([height, 0])
         save(window, out_dir / "main_window.png")
 
-        # 2. Generate, then the inspector.
+        # 2. Generate on a demo performance with the bundled model (a random one if none ships), then the inspector.
+        from minet_desktop.engine.paths import default_model_path, demo_dir
+
+        demo = demo_dir() / "violin.mp4"
+        if default_model_path().is_file() and demo.is_file():
+            bundle = default_model_path()
+            if not window.open_path(demo):
+                return 1
         window.open_model(bundle)
         wait(app, lambda: window.session is not None and window._model_job is None, 60, "the model")
         window.panel.takes_spin.setValue(2)
@@ -153,10 +160,10 @@ def main() -> int:
         wait(app, lambda: window.generation is None, 300, "generation")
         window.splitter.setSizes([int(height * 0.42), int(height * 0.58)])
         window.inspector.set_log_frequency(True)
-        window.seek_time(1.3)
+        window.seek_time(4.0)
         for _ in range(5):
             app.processEvents()
-        window.inspector.show_crosshair(1, 1.05, 659.3)
+        window.inspector.show_crosshair(0, 3.5, 659.3)
         save(window, out_dir / "inspector.png")
 
         # 3. Live mode on a fake camera.

@@ -374,8 +374,3 @@ class Session:
                     progress(p)
         finally:
             gen.close()
-
-
-def default_model_path() -> Path:
-    """Where the model bundle shipped with the app lives: ``resources/models/minet.safetensors``."""
-    return Path(__file__).resolve().parents[2] / "resources" / "models" / "minet.safetensors"

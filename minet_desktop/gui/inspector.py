@@ -366,18 +366,24 @@ class SpectrogramInspector(QWidget):
                 pane.image.setLevels((low, high))
 
     def reset_view(self) -> None:
+        shown = [p.data for p in self.panes if p.data is not None]
+        # The panes share one time axis: fit it to the longest pane, so an empty pane never shrinks it.
+        if shown:
+            x0 = -0.5 / shown[0].frame_rate  # frame i is centred on i / frame_rate
+            x_range = (x0, x0 + max(d.duration for d in shown))
+        else:
+            x_range = (0.0, 1.0)
         for pane in self.panes:
             data = pane.data
             if data is None:
-                pane.plot.vb.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
-                pane.placeholder.setPos(0.5, 0.5)
+                pane.plot.vb.setRange(xRange=x_range, yRange=(0, 1), padding=0)
+                pane.placeholder.setPos(sum(x_range) / 2, 0.5)
                 continue
             if self.log_frequency:
                 y_range = self._log_range(data)
             else:
                 y_range = (0.0, data.max_hz)
-            x0 = -0.5 / data.frame_rate  # frame i is centred on i / frame_rate
-            pane.plot.vb.setRange(xRange=(x0, x0 + data.duration), yRange=y_range, padding=0)
+            pane.plot.vb.setRange(xRange=x_range, yRange=y_range, padding=0)
 
     # ------------------------------------------------------------------ crosshair, playhead, seek
     def readout_at(self, pane_index: int, seconds: float, hz: float) -> str:

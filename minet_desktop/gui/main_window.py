@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from minet_desktop import __version__
 from minet_desktop.core.config import SkeletonConfig
 from minet_desktop.core.errors import InputError, MinetError
+from minet_desktop.engine.paths import default_model_path
 from minet_desktop.gui import settings as app_settings
 from minet_desktop.gui.audio import AudioSink, NoSoundDevice, Playback, SinkFactory, open_sound_device
 from minet_desktop.gui.generate_panel import MODEL_TYPES, GeneratePanel
@@ -77,11 +78,6 @@ MODEL_TYPE_LABELS = dict(MODEL_TYPES)
 #: Timer interval while audio drives the video: fine enough that a frame is never more than ~15 ms late.
 AUDIO_CLOCK_TICK_MS = 15
 LIVE_TICK_MS = 15
-
-
-def default_model_path() -> Path:
-    """``resources/models/minet.safetensors`` next to the package (the bundle shipped with the app)."""
-    return Path(__file__).resolve().parents[2] / "resources" / "models" / "minet.safetensors"
 
 
 def _open_session(path: Path):  # -> Session (imports torch: call it off the GUI thread)

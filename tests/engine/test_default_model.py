@@ -1,0 +1,45 @@
+"""The model and demos shipped in resources/: what a new user gets when they press Generate."""
+
+import numpy as np
+import pytest
+
+from minet_desktop.core.config import AudioConfig
+from minet_desktop.engine.paths import default_model_path, demo_dir
+from minet_desktop.model.bundle import read_bundle_config
+from minet_desktop.pose.keypoint_file import find_sidecar
+
+DEMOS = ("violin", "cello", "flute", "trumpet")
+
+
+def test_the_default_bundles_are_shipped_with_cards():
+    for name, kind in (("minet", "minet"), ("minet_midi", "minet_midi")):
+        path = default_model_path().with_name(f"{name}.safetensors")
+        cfg, card = read_bundle_config(path)
+        assert cfg.model_type == kind
+        assert cfg.audio == AudioConfig(), (
+            "the app's audio settings come from the bundle and must be the paper's"
+        )
+        assert "## Training" in card and "nats/code" in card
+        assert path.stat().st_size < 60e6
+
+
+@pytest.mark.parametrize("name", DEMOS)
+def test_every_demo_has_video_keypoints_midi_and_audio(name):
+    video = demo_dir() / f"{name}.mp4"
+    kf = find_sidecar(video)
+    assert kf is not None, f"{video} has no matching keypoint sidecar"
+    assert kf.detected_fraction > 0.9 and abs(kf.duration - 12.0) < 0.1
+    for suffix in (".mid", ".wav"):
+        assert (demo_dir() / f"{name}{suffix}").is_file()
+
+
+@pytest.mark.slow
+def test_the_default_model_generates_from_a_demo():
+    from minet_desktop.engine.session import Session
+
+    session = Session(default_model_path(), device="cpu")
+    kf = find_sidecar(demo_dir() / "violin.mp4")
+    result = session.generate(kf, takes=1, seed=0, griffin_lim_iters=4)
+    wave = result.waveform[0]
+    assert wave.shape[0] == round(kf.duration * session.sample_rate)
+    assert np.isfinite(wave).all() and 0.001 < float(np.sqrt(np.mean(wave**2))) < 1.0
