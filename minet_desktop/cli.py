@@ -9,26 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from minet_desktop import __version__
 from minet_desktop.core.errors import Cancelled, MinetError
-
-
-def _progress_bar(desc: str, unit: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A tqdm bar driven by ``progress(done, total)`` callbacks; returns (callback, close)."""
-    from tqdm import tqdm
-
-    bar = tqdm(desc=desc, unit=unit, dynamic_ncols=True, disable=None, leave=False)
-
-    def update(done: int, total: int) -> None:
-        if total and bar.total != total:
-            bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    return update, bar.close
+from minet_desktop.core.terminal import progress_bar
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -45,11 +31,8 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         print(f"reusing the keypoints in {sidecar_path(src).name} (the video is unchanged)", file=sys.stderr)
         kf = cached
     else:
-        update, close = _progress_bar(f"extracting {src.name}", "frame")
-        try:
+        with progress_bar(f"extracting {src.name}", "frame") as update:
             kf = keypoints_for_path(src, progress=update, use_sidecar=not args.force)
-        finally:
-            close()
         if is_video and args.force:
             kf.save(sidecar_path(src))
     for warning in kf.warnings:
@@ -146,11 +129,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         else:
             raise MinetError(f"{src}: not a video; --mux needs the performance video (--video FILE)")
 
-    update, close = _progress_bar(f"keypoints of {src.name}", "frame")
-    try:
+    with progress_bar(f"keypoints of {src.name}", "frame") as update:
         kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
-    finally:
-        close()
     session = Session(model, device=args.device)
     print(f"{model.name}: {session.model_type} on {session.device_name}", file=sys.stderr)
 

@@ -13,25 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from minet_desktop.core.errors import Cancelled, MinetError
+from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
     from training.train.config import Recipe, TrainConfig
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from minet_desktop.core.config import CacheConfig
     from training.cache import prepare
 
-    bar = tqdm(desc="preparing", unit="track", dynamic_ncols=True, disable=None)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
+    with progress_bar("preparing", "track", leave=True) as progress:
         report = prepare(
             Path(args.dataset),
             Path(args.out),
@@ -41,8 +33,6 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
             force=args.force,
             audio_dir=Path(args.audio_dir) if args.audio_dir else None,
         )
-    finally:
-        bar.close()
     print(report.summary())
     return 0 if report.n_tracks > 0 else 1
 
@@ -55,18 +45,9 @@ def _cmd_cache_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from training.synth.corpus import generate
 
-    bar = tqdm(desc="rendering", unit="piece", dynamic_ncols=True, disable=None)
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    try:
+    with progress_bar("rendering", "piece", leave=True) as progress:
         summary = generate(
             Path(args.out),
             args.minutes,
@@ -77,8 +58,6 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             workers=args.workers,
             progress=progress,
         )
-    finally:
-        bar.close()
     print(summary.summary())
     return 0
 
