@@ -7,6 +7,7 @@ while the video's SHA-256 still matches, so editing or replacing the video re-ex
 
 from __future__ import annotations
 
+import io
 import math
 import zipfile
 from dataclasses import dataclass, field
@@ -95,8 +96,15 @@ class KeypointFile:
             # Always 1-D of str (possibly empty): a plain unicode array, never object/pickle.
             "warnings": np.array(list(self.warnings), dtype=np.str_).reshape(-1),
         }
-        with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+        # Written member by member with fixed zip timestamps, so the same keypoints always give the same bytes
+        # (reproducible corpora and caches); stored uncompressed, plain arrays, never pickle.
+        with atomic_path(path, suffix=".npz") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
+            for key, arr in arrays.items():
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+                info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | PathLike[str]) -> KeypointFile:

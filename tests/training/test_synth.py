@@ -345,7 +345,7 @@ def test_a_failed_write_leaves_no_piece_looking_complete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"n": 0}
-    real = synth_corpus.save_keypoints_deterministic
+    real = KeypointFile.save
 
     def disk_full(kf, path):  # the second keypoint file hits a full disk
         calls["n"] += 1
@@ -353,7 +353,7 @@ def test_a_failed_write_leaves_no_piece_looking_complete(
             raise OSError(errno.ENOSPC, "No space left on device")
         real(kf, path)
 
-    monkeypatch.setattr(synth_corpus, "save_keypoints_deterministic", disk_full)
+    monkeypatch.setattr(KeypointFile, "save", disk_full)
     out = tmp_path / "out"
     with pytest.raises(OSError, match="No space"):
         generate(out, 0.15, instruments="fl,ob", seed=2, workers=1, track_seconds=(3.0, 4.0))

@@ -17,12 +17,10 @@ an interrupted run or a full disk never leaves a half-written piece that looks c
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -34,7 +32,6 @@ import numpy as np
 
 from minet_desktop.core.atomic import atomic_path, atomic_write_text
 from minet_desktop.core.errors import ConfigError, InputError
-from minet_desktop.pose.keypoint_file import FORMAT_VERSION as KP_FORMAT_VERSION
 from minet_desktop.pose.keypoint_file import KeypointFile
 from training.synth import instruments as instr
 from training.synth.melodies import Piece, load_pieces, split_of, transpose_into
@@ -213,28 +210,6 @@ def _player_weights(n_max: int) -> np.ndarray:
 # Rendering one piece (worker)
 
 
-def save_keypoints_deterministic(kf: KeypointFile, path: Path) -> None:
-    """Write ``kf`` like :meth:`KeypointFile.save` but with fixed zip timestamps (byte-identical reruns)."""
-    arrays = {
-        "format_version": np.array(KP_FORMAT_VERSION, np.int64),
-        "keypoints": kf.keypoints,
-        "fps": np.array(kf.fps, np.float64),
-        "frame_size": np.array(kf.frame_size, np.int64),
-        "source_sha256": np.array(kf.source_sha256, dtype=np.str_),
-        "source_name": np.array(kf.source_name, dtype=np.str_),
-        "detected_fraction": np.array(kf.detected_fraction, np.float64),
-        "warnings": np.array(list(kf.warnings), dtype=np.str_).reshape(-1),
-    }
-    with atomic_path(path, suffix=".npz") as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            for key, arr in arrays.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
-                info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, buf.getvalue())
-
-
 def render_piece(
     plan: PiecePlan,
     out_dir: str,
@@ -316,7 +291,7 @@ def render_piece(
             tmp_root, plan.piece_no, plan.name, [(c, w, sr, n, None) for c, w, sr, n, _ in players]
         )
         for k, (code, _, _, _, kf) in enumerate(players, start=1):
-            save_keypoints_deterministic(kf, folder / f"Kp_{k}_{code}_{plan.piece_no:02d}_{plan.name}.npz")
+            kf.save(folder / f"Kp_{k}_{code}_{plan.piece_no:02d}_{plan.name}.npz")
         # The score with the performance's expression (vibrato bends, CC7/CC11), same notes, one part per player.
         with atomic_path(folder / f"Sco_{folder.name}.mid") as tmp:
             score.write(str(tmp))

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import math
@@ -384,8 +385,11 @@ def _loader(dataset: CropDataset, sampler: StepBatchSampler, cfg: TrainConfig) -
     )
 
 
-class _CropDataModule(L.LightningDataModule):
-    """Train/val loaders whose batches depend only on the step (see :class:`StepBatchSampler`)."""
+class _CropDataModule(L.LightningDataModule, abc.ABC):
+    """Train/val loaders whose batches depend only on the step (see :class:`StepBatchSampler`).
+
+    Subclasses say which crops to load by implementing :meth:`_datasets`.
+    """
 
     def __init__(self, cache_dir: str | PathLike[str], cfg: BundleConfig, train: TrainConfig) -> None:
         super().__init__()
@@ -394,8 +398,9 @@ class _CropDataModule(L.LightningDataModule):
         self.val_set: CropDataset | None = None
         self._train_sampler: StepBatchSampler | None = None
 
+    @abc.abstractmethod
     def _datasets(self) -> tuple[CropDataset, CropDataset | None]:
-        raise NotImplementedError
+        """The training crops and the validation crops (None without a val split)."""
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
