@@ -303,24 +303,38 @@ def synthesize_notes(
     if not sf2.is_file():
         hint = " (install the fluid-soundfont-gm package or pass another .sf2)" if soundfont is None else ""
         raise InputError(sf2, f"soundfont not found{hint}")
+    if not notes:
+        return np.zeros(length or 0, np.float32)
+    return render_instrument(_pretty_midi_of(notes, program).instruments[0], sample_rate, sf2, length, peak)
+
+
+def render_instrument(
+    part: pretty_midi.Instrument,
+    sample_rate: int,
+    soundfont: str | PathLike[str],
+    length: int | None = None,
+    peak: float = 0.9,
+) -> np.ndarray:
+    """Render one pretty_midi part (notes, control changes, pitch bends) with a fresh FluidSynth.
+
+    Returns ``(N,)`` float32 scaled so the largest sample is ``peak`` (silence stays silence), trimmed or
+    zero-padded to ``length`` samples when given. A file FluidSynth cannot load is an :class:`InputError`.
+    """
     if sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     import fluidsynth
 
-    pm = _pretty_midi_of(notes, program)
-    wave = np.zeros(0, np.float32)
-    if notes:
-        synth = fluidsynth.Synth(samplerate=float(sample_rate))
-        try:
-            sfid = synth.sfload(str(sf2))
-            if sfid < 0:
-                raise InputError(sf2, "not a readable SoundFont (.sf2) file")
-            wave = np.asarray(pm.fluidsynth(synthesizer=synth, sfid=sfid, normalize=False), np.float32)
-        finally:
-            synth.delete()
+    synth = fluidsynth.Synth(samplerate=float(sample_rate))
+    try:
+        sfid = synth.sfload(str(soundfont))
+        if sfid < 0:
+            raise InputError(soundfont, "not a readable SoundFont (.sf2) file")
+        wave = np.asarray(part.fluidsynth(fs=sample_rate, synthesizer=synth, sfid=sfid), np.float32)
+    finally:
+        synth.delete()
     top = float(np.abs(wave).max()) if wave.size else 0.0
     if top > 0:
-        wave *= peak / top
+        wave = wave * (peak / top)
     if length is not None:
         wave = np.pad(wave, (0, max(0, length - wave.shape[0])))[:length]
     return np.ascontiguousarray(wave, dtype=np.float32)

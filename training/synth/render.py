@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from minet_desktop.core.errors import InputError
-from minet_desktop.media.midi import DEFAULT_SOUNDFONT, Note
+from minet_desktop.media.midi import DEFAULT_SOUNDFONT, Note, render_instrument
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -144,19 +144,5 @@ def render_part(
     sample_rate: int = SAMPLE_RATE,
     peak: float = 0.8,
 ) -> np.ndarray:
-    """Render one part with a fresh FluidSynth; ``(n_samples,)`` float32 scaled to ``peak``."""
-    import fluidsynth
-
-    synth = fluidsynth.Synth(samplerate=float(sample_rate))
-    try:
-        sfid = synth.sfload(str(soundfont))
-        if sfid < 0:
-            raise InputError(soundfont, "FluidSynth cannot load this soundfont (damaged file?)")
-        wave = np.asarray(part.fluidsynth(fs=sample_rate, synthesizer=synth, sfid=sfid), np.float32)
-    finally:
-        synth.delete()
-    wave = np.pad(wave, (0, max(0, n_samples - wave.shape[0])))[:n_samples]
-    top = float(np.abs(wave).max()) if wave.size else 0.0
-    if top > 0:
-        wave = wave * (peak / top)
-    return np.ascontiguousarray(wave, dtype=np.float32)
+    """Render one expressive part with a fresh FluidSynth; ``(n_samples,)`` float32 scaled to ``peak``."""
+    return render_instrument(part, sample_rate, soundfont, length=n_samples, peak=peak)
