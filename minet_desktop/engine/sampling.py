@@ -2,7 +2,7 @@
 
 :class:`CodeSampler` is :meth:`minet_desktop.model.prior.Prior.generate` turned inside out: the same windows,
 the same key/value cache, the same restarts as ``[BOS, last window_keep codes]`` once a window is full, the
-same calls to :func:`~minet_desktop.model.prior.sample_next` in the same order, so with one take on the CPU and
+same draws as :func:`~minet_desktop.model.prior.sample_next` in the same order, so with one take on the CPU and
 the same seed it draws exactly the codes ``Prior.generate`` draws (tests/engine/test_sampling.py). What it
 adds:
 
@@ -11,10 +11,14 @@ adds:
 * it keeps only the current window (codes, conditions, cache): memory is fixed however long it runs;
 * every take has its own CPU random generator (seed + take), and codes are drawn on the CPU from the
   logits, so a take's music does not depend on how takes are batched (the CUDA out-of-memory fallback
-  splits batches) nor on the device (CPU and GPU draw the same codes up to floating-point ties).
+  splits batches) nor on the device (CPU and GPU draw the same codes up to floating-point ties). The draw
+  is ``torch.multinomial``'s own (:func:`~minet_desktop.model.prior.draw_noise`), with the random part
+  drawn while the device computes the logits.
 
-It reaches into the prior's ``_run`` / ``_memory``: the engine is the prior's only other caller, and
-duplicating the transformer's forward here would let the two drift apart.
+The cached steps run through :class:`~minet_desktop.model.prior.CachedDecoder` (static key/value buffers;
+on CUDA one graph replay per code), the one ``Prior.generate`` uses too. The naive reference
+(``use_cache=False``) reaches into the prior's ``_run``: duplicating the transformer's forward here would let
+the two drift apart.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from minet_desktop.model.prior import KV, Prior, sample_next
+from minet_desktop.model.prior import KV, CachedDecoder, Prior, draw_noise, sample_rows
 
 MemoryFn = Callable[[int, int], "list[KV] | None"]
 
@@ -48,6 +52,9 @@ class CodeSampler:
         as in ``Prior.generate`` (only the content memory depends on it).
     use_cache
         False recomputes the whole window at every step (the naive reference the benchmark compares with).
+    graph
+        Replay the cached step as a CUDA graph (:class:`~minet_desktop.model.prior.CachedDecoder`): None
+        (default) on CUDA, False never.
     """
 
     def __init__(
@@ -60,6 +67,7 @@ class CodeSampler:
         memory_fn: MemoryFn | None = None,
         n_total: int | None = None,
         use_cache: bool = True,
+        graph: bool | None = None,
     ) -> None:
         self.prior = prior
         self.device = prior.tok_emb.weight.device
@@ -70,16 +78,34 @@ class CodeSampler:
         self.block, self.keep = prior.cfg.block_size, prior.cfg.window_keep
         self.n = 0  # codes drawn so far
         self.start = 0  # code predicted by the current window's BOS position
-        self._codes = torch.empty(self.batch, 0, dtype=torch.long, device=self.device)  # codes start..n-1
-        self._conds: Tensor | None = None  # (B, n - start, cond_dim) conditions of those codes
-        self._cache: list[KV] | None = None
+        # The current window, preallocated: codes start..n-1 (on the CPU, where they are drawn) and the
+        # conditions of codes start..n (the next code's included), as the caller's tensors on the device.
+        self._window = torch.full((self.batch, self.block + 1), prior.bos, dtype=torch.long)  # BOS, codes
+        self._cond_list: list[Tensor] = []
         self._memory: list[KV] | None = None
-        self._bos = torch.full((self.batch, 1), prior.bos, dtype=torch.long, device=self.device)
+        self._decoder = CachedDecoder(prior, self.batch, graph) if use_cache else None
+        self._new_window = True  # the next step starts (prefills) a window
+        self._noise = torch.empty(self.batch, prior.n_codes)  # reused by every step
 
     @property
     def window_codes(self) -> int:
         """Codes in the current window (its context)."""
-        return int(self._codes.shape[1])
+        return self.n - self.start
+
+    @property
+    def _codes(self) -> Tensor:
+        """(B, n - start) the codes of the current window."""
+        return self._window[:, 1 : 1 + self.window_codes]
+
+    @property
+    def _conds(self) -> Tensor | None:
+        """(B, n - start, cond_dim) the conditions of those codes, None when there are none."""
+        return torch.cat(self._cond_list, dim=1) if self._cond_list else None
+
+    @property
+    def _cache(self) -> list[KV] | None:
+        """The key/value buffers (per layer (B, n_head, block_size, n_embd / n_head) x 2), when cached."""
+        return None if self._decoder is None else [(c[:, 0], c[:, 1]) for c in self._decoder.cache]
 
     @torch.inference_mode()
     def step(self, cond: Tensor) -> Tensor:
@@ -98,31 +124,29 @@ class CodeSampler:
         """
         prior = self.prior
         cond = cond.to(self.device).reshape(self.batch, 1, -1)
-        pos = self.n - self.start  # window position whose output predicts code n
-        if self._cache is None or not self.use_cache:
-            if self._cache is None and self.memory_fn is not None:
-                span = self.block if self.n_total is None else min(self.block, self.n_total - self.start)
-                self._memory = self.memory_fn(self.start, span)
-            conds = cond if self._conds is None else torch.cat([self._conds, cond], dim=1)
-            tokens = torch.cat([self._bos, self._codes], dim=1)
-            logits, cache = prior._run(tokens, conds, 0, None, self._memory)
+        w = self.n - self.start  # codes in the window; position w predicts code n
+        if self._new_window and self.memory_fn is not None:
+            span = self.block if self.n_total is None else min(self.block, self.n_total - self.start)
+            self._memory = self.memory_fn(self.start, span)
+        if self._decoder is None or self._new_window:
+            tokens = self._window[:, : w + 1].to(self.device)
+            conds = torch.cat([*self._cond_list, cond], dim=1) if w else cond
+            if self._decoder is None:
+                logits = prior._run(tokens, conds, 0, None, self._memory)[0][:, -1]
+            else:
+                logits = self._decoder.prefill(tokens, conds, self._memory)
+            self._new_window = False
         else:
-            last = self._codes[:, -1:]
-            logits, cache = prior._run(last, cond, pos, self._cache, self._memory)
-        self._cache = cache
-        last_logits = logits[:, -1].float().cpu()
-        code = torch.cat(
-            [
-                sample_next(last_logits[i : i + 1], self.temperature, self.top_k, self.top_p, g)
-                for i, g in enumerate(self.generators)
-            ]
-        )[:, 0]
-        self._codes = torch.cat([self._codes, code.to(self.device)[:, None]], dim=1)
-        self._conds = cond if self._conds is None else torch.cat([self._conds, cond], dim=1)
+            logits = self._decoder.step(self._window[:, w : w + 1], cond)
+        # Drawn while an accelerator computes the logits (the step above only queued the work).
+        noise = draw_noise(self.generators, prior.n_codes, self._noise) if self.temperature > 0 else None
+        code = sample_rows(logits.cpu(), noise, self.temperature, self.top_k, self.top_p)
+        self._window[:, w + 1] = code
+        self._cond_list.append(cond)
         self.n += 1
         if self.n - self.start >= self.block:  # the window is full: restart as [BOS, last keep codes]
             self.start = self.n - self.keep
-            self._codes = self._codes[:, self._codes.shape[1] - self.keep :]
-            self._conds = self._conds[:, self._conds.shape[1] - self.keep :] if self.keep else None
-            self._cache = None
+            self._window[:, 1 : 1 + self.keep] = self._window[:, self.block - self.keep + 1 :].clone()
+            self._cond_list = self._cond_list[len(self._cond_list) - self.keep :] if self.keep else []
+            self._new_window = True
         return code

@@ -18,7 +18,8 @@ generation as ``[BOS, last window_keep codes]`` is what the model saw in trainin
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,8 @@ from minet_desktop.core.errors import Cancelled
 from minet_desktop.model.config import ContentConfig, PriorConfig
 
 KV = tuple[Tensor, Tensor]
+
+log = logging.getLogger("minet_desktop")
 
 
 class SelfAttention(nn.Module):
@@ -53,6 +56,28 @@ class SelfAttention(nn.Module):
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=drop, is_causal=self.causal and past is None)
         return self.proj(y.transpose(1, 2).reshape(B, L, C)), (k, v)
+
+    def step(self, x: Tensor, cache: Tensor, pos: int | Tensor, mask: Tensor | None = None) -> Tensor:
+        """One position x (B, C) at window position ``pos`` with a static cache, updated in place -> (B, C).
+
+        ``cache`` (B, 2, n_head, block_size, C / n_head) holds the keys ``[:, 0]`` and values ``[:, 1]``; slots
+        ``< pos`` are filled. With an ``int`` pos the new key/value go to slot ``pos`` and the query sees slots
+        ``0..pos`` (a view, no copy). With ``pos`` a (1,) long tensor on the device and ``mask`` an attention
+        mask over the block_size slots (additive float, or bool ``True`` = attend) that hides the slots after
+        ``pos``, nothing depends on host values, so the step can be captured in a CUDA graph.
+        """
+        B, C = x.shape
+        # (B, 3C) is laid out [q | k | v] x heads x head dims: with one position, (B, 3, n_head, 1, C / n_head).
+        qkv = F.linear(x, self.qkv.weight, self.qkv.bias).view(B, 3, self.n_head, 1, -1)
+        q, kv = qkv[:, 0], qkv[:, 1:]
+        if isinstance(pos, Tensor):
+            cache.index_copy_(3, pos, kv)
+            y = F.scaled_dot_product_attention(q, cache[:, 0], cache[:, 1], attn_mask=mask)
+        else:
+            cache.narrow(3, pos, 1).copy_(kv)
+            seen = cache.narrow(3, 0, pos + 1)
+            y = F.scaled_dot_product_attention(q, seen[:, 0], seen[:, 1])
+        return F.linear(y.reshape(B, C), self.proj.weight, self.proj.bias)  # heads side by side
 
 
 class CrossAttention(nn.Module):
@@ -110,6 +135,33 @@ class Block(nn.Module):
             x = x + self.drop(self.cross(self.ln_x(x), memory))
         return x + self.mlp(self.ln_2(x)), present
 
+    def step(
+        self,
+        x: Tensor,
+        cache: Tensor,
+        pos: int | Tensor,
+        mask: Tensor | None = None,
+        memory: KV | None = None,
+    ) -> Tensor:
+        """Inference on one position x (B, C) with a static self-attention cache (:meth:`SelfAttention.step`).
+
+        The same operations as :meth:`forward` in eval mode, called as functions on 2-D tensors: at one
+        position per step the per-call overhead of modules and 3-D reshapes is a good part of the time.
+        """
+        x = x + self.attn.step(_layer_norm(self.ln_1, x), cache, pos, mask)
+        if self.cross is not None and self.ln_x is not None:
+            if memory is None:
+                raise ValueError("this block cross-attends to the content signal: memory is required")
+            x = x + self.cross(self.ln_x(x)[:, None], memory)[:, 0]
+        fc, _, out, _ = self.mlp  # Linear, ReLU, Linear, Dropout (indexing a Sequential is slow)
+        assert isinstance(fc, nn.Linear) and isinstance(out, nn.Linear)
+        hidden = F.relu(F.linear(_layer_norm(self.ln_2, x), fc.weight, fc.bias))
+        return x + F.linear(hidden, out.weight, out.bias)
+
+
+def _layer_norm(ln: nn.LayerNorm, x: Tensor) -> Tensor:
+    return F.layer_norm(x, ln.normalized_shape, ln.weight, ln.bias, ln.eps)
+
 
 def _init_weights(module: nn.Module) -> None:
     # GPT-1 / nanoGPT initialisation: N(0, 0.02) weights, zero biases.
@@ -155,6 +207,25 @@ class ContentEncoder(nn.Module):
         return self.out(self.ln_f(x))
 
 
+def next_code_probs(
+    logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> Tensor:
+    """Sampling distribution (B, K) float from logits (B, K): temperature, then top-k, then top-p filtering."""
+    logits = logits.float()
+    if temperature != 1.0:  # x / 1.0 == x exactly: skipping it draws the same codes
+        logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(dim=-1, descending=True)
+        probs = sorted_logits.softmax(-1)
+        # Drop a code when the codes ranked above it already hold top_p; the most likely code always stays.
+        drop = probs.cumsum(-1) - probs > top_p
+        logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
+    return logits.softmax(-1)
+
+
 def sample_next(
     logits: Tensor,
     temperature: float = 1.0,
@@ -165,17 +236,44 @@ def sample_next(
     """Draw one code per row from logits (B, K) -> (B, 1) long. ``temperature <= 0`` picks the argmax."""
     if temperature <= 0:
         return logits.argmax(-1, keepdim=True)
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p is not None and top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=-1, descending=True)
-        probs = sorted_logits.softmax(-1)
-        # Drop a code when the codes ranked above it already hold top_p; the most likely code always stays.
-        drop = probs.cumsum(-1) - probs > top_p
-        logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator)
+    return torch.multinomial(next_code_probs(logits, temperature, top_k, top_p), 1, generator=generator)
+
+
+def draw_noise(generators: Sequence[torch.Generator], n_codes: int, out: Tensor | None = None) -> Tensor:
+    """Exp(1) noise (B, n_codes) float32 on the CPU, row i drawn from ``generators[i]``.
+
+    ``torch.multinomial(probs, 1, generator=g)`` draws exactly this (``q = empty_like(probs).exponential_(g)``)
+    and returns ``argmax(probs / q)`` (the exponential race, equivalent to Gumbel-max): drawing the noise
+    apart lets :func:`sample_rows` sample all takes at once, and lets the engine draw it while the device
+    computes the logits. tests/model/test_prior.py checks that the codes equal ``torch.multinomial``'s.
+    """
+    noise = torch.empty(len(generators), n_codes) if out is None else out
+    for row, g in zip(noise, generators, strict=True):
+        row.exponential_(generator=g)
+    return noise
+
+
+def sample_rows(
+    logits: Tensor,
+    noise: Tensor | None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> Tensor:
+    """Draw one code per row of logits (B, K) -> (B,) long, row i with the noise row i of :func:`draw_noise`.
+
+    The codes :func:`sample_next` draws row by row with the generators the noise came from. ``temperature
+    <= 0`` picks the argmax (and takes no noise: the generators are not advanced, as in sample_next).
+    """
+    if temperature <= 0:
+        return logits.argmax(-1)
+    if noise is None:
+        raise ValueError("sampling at temperature > 0 needs noise from draw_noise")
+    probs = next_code_probs(logits, temperature, top_k, top_p)
+    # torch.multinomial refuses such rows; without this check they would turn into arbitrary codes.
+    if not bool((probs.sum(-1) > 0).all()):
+        raise ValueError("the prior's logits are not finite")
+    return (probs / noise).argmax(-1)
 
 
 class Prior(nn.Module):
@@ -247,6 +345,63 @@ class Prior(nn.Module):
             present.append(kv)
         return self.head(self.ln_f(x)), present
 
+    # -- cached inference ------------------------------------------------------------------------------
+
+    def new_cache(self, batch: int) -> list[Tensor]:
+        """Static key/value buffers for ``batch`` rows, one per layer: (B, 2, n_head, block_size, n_embd / n_head).
+
+        Keys ``[:, 0]`` and values ``[:, 1]`` share a buffer, so a step writes both in one copy. Zero-filled:
+        masked slots (CUDA graph steps) get zero weight, and zeros keep that product finite.
+        """
+        c = self.cfg
+        shape = (batch, 2, c.n_head, c.block_size, c.n_embd // c.n_head)
+        return [self.tok_emb.weight.new_zeros(shape) for _ in range(c.n_layer)]
+
+    def prefill(self, tokens: Tensor, cond: Tensor, cache: list[Tensor], memory: list[KV] | None) -> Tensor:
+        """Run a window's first L positions (tokens (B, L), cond (B, L, cond_dim)) and fill cache slots 0..L-1.
+
+        Returns the logits (B, K) of the last position.
+        """
+        logits, present = self._run(tokens, cond, 0, None, memory)
+        L = tokens.shape[1]
+        for buf, (k, v) in zip(cache, present, strict=True):
+            buf[:, 0, :, :L] = k
+            buf[:, 1, :, :L] = v
+        return logits[:, -1]
+
+    def step(
+        self,
+        token: Tensor,
+        cond: Tensor,
+        pos: int | Tensor,
+        cache: list[Tensor],
+        memory: list[KV] | None,
+        mask: Tensor | None = None,
+    ) -> Tensor:
+        """Inference on one position: token (B, 1) with cond (B, 1, cond_dim) at window position ``pos``.
+
+        Slots ``< pos`` of ``cache`` (:meth:`new_cache`) hold the window so far; the step writes slot ``pos``.
+        ``pos`` is an int, or a (1,) long tensor on the model's device, which keeps every host value out of
+        the computation (what a CUDA graph needs): the query then attends to all block_size slots under
+        ``mask`` ((1, 1, 1, block_size), additive float or bool; by default built from ``pos``), which hides
+        the slots after ``pos``. Returns the logits (B, K) of the next code. Dropout is not applied (eval only).
+        """
+        w = self.tok_emb.weight
+        B = token.shape[0]
+        x = torch.cat([F.embedding(token.reshape(B), w), cond.reshape(B, -1).to(w.dtype)], dim=-1)
+        x = F.linear(x, self.in_proj.weight, self.in_proj.bias)  # (B, C)
+        if isinstance(pos, Tensor):
+            x = x + F.embedding(pos, self.pos_emb.weight)
+            if mask is None:
+                mask = (torch.arange(self.cfg.block_size, device=pos.device) <= pos).view(1, 1, 1, -1)
+        else:
+            if not 0 <= pos < self.cfg.block_size:
+                raise ValueError(f"position {pos} is outside the window of block_size={self.cfg.block_size}")
+            x = x + self.pos_emb.weight[pos]
+        for i, block in enumerate(self.blocks):
+            x = block.step(x, cache[i], pos, mask, memory[i] if memory is not None else None)
+        return F.linear(_layer_norm(self.ln_f, x), self.head.weight)
+
     # -- training --------------------------------------------------------------------------------------
 
     def forward(
@@ -304,6 +459,7 @@ class Prior(nn.Module):
         progress: Callable[[int, int], None] | None = None,
         should_cancel: Callable[[], bool] | None = None,
         use_cache: bool = True,
+        graph: bool | None = None,
     ) -> Tensor:
         """Ancestral sampling of ``n_codes`` codes: (B, n_codes) long.
 
@@ -314,45 +470,168 @@ class Prior(nn.Module):
         ``notes`` (B, n_codes * frames_per_code) for the content prior. ``generator`` must live on the
         model's device. ``progress(done, total)`` is called after every code; ``should_cancel()`` is checked
         before every code and raises :class:`~minet_desktop.core.errors.Cancelled`. ``use_cache=False``
-        recomputes the window at every step (a reference for tests; same samples).
+        recomputes the window at every step (a reference for tests; same samples). ``graph`` replays the
+        cached step as a CUDA graph (:class:`CachedDecoder`; default: on CUDA).
         """
         was_training = self.training
         self.eval()
         try:
-            B, block = h.shape[0], self.cfg.block_size
-            out = torch.empty(B, 0, dtype=torch.long, device=h.device)
+            B, block, keep = h.shape[0], self.cfg.block_size, self.cfg.window_keep
+            out = torch.empty(B, n_codes, dtype=torch.long, device=h.device)
             bos = out.new_full((B, 1), self.bos)
+            decoder = CachedDecoder(self, B, graph) if use_cache else None
+            n = 0  # codes drawn
             start = 0  # index of the code the window's BOS position predicts
-            while out.shape[1] < n_codes:
+            while n < n_codes:
                 span = min(block, n_codes - start)  # positions this window can condition
                 memory = self._memory(notes, h, start, span)
-                tokens = torch.cat([bos, out[:, start:]], dim=1)
-                logits, cache = self._run(
-                    tokens, self._condition(h, motion, start, tokens.shape[1]), 0, None, memory
-                )
+                cond = self._condition(h, motion, start, span)
+                tokens = torch.cat([bos, out[:, start:n]], dim=1)
+                L = tokens.shape[1]
+                if decoder is not None:
+                    logits = decoder.prefill(tokens, cond[:, :L], memory)
+                else:
+                    logits = self._run(tokens, cond[:, :L], 0, None, memory)[0][:, -1]
                 while True:
                     if should_cancel is not None and should_cancel():
                         raise Cancelled("generation cancelled")
-                    nxt = sample_next(logits[:, -1], temperature, top_k, top_p, generator)
-                    out = torch.cat([out, nxt], dim=1)
+                    nxt = sample_next(logits, temperature, top_k, top_p, generator)
+                    out[:, n : n + 1] = nxt
+                    n += 1
                     if progress is not None:
-                        progress(out.shape[1], n_codes)
-                    pos = out.shape[1] - start  # window position of the token just sampled
-                    if out.shape[1] == n_codes or pos >= block:
+                        progress(n, n_codes)
+                    pos = n - start  # window position of the token just sampled
+                    if n == n_codes or pos >= block:
                         break
-                    cond = self._condition(h, motion, start, pos + 1)
-                    if use_cache:
-                        logits, cache = self._run(nxt, cond[:, pos:], pos, cache, memory)
+                    if decoder is not None:
+                        logits = decoder.step(nxt, cond[:, pos : pos + 1])
                     else:
-                        tokens = torch.cat([bos, out[:, start:]], dim=1)
-                        logits, _ = self._run(tokens, cond, 0, None, memory)
-                start = out.shape[1] - self.cfg.window_keep
+                        tokens = torch.cat([bos, out[:, start:n]], dim=1)
+                        logits = self._run(tokens, cond[:, : pos + 1], 0, None, memory)[0][:, -1]
+                start = n - keep
             return out
         finally:
             self.train(was_training)
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def slot_masks(block_size: int, like: Tensor) -> Tensor:
+    """Additive attention masks (block_size, block_size), dtype and device of ``like``.
+
+    Row p is 0 on the slots ``<= p`` and -inf after them: the mask of a cached step at window position p.
+    """
+    return torch.full((block_size, block_size), float("-inf"), dtype=like.dtype, device=like.device).triu(1)
+
+
+class CachedDecoder:
+    """Cached decoding of ``prior`` for ``batch`` rows: a static key/value cache of block_size slots per layer.
+
+    :meth:`prefill` runs a window's first positions ([BOS] or [BOS, last window_keep codes]) eagerly and
+    fills the cache; :meth:`step` then adds one position at a time, writing its key/value in place (no
+    concatenation, no allocation that grows with the window).
+
+    On CUDA the step is launch-bound (a 2-layer, 128-wide transformer step is a few dozen tiny kernels), so
+    by default it is captured once in a CUDA graph (all layers, the window position as a device tensor, the
+    unused slots masked) and replayed for every code; window restarts prefill eagerly and the replays go on
+    reading the same buffers. If capture fails the decoder warns once and stays eager. The graph and the
+    eager step agree up to floating-point rounding (masked slots add exact zeros, but the kernels differ).
+
+    Parameters
+    ----------
+    prior
+        The prior, in eval mode.
+    batch
+        Rows decoded together.
+    graph
+        Replay the step as a CUDA graph: None (default) on CUDA devices, False never; ignored on the CPU.
+    """
+
+    def __init__(self, prior: Prior, batch: int, graph: bool | None = None) -> None:
+        self.prior, self.batch = prior, batch
+        self.device = prior.tok_emb.weight.device
+        self.cache = prior.new_cache(batch)
+        self.length = 0  # filled slots: the next step writes slot ``length``
+        self.memory: list[KV] | None = None
+        self.use_graph = self.device.type == "cuda" and graph is not False
+        self._graph: torch.cuda.CUDAGraph | None = None
+        self._token = self._cond = self._pos = self._out = torch.empty(0)  # the graph's static tensors
+        self._memory: list[KV] | None = None
+        self._masks = torch.empty(0)  # row p: the additive attention mask of position p
+
+    @property
+    def graphed(self) -> bool:
+        """Whether steps currently replay a captured CUDA graph."""
+        return self._graph is not None
+
+    def prefill(self, tokens: Tensor, cond: Tensor, memory: list[KV] | None = None) -> Tensor:
+        """Start a window: tokens (B, L), cond (B, L, cond_dim) -> logits (B, K) of the next code."""
+        logits = self.prior.prefill(tokens, cond, self.cache, memory)
+        self.length = tokens.shape[1]
+        self.memory = memory
+        if self._graph is not None and memory is not None and self._memory is not None:
+            if all(k.shape == sk.shape for (k, _), (sk, _) in zip(memory, self._memory, strict=True)):
+                for (k, v), (sk, sv) in zip(memory, self._memory, strict=True):
+                    sk.copy_(k)
+                    sv.copy_(v)
+            else:  # a shorter last window of notes: capture again for its shape
+                self._graph = None
+        return logits
+
+    def step(self, token: Tensor, cond: Tensor) -> Tensor:
+        """The next position: token (B, 1) long (any device), cond (B, 1, cond_dim) -> logits (B, K).
+
+        The logits of a graph replay live in a static buffer: use them before the next call.
+        """
+        pos = self.length
+        if pos >= self.prior.cfg.block_size:
+            raise ValueError("the window is full: prefill a new one")
+        if self.use_graph and self._graph is None:
+            self._capture(token, cond, pos)
+        if self._graph is not None:
+            self._token.copy_(token, non_blocking=True)
+            self._cond.copy_(cond)
+            self._pos.fill_(pos)
+            self._graph.replay()
+            self.length += 1
+            return self._out
+        logits = self.prior.step(token.to(self.device), cond, pos, self.cache, self.memory)
+        self.length += 1
+        return logits
+
+    def _capture(self, token: Tensor, cond: Tensor, pos: int) -> None:
+        try:
+            with torch.cuda.device(self.device):
+                self._token = token.to(self.device, copy=True).reshape(self.batch, 1)
+                self._cond = cond.to(self.device).clone(memory_format=torch.contiguous_format)
+                self._pos = torch.full((1,), pos, dtype=torch.long, device=self.device)
+                self._memory = (
+                    None if self.memory is None else [(k.clone(), v.clone()) for k, v in self.memory]
+                )
+                block = self.prior.cfg.block_size
+                # One gather per step instead of building the mask (and SDPA converting a bool one) per layer.
+                self._masks = slot_masks(block, self.prior.tok_emb.weight)
+
+                def step() -> Tensor:
+                    mask = F.embedding(self._pos, self._masks).view(1, 1, 1, block)
+                    return self.prior.step(self._token, self._cond, self._pos, self.cache, self._memory, mask)
+
+                # Warm up on a side stream (lazy library initialisation must not happen during capture). It
+                # writes this position's key/value, which the first replay writes again unchanged.
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    step()
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                # thread_local: another thread's CUDA work (the GUI's, live mode's) does not break the capture.
+                with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                    out = step()
+            self._graph, self._out = graph, out
+        except Exception as exc:  # noqa: BLE001 - any failure to capture means eager steps, never a failed job
+            log.warning("CUDA graph capture of the prior step failed, decoding eagerly: %s", exc)
+            self.use_graph, self._graph, self._memory = False, None, None
 
 
 class ContentConditionedPrior(Prior):
@@ -397,11 +676,16 @@ def build_prior(
 
 __all__ = [
     "Block",
+    "CachedDecoder",
     "ContentConditionedPrior",
     "ContentEncoder",
     "CrossAttention",
     "Prior",
     "SelfAttention",
     "build_prior",
+    "draw_noise",
+    "next_code_probs",
     "sample_next",
+    "sample_rows",
+    "slot_masks",
 ]

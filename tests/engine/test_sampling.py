@@ -8,7 +8,7 @@ import torch
 from minet_desktop.engine.sampling import CodeSampler
 from minet_desktop.model.bundle import build_modules
 from minet_desktop.model.config import BundleConfig
-from minet_desktop.model.prior import Prior
+from minet_desktop.model.prior import CachedDecoder, Prior
 
 H, BLOCK, KEEP, FPC = 16, 16, 8, 2
 
@@ -22,17 +22,23 @@ def _prior(model_type: str = "minet", **kw: object) -> Prior:
 
 
 def _step_all(
-    prior: Prior, h: torch.Tensor, motion: torch.Tensor | None, notes, n: int, **kw
+    prior: Prior, h: torch.Tensor, motion: torch.Tensor | None, notes, n: int, seeds=(7,), **kw
 ) -> torch.Tensor:
+    return _sample(prior, h, motion, notes, n, seeds, **kw)[0]
+
+
+def _sample(
+    prior: Prior, h: torch.Tensor, motion: torch.Tensor | None, notes, n: int, seeds=(7,), **kw
+) -> tuple[torch.Tensor, CodeSampler]:
     memory_fn = None
     if notes is not None:
 
         def memory_fn(start: int, span: int):
             return prior._memory(notes, h, start, span)
 
-    sampler = CodeSampler(prior, [7], memory_fn=memory_fn, n_total=n, **kw)
+    sampler = CodeSampler(prior, list(seeds), memory_fn=memory_fn, n_total=n, **kw)
     cond = h if motion is None else torch.cat([h, motion], dim=-1)
-    return torch.stack([sampler.step(cond[:, t]) for t in range(n)], dim=1)
+    return torch.stack([sampler.step(cond[:, t]) for t in range(n)], dim=1), sampler
 
 
 @pytest.mark.parametrize(
@@ -62,11 +68,12 @@ def test_within_the_context_a_long_generation_starts_like_a_short_one() -> None:
     assert torch.equal(long[:, :BLOCK], short)
 
 
-def test_takes_are_independent_of_batching() -> None:
+@pytest.mark.parametrize("kw", [{}, {"top_k": 5, "temperature": 0.8}, {"top_p": 0.7}])
+def test_takes_are_independent_of_batching(kw) -> None:
     prior = _prior()
     h = torch.randn(40, H)
-    batch = CodeSampler(prior, [1, 2, 3])
-    alone = CodeSampler(prior, [2])
+    batch = CodeSampler(prior, [1, 2, 3], **kw)
+    alone = CodeSampler(prior, [2], **kw)
     a = torch.stack([batch.step(h[t].expand(3, -1)) for t in range(40)], dim=1)
     b = torch.stack([alone.step(h[t][None]) for t in range(40)], dim=1)
     assert torch.equal(a[1:2], b)
@@ -81,3 +88,36 @@ def test_memory_is_one_window() -> None:
         sampler.step(h)
         assert sampler.window_codes < BLOCK
         assert sampler._conds is not None and sampler._conds.shape[1] < BLOCK
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("model_type", ["minet", "minet_midi"])
+def test_cuda_graph_steps_draw_what_eager_steps_draw(model_type) -> None:
+    """Replaying the captured step gives the eager step's logits, hence its codes, across window restarts."""
+    prior = _prior(model_type).cuda()
+    n, dev = int(3.5 * BLOCK), torch.device("cuda")
+    h = torch.randn(2, n, H, device=dev)
+    notes = torch.randint(0, 129, (2, n * FPC), device=dev) if model_type == "minet_midi" else None
+    # Teacher-forced: both decoders see the same tokens; a window restart in the middle.
+    tokens = torch.randint(0, prior.n_codes, (2, BLOCK), device=dev)
+    tokens[:, 0] = prior.bos
+    memory = prior._memory(notes, h, 0, BLOCK) if notes is not None else None
+    logits = {}
+    with torch.inference_mode():
+        for graph in (True, False):
+            decoder, out = CachedDecoder(prior, 2, graph=graph), []
+            for first in (1, KEEP + 1):  # a fresh window, then [BOS, KEEP codes]
+                decoder.prefill(tokens[:, :first], h[:, :first], memory)
+                for pos in range(first, BLOCK):
+                    out.append(decoder.step(tokens[:, pos : pos + 1], h[:, pos : pos + 1]).clone())
+            assert decoder.graphed == graph
+            logits[graph] = torch.stack(out)
+    torch.testing.assert_close(logits[True], logits[False], rtol=1e-4, atol=1e-4)
+    # Sampled: the same codes at temperature 0, and (one rounding flip changes what follows) nearly always.
+    greedy = {g: _sample(prior, h, None, notes, n, (7, 8), temperature=0.0, graph=g) for g in (True, False)}
+    assert greedy[True][1]._decoder.graphed and not greedy[False][1]._decoder.graphed
+    assert torch.equal(greedy[True][0], greedy[False][0])
+    drawn = {g: _step_all(prior, h, None, notes, n, (7, 8), graph=g) for g in (True, False)}
+    assert (drawn[True] == drawn[False]).float().mean() >= 0.9
+    kw = {"temperature": 0.0, "notes": notes}
+    assert torch.equal(prior.generate(h, n, graph=True, **kw), prior.generate(h, n, graph=False, **kw))

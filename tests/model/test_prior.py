@@ -10,7 +10,15 @@ import torch
 from minet_desktop.core.errors import Cancelled
 from minet_desktop.model.bundle import build_modules
 from minet_desktop.model.config import BundleConfig
-from minet_desktop.model.prior import ContentConditionedPrior, Prior, sample_next
+from minet_desktop.model.prior import (
+    CachedDecoder,
+    ContentConditionedPrior,
+    Prior,
+    draw_noise,
+    sample_next,
+    sample_rows,
+    slot_masks,
+)
 
 K, H, BLOCK, KEEP, FPC = 32, 16, 16, 8, 2  # tiny: 32 codes, h of 16, windows of 16 keeping 8, 2 frames/code
 
@@ -159,3 +167,89 @@ def test_sample_next_filters() -> None:
     assert all(sample_next(logits, top_p=0.01, generator=g).item() == 1 for _ in range(20))
     picks = {sample_next(logits, top_k=2, generator=g).item() for _ in range(200)}
     assert picks == {1, 3}
+
+
+def _window_inputs(prior: Prior, b: int, n: int) -> tuple[torch.Tensor, torch.Tensor, list | None]:
+    """Random tokens [BOS, codes] (b, n), their conditions (b, n, cond_dim) and content memory."""
+    tokens = torch.randint(0, K, (b, n))
+    tokens[:, 0] = prior.bos
+    cond = torch.randn(b, n, prior.in_proj.in_features - prior.cfg.n_embd)
+    notes = torch.randint(0, 129, (b, n * FPC))
+    return tokens, cond, prior._memory(notes, torch.randn(b, H), 0, n)
+
+
+@pytest.mark.parametrize(("model_type", "motion"), [("minet", False), ("minet", True), ("minet_midi", False)])
+def test_static_cache_steps_equal_the_concatenating_cache_and_recomputation(
+    model_type: str, motion: bool
+) -> None:
+    """Prefill 3 positions, then step to the end of the window: in-place buffers vs torch.cat vs no cache."""
+    prior = _prior(model_type, per_frame_motion=motion).eval()
+    tokens, cond, memory = _window_inputs(prior, 2, BLOCK)
+    cache = prior.new_cache(2)
+    masked = prior.new_cache(2)  # the CUDA-graph form of the step: position as a tensor, unused slots masked
+    with torch.no_grad():
+        logits = prior.prefill(tokens[:, :3], cond[:, :3], cache, memory)
+        prior.prefill(tokens[:, :3], cond[:, :3], masked, memory)
+        ref, past = prior._run(tokens[:, :3], cond[:, :3], 0, None, memory)
+        assert torch.equal(logits, ref[:, -1])
+        for pos in range(3, BLOCK):
+            t, c = tokens[:, pos : pos + 1], cond[:, pos : pos + 1]
+            logits = prior.step(t, c, pos, cache, memory)
+            ref, past = prior._run(t, c, pos, past, memory)  # the cache that grows by concatenation
+            assert torch.equal(logits, ref[:, -1]), pos  # the same operations: bit for bit
+            full, _ = prior._run(tokens[:, : pos + 1], cond[:, : pos + 1], 0, None, memory)
+            torch.testing.assert_close(logits, full[:, -1], rtol=1e-4, atol=1e-5)
+            graph_form = prior.step(t, c, torch.tensor([pos]), masked, memory)
+            torch.testing.assert_close(graph_form, logits, rtol=1e-5, atol=1e-6)
+            additive = slot_masks(BLOCK, cond)[pos].view(1, 1, 1, -1)  # the mask form the CUDA graph uses
+            graph_form = prior.step(t, c, torch.tensor([pos]), masked, memory, additive)
+            torch.testing.assert_close(graph_form, logits, rtol=1e-5, atol=1e-6)
+        for buf, (pk, pv) in zip(cache, past, strict=True):
+            assert torch.equal(buf[:, 0], pk) and torch.equal(buf[:, 1], pv)  # the buffers hold the window
+    with pytest.raises(ValueError, match="window"):
+        prior.step(tokens[:, :1], cond[:, :1], BLOCK, cache, memory)
+
+
+def test_cached_decoder_restarts_windows_and_stays_eager_on_the_cpu() -> None:
+    prior = _prior().eval()
+    tokens, cond, _ = _window_inputs(prior, 1, BLOCK)
+    decoder = CachedDecoder(prior, 1, graph=True)
+    assert not decoder.use_graph  # CUDA graphs need CUDA: the CPU decodes eagerly
+    with torch.no_grad():
+        decoder.prefill(tokens[:, :1], cond[:, :1])
+        for pos in range(1, BLOCK):
+            logits = decoder.step(tokens[:, pos : pos + 1], cond[:, pos : pos + 1])
+        with pytest.raises(ValueError, match="full"):
+            decoder.step(tokens[:, :1], cond[:, :1])
+        # A restart keeps the later half of the window; stale slots of the old window must not leak in.
+        keep = tokens[:, BLOCK - KEEP - 1 :].clone()
+        keep[:, 0] = prior.bos
+        decoder.prefill(keep[:, :-1], cond[:, -KEEP - 1 : -1])
+        logits = decoder.step(keep[:, -1:], cond[:, -1:])
+        full, _ = prior._run(keep, cond[:, -KEEP - 1 :], 0, None, None)
+        # The graph form attends to every slot: the masked ones still hold the old window's keys.
+        masked = prior.step(keep[:, -1:], cond[:, -1:], torch.tensor([KEEP]), decoder.cache, None)
+    torch.testing.assert_close(logits, full[:, -1], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(masked, full[:, -1], rtol=1e-4, atol=1e-5)
+    assert not decoder.graphed
+
+
+@pytest.mark.parametrize(
+    ("temperature", "top_k", "top_p"), [(1.0, None, None), (0.7, 5, None), (1.3, None, 0.8), (1.0, 3, 0.5)]
+)
+def test_sample_rows_draws_what_torch_multinomial_draws(temperature, top_k, top_p) -> None:
+    """One batched draw with per-row noise = sample_next row by row with each row's generator."""
+    for k in (7, K, 1024):
+        logits = torch.randn(3, k) * 3
+        gens = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+        refs = [torch.Generator().manual_seed(s) for s in (1, 2, 3)]
+        for _ in range(20):
+            got = sample_rows(logits, draw_noise(gens, k), temperature, top_k, top_p)
+            want = torch.cat(
+                [sample_next(logits[i : i + 1], temperature, top_k, top_p, g) for i, g in enumerate(refs)]
+            )
+            assert torch.equal(got, want[:, 0])
+        assert all(torch.equal(g.get_state(), r.get_state()) for g, r in zip(gens, refs, strict=True))
+    assert torch.equal(sample_rows(logits, None, 0.0), logits.argmax(-1))
+    with pytest.raises(ValueError, match="finite"):
+        sample_rows(torch.full((1, 4), float("nan")), draw_noise(gens[:1], 4))
