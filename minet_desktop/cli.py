@@ -1,4 +1,4 @@
-"""`minet-desktop`: open the app, or work headlessly (`generate`, `extract`, `info`, `roundtrip`).
+"""`minet-desktop`: open the app, or work headlessly (`generate`, `extract`, `info`, `roundtrip`, `self-test`).
 
 Every subcommand reports problems with the user's files as one line naming the file (exit status 2) instead
 of a traceback; Ctrl-C stops cleanly (exit status 130) without leaving partial output files behind.
@@ -77,6 +77,7 @@ def _info_bundle(path: Path) -> int:
     import torch
 
     from minet_desktop.engine.backends import load_backend
+    from minet_desktop.model.config import BaselineBundleConfig, BundleConfig
 
     backend = load_backend(path, torch.device("cpu"))
     cfg = backend.cfg
@@ -87,6 +88,27 @@ def _info_bundle(path: Path) -> int:
         f"audio           {a.sample_rate} Hz, {a.n_bins} bins, hop {a.hop_length} "
         f"({a.frame_rate:g} frames/s), Griffin-Lim {a.griffin_lim_iters} iterations"
     )
+    if isinstance(cfg, BaselineBundleConfig):  # seed 000's RNN Seq2Seq / Graph-Transformer
+        from minet_desktop.engine.baselines import BaselineBackend
+        from minet_desktop.engine.baselines import describe as describe_baseline
+
+        assert isinstance(backend, BaselineBackend)
+        print(describe_baseline(backend))
+        print(backend.summary())
+        card = backend.model_card.strip()
+        print()
+        print(card if card else "(this bundle has no model card)")
+        return 0
+    if not isinstance(cfg, BundleConfig):  # seed 003's frame regressor
+        from minet_desktop.engine.regressor import RegressorBackend, describe
+
+        assert isinstance(backend, RegressorBackend)
+        print(describe(backend))
+        print(backend.summary())
+        card = backend.model_card.strip()
+        print()
+        print(card if card else "(this bundle has no model card)")
+        return 0
     v, pr = cfg.vqvae, cfg.prior
     print(
         f"VQ-VAE          {v.channels} channels, codebook {v.codebook_size} x {v.code_dim}, "
@@ -213,6 +235,96 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The demo performance the self-test plays, and how many seconds of it.
+SELF_TEST_DEMO = "violin.mp4"
+SELF_TEST_SECONDS = 1.0
+#: Quieter than this (RMS, full scale = 1) is silence: the model or Griffin-Lim produced nothing.
+SELF_TEST_MIN_RMS = 1e-3
+
+
+def _cmd_self_test(args: argparse.Namespace) -> int:
+    """Check an installation end to end: the default model makes one second of a demo into a WAV.
+
+    Every failure is reported (with its traceback: in a frozen app it is usually a module or data file the
+    bundle lacks) and makes the exit status 1.
+    """
+    import traceback
+
+    try:
+        _self_test(Path(args.output) if args.output else None, args.device)
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"self-test FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print("self-test passed")
+    return 0
+
+
+def _self_test(output: Path | None, device: str | None) -> None:
+    import dataclasses
+    import functools
+    import tempfile
+    import time
+
+    import numpy as np
+
+    from minet_desktop.engine.paths import default_model_path, demo_dir
+    from minet_desktop.engine.session import Session
+    from minet_desktop.media.audio_io import read_audio, write_wav
+    from minet_desktop.pose.keypoint_file import find_sidecar, sidecar_path
+
+    # Flushed line by line: if a native library crashes the process, what it got through still shows.
+    say = functools.partial(print, flush=True)
+    where = "frozen app" if getattr(sys, "frozen", False) else "source install"
+    say(f"minet-desktop {__version__} ({where}, Python {sys.version.split()[0]}, {sys.platform})")
+    model = default_model_path()
+    if not model.is_file():
+        raise MinetError(f"the default model is missing: {model}")
+    video = demo_dir() / SELF_TEST_DEMO
+    kf = find_sidecar(video)
+    if kf is None:
+        raise MinetError(
+            f"{sidecar_path(video)}: the demo's keypoints are missing or do not match {video.name}"
+        )
+    n_frames = max(1, round(SELF_TEST_SECONDS * kf.fps))
+    kf = dataclasses.replace(kf, keypoints=kf.keypoints[:n_frames])
+
+    t0 = time.perf_counter()
+    session = Session(model, device=device)
+    load_s = time.perf_counter() - t0
+    say(f"model           {model} ({session.model_type}) loaded in {load_s:.2f} s")
+    say(f"device          {session.device_name}")
+    result = session.generate(kf, seed=0)
+    wave = result.waveform[0]
+    gen_s = result.timings.get("total", 0.0)
+    say(
+        f"generated       {result.duration:.2f} s of {video.name} in {gen_s:.2f} s "
+        f"(RTF {gen_s / result.duration:.2f}) on {result.device}"
+    )
+
+    if output is None:
+        output = Path(tempfile.mkdtemp(prefix="minet-desktop-self-test-")) / "self_test.wav"
+    write_wav(output, wave, result.sample_rate)
+    back, sr = read_audio(output)
+    rms = float(np.sqrt(np.mean(back.astype(np.float64) ** 2))) if back.size else 0.0
+    if sr != result.sample_rate or back.shape[0] != wave.shape[0]:
+        raise MinetError(
+            f"{output}: read back {back.shape[0]} samples at {sr} Hz, wrote {wave.shape[0]} at "
+            f"{result.sample_rate} Hz"
+        )
+    if not np.isfinite(back).all():
+        raise MinetError(f"{output}: the generated audio has NaN or infinite samples")
+    if rms < SELF_TEST_MIN_RMS:
+        raise MinetError(f"{output}: the generated audio is silent (RMS {rms:.2e})")
+    say(f"wav             {output} ({back.shape[0]} samples at {sr} Hz, RMS {20 * np.log10(rms):.1f} dBFS)")
+
+    # Playback and the live mode need PortAudio; a bundle that lacks it would only fail when the user presses Play.
+    import sounddevice as sd
+
+    # sounddevice keeps the path of the library it loaded in _libname: the system's, or the bundle's.
+    say(f"audio output    {sd.get_portaudio_version()[1]} ({sd._libname})")
+
+
 def _cmd_gui(args: argparse.Namespace) -> int:
     try:
         from minet_desktop.gui.app import run_app
@@ -284,15 +396,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--iters", type=int, default=None, help="Griffin-Lim iterations")
     p.set_defaults(func=_cmd_roundtrip)
+
+    p = sub.add_parser(
+        "self-test",
+        help="check this installation: the default model generates 1 s of a demo into a WAV "
+        "(also: minet-desktop --self-test)",
+    )
+    p.add_argument("-o", "--output", help="wav file to write (default: in a new temporary folder)")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available, else the CPU")
+    p.set_defaults(func=_cmd_self_test)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"gui", "extract", "info", "roundtrip", "generate"}
+    commands = {"gui", "extract", "info", "roundtrip", "generate", "self-test"}
     # `minet-desktop` and `minet-desktop performance.mp4` open the app.
     if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
         argv = ["gui", *argv]
+    # `--self-test` is how frozen-app smoke tests (packaging/) spell the command.
+    if argv[0] == "--self-test":
+        argv[0] = "self-test"
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

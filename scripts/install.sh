@@ -15,9 +15,10 @@ for arg in "$@"; do
 done
 
 # System libraries: Qt's xcb plugin, PortAudio for sounddevice, FluidSynth + a General MIDI soundfont for the
-# synthetic corpus, Xvfb for screenshots, opencv-doc for the real test photos, ffmpeg for video checks.
+# synthetic corpus, Xvfb for screenshots, opencv-doc for the real test photos, ffmpeg for video checks, zstd for
+# the packaged app's archive (packaging/build_linux.sh).
 APT_PACKAGES=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1
-  libpulse0 libportaudio2 fluidsynth fluid-soundfont-gm opencv-doc ffmpeg)
+  libpulse0 libportaudio2 fluidsynth fluid-soundfont-gm opencv-doc ffmpeg zstd)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ["minet_desktop", "training", "tests", "benchmarks", "scripts"]
+PATHS = ["minet_desktop", "training", "tests", "benchmarks", "scripts", "packaging"]
 
 
 def _ruff() -> str:
