@@ -122,6 +122,65 @@ def _cmd_prior(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_regressor(args: argparse.Namespace) -> int:
+    from training.train.regressor import train_regressor
+
+    recipe, train = _train_overrides(args, "regressor")
+    card = Path(args.card).read_text(encoding="utf-8") if args.card else None
+    result = train_regressor(
+        Path(args.cache),
+        Path(args.out),
+        recipe,
+        train,
+        midi=args.midi,
+        resume=args.resume,
+        card=card,
+        progress=not args.no_progress,
+    )
+    if result.is_global_zero:
+        print(result.summary())
+    return 0
+
+
+def _cmd_baseline(args: argparse.Namespace) -> int:
+    from training.train.baselines import train_baseline
+
+    stage = args.command.replace("-", "_")  # seq2seq, graph_transformer
+    recipe, train = _train_overrides(args, stage)
+    card = Path(args.card).read_text(encoding="utf-8") if args.card else None
+    result = train_baseline(
+        Path(args.cache),
+        Path(args.out),
+        recipe,
+        stage,
+        train,
+        resume=args.resume,
+        card=card,
+        progress=not args.no_progress,
+    )
+    if result.is_global_zero:
+        print(result.summary())
+    return 0
+
+
+def _cmd_content_gru(args: argparse.Namespace) -> int:
+    from training.train.baselines import train_content_gru
+
+    recipe, train = _train_overrides(args, "content_gru")
+    result = train_content_gru(
+        Path(args.cache),
+        Path(args.vqvae),
+        Path(args.out),
+        recipe,
+        train,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    if result.is_global_zero:
+        print(result.summary())
+    return 0
+
+
 def _cmd_bundle(args: argparse.Namespace) -> int:
     from minet_desktop.core.errors import InputError
     from training.train.checkpoints import write_bundle_from_checkpoint
@@ -178,6 +237,39 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"{d.name}: {d.video} ({d.seconds:.1f} s) + {d.keypoints.name} + {d.midi.name} + {d.audio.name}"
         )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import shlex
+
+    from training.evaluate.report import write_report
+    from training.evaluate.run import EvalOptions, Evaluation
+
+    opts = EvalOptions(
+        takes=args.takes,
+        seed=args.seed,
+        griffin_lim_iters=args.griffin_lim_iters,
+        segment_seconds=args.segment_seconds,
+        audio_seconds=args.audio_seconds,
+        max_tracks=args.max_tracks,
+        ndb_k=args.ndb_k,
+        device=args.device,
+    )
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    ev = Evaluation(args.cache, args.out, opts, work_dir=args.work)
+    results = ev.run(
+        args.bundles,
+        vqvae_ablation=tuple(args.vqvae_ablation) if args.vqvae_ablation else None,  # type: ignore[arg-type]
+        content_gru=args.content_gru,
+        demo_dir=args.demos,
+    )
+    command = args.command_line or "minet-train " + " ".join(shlex.quote(a) for a in args.argv)
+    readme = write_report(results, ev.figure, args.out, command)
+    print(f"report {readme}")
     return 0
 
 
@@ -272,6 +364,71 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_prior)
 
+    p = sub.add_parser(
+        "regressor",
+        help="train seed 003's frame regressor (stick figures -> log-mel); writes the model bundle",
+        description=(
+            "Trains the frame regressor (ResNet-18 over stick figures drawn from the cached skeletons, LSTM, 80-band "
+            "log-mel, MSE) on crops of the cache's training split; with --midi also on the notes (piano-roll branch). "
+            "Sizes in the recipe's [model.regressor], training in [stage.regressor]. Writes RUN_DIR/regressor.ckpt "
+            "and the model bundle RUN_DIR/model.safetensors; --resume continues exactly."
+        ),
+    )
+    _add_train_options(p)
+    p.add_argument("--midi", action="store_true", help="the MIDI variant: also conditioned on the notes")
+    p.add_argument(
+        "--card", default=None, metavar="CARD.md", help="model card for the bundle (default: generated)"
+    )
+    p.set_defaults(func=_cmd_regressor)
+
+    for name, title, what in (
+        (
+            "seq2seq",
+            "RNN Seq2Seq",
+            "a bi-GRU encoder over the keypoints and a GRU decoder emitting one log-spectrogram frame per step "
+            "(teacher-forced MSE)",
+        ),
+        (
+            "graph-transformer",
+            "Graph-Transformer",
+            "an ST-GCN encoder over the skeleton graph and a Transformer decoder predicting the log-spectrogram "
+            "(MSE)",
+        ),
+    ):
+        stage = name.replace("-", "_")
+        p = sub.add_parser(
+            name,
+            help=f"train seed 000's {title} baseline (keypoints -> log-spectrogram); writes the model bundle",
+            description=(
+                f"Trains seed 000's {title} baseline, {what}, on crops of the cache's training split. Sizes in the "
+                f"recipe's [model.{stage}], training in [stage.{stage}] (its crop_seconds is the window the app "
+                f"predicts in). Writes RUN_DIR/{stage}.ckpt and the model bundle RUN_DIR/model.safetensors; "
+                "--resume continues exactly."
+            ),
+        )
+        _add_train_options(p)
+        p.add_argument(
+            "--card", default=None, metavar="CARD.md", help="model card for the bundle (default: generated)"
+        )
+        p.set_defaults(func=_cmd_baseline)
+
+    p = sub.add_parser(
+        "content-gru",
+        help="train Table 5's GRU seq2seq (notes + movement -> VQ-VAE codes) for the NLL ablation",
+        description=(
+            "Trains the GRU seq2seq that replaces the content encoder + prior in seed 000's Table 5: a bi-GRU over "
+            "the notes, MI Net's movement encoder and a GRU decoder over the codes of the frozen VQ-VAE (codes "
+            "precomputed in the cache as for the prior). Sizes in [model.content_gru] and [model.movement], "
+            "training in [stage.content_gru]. Writes RUN_DIR/content_gru.ckpt; its test NLL per code is "
+            "training.train.baselines.content_gru_test_nll (minet-train evaluate --content-gru RUN_DIR)."
+        ),
+    )
+    _add_train_options(p)
+    p.add_argument(
+        "--vqvae", required=True, metavar="CKPT", help="vqvae.ckpt, its run folder, or a model bundle"
+    )
+    p.set_defaults(func=_cmd_content_gru)
+
     p = sub.add_parser("bundle", help="write a model bundle (.safetensors) from training checkpoints")
     p.add_argument("--prior", required=True, metavar="CKPT", help="prior.ckpt (or its run folder)")
     p.add_argument(
@@ -293,6 +450,54 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_demo)
 
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate model bundles on a cache's test split; writes a Markdown report with figures",
+        description=(
+            "Runs every BUNDLE through the engine on the test split of CACHE_DIR and writes REPORT_DIR/README.md "
+            "(NDB, 1-NN movement-embedding accuracy + t-SNE, log-mel MSE, pitch accuracy, onset F1, instrument "
+            "identification by a classifier trained on real audio, spectrogram figure; optionally the VQ-VAE MBR "
+            "ablation and the prior NLL against a GRU seq2seq). Generated tracks are kept in REPORT_DIR/work: "
+            "running the same command again resumes."
+        ),
+    )
+    p.add_argument("bundles", nargs="+", metavar="BUNDLE")
+    p.add_argument("--cache", required=True, metavar="CACHE_DIR")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR")
+    p.add_argument(
+        "--vqvae-ablation",
+        nargs=2,
+        metavar=("WITH_MBR", "WITHOUT_MBR"),
+        default=None,
+        help="two VQ-VAE runs (folders, checkpoints or bundles) for the MBR ablation",
+    )
+    p.add_argument("--content-gru", default=None, metavar="RUN", help="a content-gru run for the NLL table")
+    p.add_argument(
+        "--demos",
+        default=None,
+        metavar="DIR",
+        help="also check the demo performances in DIR (resources/demo)",
+    )
+    p.add_argument(
+        "--work",
+        default=None,
+        metavar="DIR",
+        help="where generated tracks are kept (default REPORT_DIR/work)",
+    )
+    p.add_argument("--takes", type=int, default=2, help="takes per performance of the stochastic models")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--griffin-lim-iters", type=int, default=32)
+    p.add_argument("--segment-seconds", type=float, default=1.0, help="NDB / classifier segment length")
+    p.add_argument(
+        "--audio-seconds", type=float, default=10.0, help="per track, for pitch accuracy and onsets"
+    )
+    p.add_argument("--max-tracks", type=int, default=None, help="evaluate on the first N test tracks only")
+    p.add_argument("--ndb-k", type=int, default=50)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("cache-info", help="summarise a prepared cache: tracks, minutes, instruments, splits")
     p.add_argument("cache", metavar="CACHE_DIR")
     p.set_defaults(func=_cmd_cache_info)
@@ -301,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command line, for reports to quote
     try:
         return int(args.func(args))
     except (Cancelled, KeyboardInterrupt):

@@ -4,7 +4,8 @@ A backend turns prepared skeleton frames (and notes) into spectrograms and wavef
 :class:`~minet_desktop.engine.session.Session` does everything around it (reading the input, seeds, takes,
 duration alignment, the out-of-memory fallback, progress and cancel). A new model type (seed 003's frame
 regressor, the baselines) plugs in by adding a :class:`GenerationBackend` subclass and a loader to
-:data:`BACKENDS`; nothing else changes.
+:data:`BACKENDS`; nothing else changes. Seed 003's frame regressor does so in
+:mod:`minet_desktop.engine.regressor`, seed 000's baselines in :mod:`minet_desktop.engine.baselines`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from minet_desktop.engine.progress import Progress, stage_fraction
 from minet_desktop.engine.sampling import CodeSampler
 from minet_desktop.engine.synthesis import iter_decode, iter_griffin_lim
 from minet_desktop.model.bundle import Bundle, describe, load_bundle
-from minet_desktop.model.config import BundleConfig
+from minet_desktop.model.config import BaselineBundleConfig, BundleConfig, RegressorBundleConfig
 
 #: Work between two yields of the code sampler; a yield is a cancel point, and the bound on cancellation
 #: is this plus one decoding chunk or Griffin-Lim iteration.
@@ -81,7 +82,7 @@ class GenerationBackend(ABC):
     """A loaded model of one type that can generate from skeleton frames."""
 
     model_type: str
-    cfg: BundleConfig
+    cfg: BundleConfig | RegressorBundleConfig | BaselineBundleConfig
     model_card: str
 
     @property
@@ -116,6 +117,8 @@ class MINetBackend(GenerationBackend):
     ``minet`` and ``minet_midi`` differ only in the prior (the content-conditioned one cross-attends to the
     notes), so one backend serves both.
     """
+
+    cfg: BundleConfig
 
     def __init__(self, bundle: Bundle) -> None:
         self.bundle = bundle
@@ -180,6 +183,11 @@ class MINetBackend(GenerationBackend):
             notes[: min(T, job.notes.size)] = job.notes[: n_codes * ds]
             notes_t = torch.from_numpy(notes)[None].expand(B, -1).to(device)
             h_all = h[None].expand(B, -1, -1)
+            # With aligned notes (ContentConfig.aligned_dim) each code's condition also carries its notes.
+            with torch.inference_mode():
+                cond = b.prior._condition(
+                    h[None], None if motion is None else motion[None], 0, n_codes, notes_t[:1]
+                )[0]
 
             def memory_fn(start: int, span: int) -> object:
                 return b.prior._memory(notes_t, h_all, start, span)
@@ -231,10 +239,29 @@ def _load_minet(path: Path, device: torch.device) -> GenerationBackend:
     return MINetBackend(load_bundle(path, device))
 
 
-#: model_type -> loader(bundle path, device). Seed 003's frame regressor registers here when it exists.
+def _load_regressor(path: Path, device: torch.device) -> GenerationBackend:
+    # Imported here: the regressor's drawing pulls in OpenCV, which MI Net sessions do not need.
+    from minet_desktop.engine.regressor import RegressorBackend
+    from minet_desktop.model.regressor import load_regressor_bundle
+
+    return RegressorBackend(load_regressor_bundle(path, device))
+
+
+def _load_baseline(path: Path, device: torch.device) -> GenerationBackend:
+    from minet_desktop.engine.baselines import BaselineBackend
+    from minet_desktop.model.baselines import load_baseline_bundle
+
+    return BaselineBackend(load_baseline_bundle(path, device))
+
+
+#: model_type -> loader(bundle path, device).
 BACKENDS: dict[str, Callable[[Path, torch.device], GenerationBackend]] = {
     "minet": _load_minet,
     "minet_midi": _load_minet,
+    "frame_regressor": _load_regressor,
+    "frame_regressor_midi": _load_regressor,
+    "seq2seq": _load_baseline,
+    "graph_transformer": _load_baseline,
 }
 
 

@@ -13,6 +13,11 @@ STAGE_LABELS: dict[str, str] = {
     "codes": "sampling codes",
     "decode": "decoding the spectrogram",
     "waveform": "Griffin-Lim",
+    # Seed 003's frame regressor (minet_desktop.engine.regressor has its stage weights).
+    "vision": "looking at the performer",
+    "mel": "predicting the mel spectrogram",
+    # Seed 000's baselines (minet_desktop.engine.baselines has their stage weights).
+    "spectrogram": "predicting the spectrogram",
 }
 
 

@@ -115,7 +115,8 @@ class CodeSampler:
         ----------
         cond
             ``(B, cond_dim)``: the movement vector h of this code, followed by its per-frame motion features
-            when the prior uses them (the concatenation ``Prior._condition`` builds).
+            when the prior uses them, and by its aligned note features for a content prior with
+            ``aligned_dim`` (the concatenation ``Prior._condition`` builds).
 
         Returns
         -------

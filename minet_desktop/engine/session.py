@@ -39,7 +39,7 @@ from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job, l
 from minet_desktop.engine.motion import MotionWindow, skeleton_frames
 from minet_desktop.engine.progress import Progress, ProgressCallback, ShouldCancel
 from minet_desktop.media.midi import Note, notes_to_index_sequence, read_midi_notes, read_notes_txt
-from minet_desktop.model.config import BundleConfig
+from minet_desktop.model.config import BaselineBundleConfig, BundleConfig, RegressorBundleConfig
 from minet_desktop.pose.keypoint_file import KeypointFile
 
 #: Below this share of frames with a person, the result carries a warning (the rest is interpolated).
@@ -167,7 +167,8 @@ class Session:
         self.backend: GenerationBackend = load_backend(self.bundle_path, self.device)
 
     @property
-    def cfg(self) -> BundleConfig:
+    def cfg(self) -> BundleConfig | RegressorBundleConfig | BaselineBundleConfig:
+        """The bundle's config; ``cfg.audio`` is the grid of the output whatever the model type."""
         return self.backend.cfg
 
     @property

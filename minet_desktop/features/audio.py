@@ -264,6 +264,17 @@ class LogMel(nn.Module):
         """
         return torch.log(self.mel_magnitude(wave).clamp(min=self.cfg.log_floor))
 
+    def linear_magnitude(self, logmel: Tensor) -> Tensor:
+        """Linear-frequency magnitudes from a log-mel spectrogram: ``(..., n_mels, T) -> (..., n_fft // 2 + 1, T)``.
+
+        The pseudo-inverse of the filterbank, clamped at zero: what :meth:`inverse` runs Griffin-Lim on (the
+        generation engine runs its chunked Griffin-Lim on the log of it).
+        """
+        if logmel.shape[-2] != self.cfg.n_mels:
+            raise ValueError(f"expected {self.cfg.n_mels} mel bands, got shape {tuple(logmel.shape)}")
+        mel = torch.exp(logmel)
+        return torch.matmul(self._pinv(mel), mel).clamp(min=0.0)
+
     def inverse(self, logmel: Tensor, n_iter: int | None = None, length: int | None = None) -> Tensor:
         """Waveform from a log-mel spectrogram.
 
@@ -282,10 +293,7 @@ class LogMel(nn.Module):
             ``(..., N)`` waveform at ``cfg.sample_rate``.
         """
         cfg = self.cfg
-        if logmel.shape[-2] != cfg.n_mels:
-            raise ValueError(f"expected {cfg.n_mels} mel bands, got shape {tuple(logmel.shape)}")
-        mel = torch.exp(logmel)
-        linear = torch.matmul(self._pinv(mel), mel).clamp(min=0.0)  # (..., n_freqs, T)
+        linear = self.linear_magnitude(logmel)  # (..., n_freqs, T)
         iters = cfg.griffin_lim_iters if n_iter is None else n_iter
         return _griffin_lim(linear, self.window, cfg.n_fft, cfg.hop_length, iters, length)
 

@@ -29,8 +29,11 @@ from PySide6.QtWidgets import (
 MODEL_TYPES = (
     ("minet", "MI Net"),
     ("minet_midi", "MI Net + MIDI"),
-    ("regressor", "Seed 003 regressor"),
+    ("frame_regressor", "Seed 003 regressor"),
+    ("frame_regressor_midi", "Seed 003 regressor + MIDI"),
 )
+#: Model types that play the notes of a MIDI file (and need one).
+MIDI_MODEL_TYPES = ("minet_midi", "frame_regressor_midi")
 MAX_TAKES = 8
 
 
@@ -45,6 +48,8 @@ class GeneratePanel(QWidget):
     """Controls for generation, listening, export and live mode (signals say what the user asked for)."""
 
     open_model_requested = Signal()
+    #: The user picked another model type in the list: load a bundle of that type (``model_type``).
+    model_type_chosen = Signal(str)
     choose_midi_requested = Signal()
     clear_midi_requested = Signal()
     generate_requested = Signal()
@@ -78,7 +83,12 @@ class GeneratePanel(QWidget):
         self.model_combo = QComboBox(self)
         for model_type, label in MODEL_TYPES:
             self.model_combo.addItem(label, model_type)
-        self.model_combo.setToolTip("What the loaded bundle is; open another bundle for another model type")
+        self.model_combo.setToolTip(
+            "What the loaded bundle is; choose another type to load the app's model of that type "
+            "(or a bundle you pick)"
+        )
+        self.model_combo.activated.connect(self._on_model_type_activated)
+        self._loaded_type: str | None = None
         self.open_model_button = QPushButton("Open Model…", self)
         self.open_model_button.clicked.connect(self.open_model_requested)
         form = QFormLayout(box)
@@ -204,25 +214,36 @@ class GeneratePanel(QWidget):
         )
 
     def set_model(self, name: str | None, model_type: str | None) -> None:
-        """Show the loaded bundle; only its model type is selectable in the type list."""
+        """Show the loaded bundle and select its type; choosing another type asks for a model of that type."""
+        self._loaded_type = model_type
         self.model_name.setText(name if name else "<i>no model loaded</i>")
         model = self.model_combo.model()
         for i, (mtype, _label) in enumerate(MODEL_TYPES):
             item = model.item(i)  # type: ignore[attr-defined]
-            item.setEnabled(mtype == model_type)
             item.setToolTip(
                 "the loaded model"
                 if mtype == model_type
-                else "open a bundle of this type (File › Open Model…)"
+                else "load the app's model of this type, or choose a bundle of this type"
             )
         index = self.model_combo.findData(model_type) if model_type else -1
         self.model_combo.setCurrentIndex(index)
-        self.model_combo.setEnabled(model_type is not None)
         self.midi_button.setToolTip(
             "Notes to play (MIDI file): this model needs them"
-            if model_type == "minet_midi"
+            if model_type in MIDI_MODEL_TYPES
             else "Notes to play (MIDI file); shown in the inspector, used by MIDI-conditioned models"
         )
+
+    def show_loaded_type(self) -> None:
+        """Select the loaded model's type again (after a choice that did not load anything)."""
+        index = self.model_combo.findData(self._loaded_type) if self._loaded_type else -1
+        self.model_combo.setCurrentIndex(index)
+
+    def _on_model_type_activated(self, index: int) -> None:
+        if not 0 <= index < len(MODEL_TYPES):
+            return
+        model_type = MODEL_TYPES[index][0]
+        if model_type != self._loaded_type:
+            self.model_type_chosen.emit(model_type)
 
     def model_type(self) -> str | None:
         # (Not currentData(): PySide6 drops a reference to None each time it returns None, and enough of

@@ -47,7 +47,7 @@ from PySide6.QtWidgets import (
 from minet_desktop import __version__
 from minet_desktop.core.config import SkeletonConfig
 from minet_desktop.core.errors import InputError, MinetError
-from minet_desktop.engine.paths import default_model_path
+from minet_desktop.engine.paths import bundled_model_path, default_model_path
 from minet_desktop.gui import settings as app_settings
 from minet_desktop.gui.audio import AudioSink, NoSoundDevice, Playback, SinkFactory, open_sound_device
 from minet_desktop.gui.generate_panel import MODEL_TYPES, GeneratePanel
@@ -75,6 +75,15 @@ NO_MODEL_HELP = (
     "Without a model the app shows videos and keypoints only."
 )
 MODEL_TYPE_LABELS = dict(MODEL_TYPES)
+#: How to make a model of each type that does not ship with the app.
+MODEL_TYPE_HINTS = {
+    "minet": "Train one with `minet-train vqvae` and `minet-train prior` (see the README)",
+    "minet_midi": "Train one with `minet-train vqvae` and `minet-train prior --content midi` (see the README)",
+    "frame_regressor": "Train one with `minet-train regressor --cache CACHE --out RUN` (RUN/model.safetensors)",
+    "frame_regressor_midi": (
+        "Train one with `minet-train regressor --midi --cache CACHE --out RUN` (RUN/model.safetensors)"
+    ),
+}
 #: Timer interval while audio drives the video: fine enough that a frame is never more than ~15 ms late.
 AUDIO_CLOCK_TICK_MS = 15
 LIVE_TICK_MS = 15
@@ -178,6 +187,7 @@ class MainWindow(QMainWindow):
         self._session = None  # engine.session.Session | None
         self._model_path: Path | None = None
         self._model_job: CallJob | None = None
+        self._requested_type: str | None = None  # the model type the user chose in the panel, while it loads
         self._gen_job: GenerationJob | None = None
         self._generate_again = False  # a request arrived while one was running: start it when that stops
         self._export_job: CallJob | None = None
@@ -378,6 +388,7 @@ class MainWindow(QMainWindow):
 
         self.panel = GeneratePanel(self)
         self.panel.open_model_requested.connect(self.open_model_dialog)
+        self.panel.model_type_chosen.connect(self.choose_model_type)
         self.panel.choose_midi_requested.connect(self.open_midi_dialog)
         self.panel.clear_midi_requested.connect(lambda: self.set_midi(None))
         self.panel.generate_requested.connect(self.start_generation)
@@ -852,12 +863,40 @@ class MainWindow(QMainWindow):
     def live(self) -> LivePipeline | None:
         return self._live
 
-    def open_model_dialog(self) -> None:
+    def ask_model_file(self, title: str = "Open model bundle") -> str:
+        """A model bundle the user picks in a file dialog ("" if cancelled; tests replace it)."""
         settings = app_settings.open_settings()
         start = str(self._model_path.parent) if self._model_path else app_settings.last_directory(settings)
-        path, _ = QFileDialog.getOpenFileName(self, "Open model bundle", start, MODEL_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, title, start, MODEL_FILTER)
+        return path
+
+    def open_model_dialog(self) -> None:
+        path = self.ask_model_file()
         if path:
             self.open_model(path)
+
+    def choose_model_type(self, model_type: str) -> None:
+        """Switch to a model of ``model_type`` (chosen in the panel's list): the one that ships with the app
+        (``resources/models/``) when there is one, else a bundle the user picks; if there is none, say how to
+        make one and keep the loaded model."""
+        if self._model_job is not None or self._gen_job is not None or self._live is not None:
+            self.panel.show_loaded_type()
+            return
+        label = MODEL_TYPE_LABELS.get(model_type, model_type)
+        path = bundled_model_path(model_type)
+        if not path.is_file():
+            chosen = self.ask_model_file(f"Open a {label} model bundle (none ships with the app)")
+            if not chosen:
+                self.panel.show_loaded_type()
+                self.show_error(
+                    f"No {label} model",
+                    f"{path}: no {label} model ships with this installation. {MODEL_TYPE_HINTS[model_type]}, "
+                    "then choose it here or with File › Open Model….",
+                )
+                return
+            path = Path(chosen)
+        self._requested_type = model_type
+        self.open_model(path)
 
     def open_model(self, path: str | Path) -> None:
         """Load a model bundle on a worker thread; the one loaded so far stays until the new one is ready."""
@@ -882,15 +921,22 @@ class MainWindow(QMainWindow):
             f"{path.name}<br><small>{kind}, {session.sample_rate} Hz</small>", session.model_type
         )
         app_settings.open_settings().setValue(app_settings.KEY_MODEL, str(path))
-        self.statusBar().showMessage(f"Model {path.name} loaded ({kind})", 5000)
+        requested = self._requested_type
+        if requested is not None and requested != session.model_type:
+            wanted = MODEL_TYPE_LABELS.get(requested, requested)
+            self.statusBar().showMessage(f"{path.name} is a {kind} model, not a {wanted} model", 8000)
+        else:
+            self.statusBar().showMessage(f"Model {path.name} loaded ({kind})", 5000)
         self._original_spec = None
         self._update_inspector()
 
     def _on_model_job_finished(self) -> None:
         job, self._model_job = self._model_job, None
+        self._requested_type = None
         if job is not None:
             job.deleteLater()
         self._update_model_label()
+        self.panel.show_loaded_type()  # a model that failed to load leaves the list on the loaded one
         self._update_actions()
 
     def _update_model_label(self) -> None:
@@ -1445,6 +1491,7 @@ class MainWindow(QMainWindow):
         self.inspector.export_button.setEnabled(has_spectrogram)
         self.open_model_action.setEnabled(self._model_job is None and not generating and not live)
         self.panel.open_model_button.setEnabled(self.open_model_action.isEnabled())
+        self.panel.model_combo.setEnabled(self.open_model_action.isEnabled())
         self._update_play_action()
 
     def _update_play_action(self) -> None:

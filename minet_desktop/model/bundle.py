@@ -128,23 +128,20 @@ def _shape(t: tuple[int, ...] | torch.Size) -> str:
     return "(" + ", ".join(str(int(s)) for s in t) + ")"
 
 
-def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -> Bundle:
-    """Rebuild the modules from the config and load the weights; refuses any mismatch (InputError)."""
-    p = Path(path)
-    cfg, card = read_bundle_config(p)
-    vqvae, movement, prior = build_modules(cfg)
-    modules: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
-    expected = _state(modules)
-    with safe_open(str(p), framework="pt", device="cpu") as f:
+def read_tensors(path: Path, expected: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The tensors of the bundle at ``path``, checked against ``expected`` (name -> a tensor of the config's
+    shape and dtype): exactly the same names, shapes and dtypes, or an InputError naming the first mismatch."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:
         names = set(f.keys())
         missing, unexpected = sorted(set(expected) - names), sorted(names - set(expected))
         if missing:
             raise InputError(
-                p, f"bundle lacks tensor(s) {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
+                path,
+                f"bundle lacks tensor(s) {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""),
             )
         if unexpected:
             raise InputError(
-                p,
+                path,
                 f"bundle has unexpected tensor(s) {', '.join(unexpected[:5])}"
                 + (" ..." if len(unexpected) > 5 else ""),
             )
@@ -154,12 +151,25 @@ def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -
             shape, want = tuple(sl.get_shape()), expected[name]
             if shape != tuple(want.shape):
                 raise InputError(
-                    p, f"tensor {name} has shape {_shape(shape)} but the config builds {_shape(want.shape)}"
+                    path,
+                    f"tensor {name} has shape {_shape(shape)} but the config builds {_shape(want.shape)}",
                 )
             t = f.get_tensor(name)
             if t.dtype != want.dtype:
-                raise InputError(p, f"tensor {name} has dtype {t.dtype} but the model expects {want.dtype}")
+                raise InputError(
+                    path, f"tensor {name} has dtype {t.dtype} but the model expects {want.dtype}"
+                )
             tensors[name] = t
+    return tensors
+
+
+def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -> Bundle:
+    """Rebuild the modules from the config and load the weights; refuses any mismatch (InputError)."""
+    p = Path(path)
+    cfg, card = read_bundle_config(p)
+    vqvae, movement, prior = build_modules(cfg)
+    modules: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
+    tensors = read_tensors(p, _state(modules))
     for part, module in modules.items():
         prefix = part + "."
         module.load_state_dict(

@@ -8,6 +8,15 @@ is a :class:`~minet_desktop.core.errors.ConfigError`).
 Defaults are the paper's sizes (seed 000 §3-4): 512-channel VQ-VAE, 64-dimensional codes, a 1024-entry
 codebook, a 3-layer bi-GRU of hidden size 32 and 2-layer / 128-dimensional / 8-head attention everywhere.
 :meth:`BundleConfig.tiny` is a debug size that trains in seconds on a CPU.
+
+Seed 003's frame regressor has its own bundle config, :class:`RegressorBundleConfig` (mel settings, skeleton,
+:class:`RegressorConfig` sizes); its defaults are that paper's (§3.3): ResNet-18 on 224x224 frames at 30 fps, a
+two-layer LSTM of 512, 80 mel bands, a one-layer LSTM of 128 over a 128-pitch piano roll for the MIDI variant.
+
+Seed 000's baselines (§4) have :class:`BaselineBundleConfig` (the RNN Seq2Seq's :class:`Seq2SeqConfig` or the
+Graph-Transformer's :class:`GraphTransformerConfig`, with the audio settings and the window) and Table 5's GRU
+seq2seq :class:`GRUContentBundleConfig` (the VQ-VAE's sizes, the movement encoder, :class:`GRUContentConfig`);
+the paper gives no sizes for them, so their defaults are ours (documented field by field).
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from minet_desktop.core.config import AudioConfig, SkeletonConfig
+from minet_desktop.core.config import AudioConfig, MelConfig, SkeletonConfig
 from minet_desktop.core.errors import ConfigError
 
 BUNDLE_FORMAT_VERSION = 1
@@ -160,10 +169,19 @@ class ContentConfig:
     max_len: int = 256
     dropout: float = 0.1
     ff_mult: int = 4
+    # Width of the notes each code covers, added to that code's decoder input (ContentConditionedPrior's
+    # CodeNotes) besides the cross-attention: a learned position-content attention did not find the notes of
+    # its own code (val NLL 2.998 nats/code against 2.944 without notes on the synthetic corpus; shifting the
+    # notes by 8 codes left it unchanged). 0 = cross-attention only, as §3.3 and the bundles made before it.
+    aligned_dim: int = 0
+    # Codes on each side of a code whose notes its aligned features see (onsets just before / after it).
+    aligned_context: int = 1
 
     def __post_init__(self) -> None:
         if min(self.vocab_size, self.n_layer, self.n_embd, self.n_head, self.max_len, self.ff_mult) <= 0:
             raise ConfigError("ContentConfig: sizes must be positive")
+        if self.aligned_dim < 0 or self.aligned_context < 0:
+            raise ConfigError("ContentConfig: aligned_dim and aligned_context must be >= 0")
         if self.n_embd % self.n_head:
             raise ConfigError(
                 f"ContentConfig: n_embd={self.n_embd} must be divisible by n_head={self.n_head}"
@@ -263,3 +281,412 @@ class BundleConfig:
                 else None
             ),
         )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Seed 003's frame-based regressor
+
+REGRESSOR_TYPES = ("frame_regressor", "frame_regressor_midi")
+
+
+@dataclass(frozen=True)
+class RegressorConfig:
+    """Seed 003's spectrogram regressor: ResNet-18 over frames -> LSTM -> 80-band log-mel (§3.3).
+
+    The frames are stick figures drawn from the keypoints (:mod:`minet_desktop.features.pose_image`), so the
+    same picture reaches the model in training and in the app whatever the camera filmed.
+    """
+
+    # "Each frame is resized to 224x224" (§3.1). A CPU recipe uses 64-112: the ResNet's cost goes with the
+    # square of the side.
+    image_size: int = 224
+    # One luminance channel instead of RGB: a third of the first convolution's work, and the stick figure's
+    # shapes survive (left and right limbs differ in grey level only slightly; their positions tell them apart).
+    grayscale: bool = False
+    # Channel multiplier of ResNet-18 (64-128-256-512 at 1.0); the visual embedding is 512 * width.
+    width: float = 1.0
+    # Images per second drawn and encoded; "sample at 30 fps" (§3.1). Features are interpolated in time to the
+    # mel frame rate (~43 frames/s), so a lower rate (a CPU recipe's 10-15) costs the CNN proportionally less.
+    image_fps: float = 30.0
+    # "A two-layer LSTM (hidden size 512)" decodes the fused embeddings into mel frames (§3.3).
+    lstm_hidden: int = 512
+    lstm_layers: int = 2
+    # Between LSTM layers; the paper gives none.
+    dropout: float = 0.0
+    # Output bands: MelConfig.n_mels (80 in the paper).
+    n_mels: int = 80
+    # The MIDI-auxiliary branch (§3.3): a piano roll of the notes at the mel frame rate ("T x F, F the MIDI
+    # pitch range") -> a one-layer LSTM of hidden size 128, concatenated with the visual embedding.
+    midi: bool = False
+    n_pitches: int = 128
+    midi_hidden: int = 128
+    # The view of the drawing, in normalised skeleton units (shoulder widths from the median neck): the
+    # square view_center ± view_half fills the image (see features.pose_image.VIEW_CENTER / VIEW_HALF).
+    view_center: tuple[float, float] = (-0.2, 0.3)
+    view_half: float = 1.6
+
+    def __post_init__(self) -> None:
+        if self.image_size < 16:
+            raise ConfigError(f"RegressorConfig: image_size={self.image_size} must be at least 16 pixels")
+        if not self.width > 0 or round(64 * self.width) < 4:
+            raise ConfigError(f"RegressorConfig: width={self.width} gives fewer than 4 channels")
+        if not self.image_fps > 0:
+            raise ConfigError("RegressorConfig: image_fps must be > 0")
+        if min(self.lstm_hidden, self.lstm_layers, self.n_mels, self.n_pitches, self.midi_hidden) <= 0:
+            raise ConfigError("RegressorConfig: sizes must be positive")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError("RegressorConfig: dropout must be in [0, 1)")
+        if not self.view_half > 0:
+            raise ConfigError("RegressorConfig: view_half must be > 0")
+
+    @property
+    def channels(self) -> int:
+        """Image channels: 1 (grayscale) or 3 (RGB)."""
+        return 1 if self.grayscale else 3
+
+    @property
+    def base_width(self) -> int:
+        """Channels of the ResNet's first stage (64 at width 1)."""
+        return int(round(64 * self.width))
+
+    @property
+    def feature_dim(self) -> int:
+        """Size of the visual embedding: the last stage's channels (512 at width 1)."""
+        return 8 * self.base_width
+
+
+@dataclass(frozen=True)
+class RegressorBundleConfig:
+    """Everything needed to rebuild a trained frame regressor: the mel settings, the skeleton, the sizes."""
+
+    # "frame_regressor": vision only; "frame_regressor_midi": with the piano-roll branch (regressor.midi).
+    model_type: str = "frame_regressor"
+    mel: MelConfig = field(default_factory=MelConfig)
+    skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
+    regressor: RegressorConfig = field(default_factory=RegressorConfig)
+    # Length of the training crops, and of the windows the app predicts in (half-overlapping, cross-faded;
+    # seed 003 §3.5 slides 64-frame windows by 32). 64 frames at 30 fps by default.
+    window_seconds: float = 64 / 30
+    format_version: int = BUNDLE_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.model_type not in REGRESSOR_TYPES:
+            raise ConfigError(
+                f"RegressorBundleConfig: unknown model_type {self.model_type!r} ({', '.join(REGRESSOR_TYPES)})"
+            )
+        if (self.model_type == "frame_regressor_midi") != self.regressor.midi:
+            raise ConfigError(
+                "RegressorBundleConfig: model_type 'frame_regressor_midi' needs regressor.midi = true, "
+                "'frame_regressor' false"
+            )
+        if self.regressor.n_mels != self.mel.n_mels:
+            raise ConfigError(
+                f"RegressorBundleConfig: regressor.n_mels={self.regressor.n_mels} != mel.n_mels={self.mel.n_mels}"
+            )
+        if self.window_frames < 2:
+            raise ConfigError(
+                f"RegressorBundleConfig: window_seconds={self.window_seconds} holds fewer than 2 mel frames"
+            )
+        if self.format_version != BUNDLE_FORMAT_VERSION:
+            raise ConfigError(
+                f"RegressorBundleConfig: format_version {self.format_version} is not supported "
+                f"(this version reads {BUNDLE_FORMAT_VERSION})"
+            )
+
+    @property
+    def frame_rate(self) -> float:
+        """Mel frames per second (22050 / 512 = 43.07 by default): the rate of the output and the LSTM."""
+        return self.mel.frame_rate
+
+    @property
+    def window_frames(self) -> int:
+        """Mel frames of one window: ``round(window_seconds * sr) // hop + 1`` (as the cache's crops)."""
+        return int(round(self.window_seconds * self.mel.sample_rate)) // self.mel.hop_length + 1
+
+    @property
+    def audio(self) -> AudioConfig:
+        """The linear STFT that Griffin-Lim inverts, as an :class:`AudioConfig` (not a stored setting).
+
+        The regressor predicts mel bands; the engine maps them to ``n_fft // 2 + 1`` linear bins with the
+        filterbank's pseudo-inverse and runs Griffin-Lim on that spectrogram, so this is the grid of the
+        output the app shows and plays: 22.05 kHz, hop 512 (its ``frame_rate`` is the mel's), 513 bins.
+        """
+        m = self.mel
+        return AudioConfig(
+            sample_rate=m.sample_rate,
+            n_fft=m.n_fft,
+            hop_length=m.hop_length,
+            n_bins=m.n_fft // 2 + 1,
+            log_floor=m.log_floor,
+            griffin_lim_iters=m.griffin_lim_iters,
+        )
+
+    @classmethod
+    def tiny(cls, midi: bool = False, **regressor: object) -> RegressorBundleConfig:
+        """Debug sizes that run in milliseconds on a CPU (tests): 32-pixel grey images, an 8-channel ResNet,
+        an LSTM of 16, 10 images/s, half-second windows. Keyword arguments override RegressorConfig fields."""
+        kw: dict[str, object] = {
+            "image_size": 32,
+            "grayscale": True,
+            "width": 0.125,
+            "image_fps": 10.0,
+            "lstm_hidden": 16,
+            "lstm_layers": 2,
+            "midi": midi,
+            "midi_hidden": 8,
+        }
+        kw.update(regressor)
+        return cls(
+            model_type="frame_regressor_midi" if kw["midi"] else "frame_regressor",
+            regressor=RegressorConfig(**kw),  # type: ignore[arg-type]
+            window_seconds=0.5,
+        )
+
+
+# --------------------------------------------------------------------------------------------------------
+# Seed 000's baselines (§4): RNN Seq2Seq and Graph-Transformer (Tables 1-2), GRU seq2seq content model (Table 5)
+
+BASELINE_TYPES = ("seq2seq", "graph_transformer")
+
+
+def _check_common(name: str, dropout: float, *sizes: int) -> None:
+    if min(sizes) <= 0:
+        raise ConfigError(f"{name}: sizes must be positive")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"{name}: dropout must be in [0, 1)")
+
+
+@dataclass(frozen=True)
+class Seq2SeqConfig:
+    """RNN Seq2Seq baseline: a bi-GRU over the skeleton frames, a GRU decoder emitting spectrogram frames.
+
+    The paper says only "an encoder-decoder recurrent neural network" (§4); these sizes are ours.
+    """
+
+    # x and y only, as the movement encoder (MovementEncoderConfig.use_confidence).
+    use_confidence: bool = False
+    # A bidirectional GRU like MI Net's movement encoder, wider (128 per direction, 2 layers): here it alone
+    # carries what the decoder needs to know about the movement, frame by frame.
+    encoder_hidden: int = 128
+    encoder_layers: int = 2
+    # Unidirectional GRU stack, one spectrogram frame per step.
+    decoder_hidden: int = 256
+    decoder_layers: int = 2
+    # Tacotron's pre-net on the previous frame (two layers, dropout 0.5 while training): without it a
+    # teacher-forced decoder learns to copy its previous frame and ignores the movement.
+    prenet_dim: int = 256
+    prenet_dropout: float = 0.5
+    # Between GRU layers.
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_common(
+            "Seq2SeqConfig",
+            self.dropout,
+            self.encoder_hidden,
+            self.encoder_layers,
+            self.decoder_hidden,
+            self.decoder_layers,
+            self.prenet_dim,
+        )
+        if not 0.0 <= self.prenet_dropout < 1.0:
+            raise ConfigError("Seq2SeqConfig: prenet_dropout must be in [0, 1)")
+
+    @property
+    def embed_dim(self) -> int:
+        """Size of :meth:`Seq2Seq.embed`: both directions of the encoder's last layer."""
+        return 2 * self.encoder_hidden
+
+
+@dataclass(frozen=True)
+class GraphTransformerConfig:
+    """Graph-Transformer baseline (Foley Music style): ST-GCN over the skeleton graph -> Transformer decoder."""
+
+    use_confidence: bool = False
+    # ST-GCN blocks (spatial graph convolution + temporal convolution): output channels and temporal strides.
+    # ST-GCN [43] doubles channels where it halves time; a total stride of 4 leaves one pose feature per
+    # 64 ms, the code rate of MI Net's VQ-VAE.
+    gcn_channels: tuple[int, ...] = (64, 64, 128, 128, 256)
+    gcn_strides: tuple[int, ...] = (1, 1, 2, 1, 2)
+    # ST-GCN's temporal kernel: 9 frames (144 ms at 62.5 frames/s).
+    temporal_kernel: int = 9
+    # "For all self-attention modules, we use 2 layers of 128 dimensions and 8 heads" (§4).
+    d_model: int = 128
+    n_layer: int = 2
+    n_head: int = 8
+    ff_mult: int = 4
+    # In the Transformer decoder (the ST-GCN blocks have none: see model.baselines.STGCNBlock).
+    dropout: float = 0.1
+    # Learned queries, one per output frame of a window: at least the window's frames (251 for 4 s).
+    max_frames: int = 256
+
+    def __post_init__(self) -> None:
+        _check_common(
+            "GraphTransformerConfig",
+            self.dropout,
+            self.temporal_kernel,
+            self.d_model,
+            self.n_layer,
+            self.n_head,
+            self.ff_mult,
+            self.max_frames,
+        )
+        if not self.gcn_channels or len(self.gcn_channels) != len(self.gcn_strides):
+            raise ConfigError("GraphTransformerConfig: gcn_channels and gcn_strides need one entry per block")
+        if min(self.gcn_channels) <= 0 or min(self.gcn_strides) <= 0:
+            raise ConfigError("GraphTransformerConfig: gcn_channels and gcn_strides must be positive")
+        if self.temporal_kernel % 2 != 1:
+            raise ConfigError("GraphTransformerConfig: temporal_kernel must be odd")
+        if self.d_model % self.n_head:
+            raise ConfigError(
+                f"GraphTransformerConfig: d_model={self.d_model} must be divisible by n_head={self.n_head}"
+            )
+
+    @property
+    def total_stride(self) -> int:
+        """Spectrogram frames per pose feature of the ST-GCN's output."""
+        return math.prod(self.gcn_strides)
+
+    @property
+    def embed_dim(self) -> int:
+        """Size of :meth:`GraphTransformer.embed`: the last ST-GCN block's channels."""
+        return self.gcn_channels[-1]
+
+
+@dataclass(frozen=True)
+class BaselineBundleConfig:
+    """A trained baseline: the spectrogram it predicts, the skeleton, its sizes and its window."""
+
+    # "seq2seq" (needs `seq2seq`) or "graph_transformer" (needs `graph_transformer`).
+    model_type: str = "seq2seq"
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
+    seq2seq: Seq2SeqConfig | None = None
+    graph_transformer: GraphTransformerConfig | None = None
+    # Length of the training crops, and of the half-overlapping windows the app predicts in.
+    window_seconds: float = 4.0
+    format_version: int = BUNDLE_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.model_type not in BASELINE_TYPES:
+            raise ConfigError(
+                f"BaselineBundleConfig: unknown model_type {self.model_type!r} ({', '.join(BASELINE_TYPES)})"
+            )
+        if (self.seq2seq is not None) != (self.model_type == "seq2seq") or (
+            self.graph_transformer is not None
+        ) != (self.model_type == "graph_transformer"):
+            raise ConfigError(
+                f"BaselineBundleConfig: model_type {self.model_type!r} needs exactly its own config "
+                "(seq2seq or graph_transformer)"
+            )
+        if self.window_frames < 2:
+            raise ConfigError(f"BaselineBundleConfig: window_seconds={self.window_seconds} holds < 2 frames")
+        gt = self.graph_transformer
+        if gt is not None and gt.max_frames < self.window_frames:
+            raise ConfigError(
+                f"BaselineBundleConfig: graph_transformer.max_frames={gt.max_frames} is shorter than one "
+                f"window ({self.window_frames} frames of {self.window_seconds} s)"
+            )
+        if self.format_version != BUNDLE_FORMAT_VERSION:
+            raise ConfigError(
+                f"BaselineBundleConfig: format_version {self.format_version} is not supported "
+                f"(this version reads {BUNDLE_FORMAT_VERSION})"
+            )
+
+    @property
+    def window_frames(self) -> int:
+        """Spectrogram frames of one window: ``round(window_seconds * sr) // hop + 1`` (as the cache's crops)."""
+        return int(round(self.window_seconds * self.audio.sample_rate)) // self.audio.hop_length + 1
+
+    @classmethod
+    def tiny(cls, model_type: str = "seq2seq", audio: AudioConfig | None = None) -> BaselineBundleConfig:
+        """Debug sizes that run in milliseconds on a CPU (tests); ``audio`` as in :meth:`BundleConfig.tiny`."""
+        audio = audio or AudioConfig(
+            sample_rate=8000, n_fft=64, hop_length=16, n_bins=32, griffin_lim_iters=8
+        )
+        return cls(
+            model_type=model_type,
+            audio=audio,
+            seq2seq=Seq2SeqConfig(
+                encoder_hidden=8, encoder_layers=1, decoder_hidden=16, decoder_layers=1, prenet_dim=16
+            )
+            if model_type == "seq2seq"
+            else None,
+            graph_transformer=GraphTransformerConfig(
+                gcn_channels=(8, 16),
+                gcn_strides=(1, 2),
+                temporal_kernel=3,
+                d_model=16,
+                n_layer=1,
+                n_head=2,
+                ff_mult=2,
+                dropout=0.0,
+                max_frames=64,
+            )
+            if model_type == "graph_transformer"
+            else None,
+            window_seconds=0.1,  # 51 frames at hop 16 / 8 kHz
+        )
+
+
+@dataclass(frozen=True)
+class GRUContentConfig:
+    """Table 5's GRU seq2seq: notes (+ movement) -> VQ-VAE codes, instead of content encoder + prior (§4)."""
+
+    # 0 = rest, pitch + 1 (ContentConfig.vocab_size).
+    vocab_size: int = 129
+    note_embd: int = 64
+    # Bidirectional GRU over the notes at the spectrogram frame rate.
+    encoder_hidden: int = 128
+    encoder_layers: int = 1
+    # GRU decoder over the codes: the previous code, the notes' encoding at this code and the movement vector.
+    code_embd: int = 128
+    decoder_hidden: int = 256
+    decoder_layers: int = 2
+    dropout: float = 0.1
+    # Codes per training crop and per evaluation window; the prior's block_size, so that both models are
+    # scored on the same windows.
+    window_codes: int = 64
+
+    def __post_init__(self) -> None:
+        _check_common(
+            "GRUContentConfig",
+            self.dropout,
+            self.vocab_size,
+            self.note_embd,
+            self.encoder_hidden,
+            self.encoder_layers,
+            self.code_embd,
+            self.decoder_hidden,
+            self.decoder_layers,
+            self.window_codes,
+        )
+
+
+@dataclass(frozen=True)
+class GRUContentBundleConfig:
+    """Everything needed to rebuild a trained GRU content model: the VQ-VAE it predicts codes of (sizes
+    only), the movement encoder (the prior's) and the GRU sizes. Travels in its training checkpoints."""
+
+    model_type: str = "content_gru"
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
+    vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)
+    movement: MovementEncoderConfig = field(default_factory=MovementEncoderConfig)
+    content_gru: GRUContentConfig = field(default_factory=GRUContentConfig)
+    format_version: int = BUNDLE_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        if self.model_type != "content_gru":
+            raise ConfigError(f"GRUContentBundleConfig: unknown model_type {self.model_type!r} (content_gru)")
+        if self.movement.n_joints != self.skeleton.n_joints:
+            raise ConfigError("GRUContentBundleConfig: movement.n_joints != skeleton.n_joints")
+        if self.format_version != BUNDLE_FORMAT_VERSION:
+            raise ConfigError(
+                f"GRUContentBundleConfig: format_version {self.format_version} is not supported "
+                f"(this version reads {BUNDLE_FORMAT_VERSION})"
+            )
+
+    @property
+    def frames_per_code(self) -> int:
+        return self.vqvae.downsample

@@ -3,7 +3,9 @@
 :class:`Prior` is a GPT-style decoder: each step embeds the previous code, concatenates the movement vector h
 (and optionally the per-frame motion features at that code), projects back to ``n_embd`` and predicts the next
 code. :class:`ContentConditionedPrior` adds a transformer encoder over the MIDI note sequence and a
-cross-attention layer after each self-attention layer.
+cross-attention layer after each self-attention layer; with ``ContentConfig.aligned_dim`` each position's
+condition also carries the notes of its own code (:class:`CodeNotes`), which the cross-attention alone did
+not learn to find.
 
 Sequence layout (one window, ``L <= block_size`` positions)::
 
@@ -289,11 +291,15 @@ class Prior(nn.Module):
         Width H of the movement vector h (and of the per-frame motion features).
     """
 
-    def __init__(self, cfg: PriorConfig, n_codes: int, movement_dim: int, cross: bool = False) -> None:
+    def __init__(
+        self, cfg: PriorConfig, n_codes: int, movement_dim: int, cross: bool = False, extra_cond: int = 0
+    ) -> None:
         super().__init__()
         self.cfg, self.n_codes, self.movement_dim = cfg, n_codes, movement_dim
         self.bos = n_codes
-        cond_dim = movement_dim * (2 if cfg.per_frame_motion else 1)
+        # h [, motion] [, a subclass's ``extra_cond`` features per code (the content prior's aligned notes)]
+        cond_dim = movement_dim * (2 if cfg.per_frame_motion else 1) + extra_cond
+        self.cond_dim = cond_dim
         self.tok_emb = nn.Embedding(n_codes + 1, cfg.n_embd)
         # "We concatenate the last hidden state of the body keypoints encoder h to every time step" (§3.2);
         # the projection brings the concatenation back to the attention width.
@@ -312,8 +318,13 @@ class Prior(nn.Module):
 
     # -- conditioning ----------------------------------------------------------------------------------
 
-    def _condition(self, h: Tensor, motion: Tensor | None, start: int, length: int) -> Tensor:
-        """Per-position condition for targets ``start .. start+length-1``: (B, length, cond_dim)."""
+    def _condition(
+        self, h: Tensor, motion: Tensor | None, start: int, length: int, notes: Tensor | None = None
+    ) -> Tensor:
+        """Per-position condition for targets ``start .. start+length-1``: (B, length, cond_dim).
+
+        ``notes`` (B, n_frames) are used by content priors with aligned notes only; the others ignore them.
+        """
         if h.dim() == 2:
             parts = [h[:, None].expand(-1, length, -1)]
         else:  # h per code (B, N, H): lets a caller vary the movement vector along a long clip
@@ -435,7 +446,7 @@ class Prior(nn.Module):
         B, T = codes.shape
         tokens = torch.cat([codes.new_full((B, 1), self.bos), codes[:, :-1]], dim=1)
         memory = self._memory(notes, h, 0, T)
-        logits, _ = self._run(tokens, self._condition(h, motion, 0, T), 0, None, memory)
+        logits, _ = self._run(tokens, self._condition(h, motion, 0, T, notes), 0, None, memory)
         targets = codes
         if lengths is not None:
             pad = torch.arange(T, device=codes.device)[None] >= lengths[:, None]
@@ -480,12 +491,14 @@ class Prior(nn.Module):
             out = torch.empty(B, n_codes, dtype=torch.long, device=h.device)
             bos = out.new_full((B, 1), self.bos)
             decoder = CachedDecoder(self, B, graph) if use_cache else None
+            # Once for the clip, as the engine does (CodeSampler is handed each code's condition).
+            cond_all = self._condition(h, motion, 0, n_codes, notes)
             n = 0  # codes drawn
             start = 0  # index of the code the window's BOS position predicts
             while n < n_codes:
                 span = min(block, n_codes - start)  # positions this window can condition
                 memory = self._memory(notes, h, start, span)
-                cond = self._condition(h, motion, start, span)
+                cond = cond_all[:, start : start + span]
                 tokens = torch.cat([bos, out[:, start:n]], dim=1)
                 L = tokens.shape[1]
                 if decoder is not None:
@@ -634,20 +647,63 @@ class CachedDecoder:
             self.use_graph, self._graph, self._memory = False, None, None
 
 
+class CodeNotes(nn.Module):
+    """The notes of each code, as features of that code's decoder position (``ContentConfig.aligned_dim``).
+
+    notes (B, n_frames) long -> (B, length, aligned_dim) in (-1, 1) for codes ``start .. start+length-1``:
+    a frame embedding, then a convolution of stride ``frames_per_code`` over the frames of the code and of
+    ``aligned_context`` codes on each side (frames outside the notes count as rests). Code i's features
+    depend on frames ``(i - context) * fpc .. (i + context + 1) * fpc`` only, so a slice of a clip gets the
+    features the whole clip gets there. The notes and the codes share a clock: no attention has to find
+    where a code's notes are (the GRU content baseline aligns them the same way).
+    """
+
+    def __init__(self, cfg: ContentConfig, frames_per_code: int) -> None:
+        super().__init__()
+        self.frames_per_code, self.context = frames_per_code, cfg.aligned_context
+        d = cfg.aligned_dim
+        self.emb = nn.Embedding(cfg.vocab_size, d)
+        self.conv = nn.Conv1d(
+            d, d, kernel_size=(2 * self.context + 1) * frames_per_code, stride=frames_per_code
+        )
+
+    def forward(self, notes: Tensor, start: int, length: int) -> Tensor:
+        fpc, ctx = self.frames_per_code, self.context
+        lo, hi = (start - ctx) * fpc, (start + length + ctx) * fpc
+        seg = notes[:, max(lo, 0) : max(min(hi, notes.shape[1]), 0)].long()
+        left = min(max(-lo, 0), hi - lo)
+        seg = F.pad(seg, (left, hi - lo - left - seg.shape[1]), value=0)  # 0 = rest
+        x = self.conv(self.emb(seg).transpose(1, 2))  # (B, d, length)
+        return torch.tanh(x).transpose(1, 2)
+
+
 class ContentConditionedPrior(Prior):
     """Prior with MIDI content conditioning (§3.3): cross-attention to C = ContentEncoder(notes, h).
 
     ``notes`` run at the spectrogram frame rate, ``frames_per_code`` of them per code (the VQ-VAE's
-    ``downsample``); each window cross-attends to the notes of its own codes.
+    ``downsample``); each window cross-attends to the notes of its own codes. With ``content.aligned_dim``
+    each code's condition also carries its own notes (:class:`CodeNotes`, after h [and motion]).
     """
 
     def __init__(
         self, cfg: PriorConfig, n_codes: int, movement_dim: int, content: ContentConfig, frames_per_code: int
     ) -> None:
-        super().__init__(cfg, n_codes, movement_dim, cross=True)
+        super().__init__(cfg, n_codes, movement_dim, cross=True, extra_cond=content.aligned_dim)
         self.frames_per_code = frames_per_code
         self.content_encoder = ContentEncoder(content, movement_dim, cfg.n_embd)
         self.content_encoder.apply(_init_weights)
+        self.code_notes = CodeNotes(content, frames_per_code) if content.aligned_dim else None
+
+    def _condition(
+        self, h: Tensor, motion: Tensor | None, start: int, length: int, notes: Tensor | None = None
+    ) -> Tensor:
+        cond = super()._condition(h, motion, start, length)
+        if self.code_notes is None:
+            return cond
+        if notes is None:
+            raise ValueError("the content-conditioned prior needs notes (B, n_frames) long")
+        aligned = self.code_notes(notes, start, length)
+        return torch.cat([cond, aligned.to(cond.dtype).expand(cond.shape[0], -1, -1)], dim=-1)
 
     def _memory(self, notes: Tensor | None, h: Tensor, start: int, length: int) -> list[KV] | None:
         if notes is None:
@@ -677,6 +733,7 @@ def build_prior(
 __all__ = [
     "Block",
     "CachedDecoder",
+    "CodeNotes",
     "ContentConditionedPrior",
     "ContentEncoder",
     "CrossAttention",

@@ -101,7 +101,7 @@ class SlowGeneration:
 def test_without_a_model_the_app_says_so_and_generate_explains(window, video_with_keypoints):
     assert window.model_label.text() == NO_MODEL
     assert "no model loaded" in window.panel.model_name.text()
-    assert not window.panel.model_combo.isEnabled()
+    assert window.panel.model_combo.currentIndex() == -1  # no type shown; choosing one loads a model
     window.open_path(video_with_keypoints)
     assert window.panel.generate_button.isEnabled()
     window.panel.generate_button.click()
@@ -129,8 +129,9 @@ def test_loading_a_model_shows_it_everywhere(model_window, bundles):
     assert window.device_label.text().startswith("Device: CPU")
     combo = window.panel.model_combo
     assert combo.isEnabled() and combo.currentData() == "minet"
-    enabled = {combo.itemData(i): combo.model().item(i).isEnabled() for i in range(combo.count())}
-    assert enabled == {"minet": True, "minet_midi": False, "regressor": False}
+    tips = {combo.itemData(i): combo.model().item(i).toolTip() for i in range(combo.count())}
+    assert tips["minet"] == "the loaded model"
+    assert all("load the app's model of this type" in tips[t] for t in tips if t != "minet")
     about = window.about_text()
     assert "Tiny minet" in about and "for tests" in about and "minet.safetensors" in about
     # Remembered for the next start.

@@ -131,6 +131,7 @@ def test_midi_content_prior_trains_on_the_notes(cache: Path, vqvae_run: Path, tm
     result = train_prior(cache, vqvae_run, tmp_path / "midi", recipe, train, content=True, progress=False)
     bundle = load_bundle(result.bundle)
     assert bundle.cfg.model_type == "minet_midi" and bundle.cfg.content is not None
+    assert bundle.cfg.content.aligned_dim > 0  # the recipes give each code its own notes (CodeNotes)
 
 
 def test_codes_are_precomputed_once_and_recomputed_for_another_vqvae(cache: Path, vqvae_run: Path):

@@ -2,7 +2,9 @@
 
 The video is what a frame-based model (seed 003) sees of a synthetic performer: the tracked skeleton drawn as a
 stick figure (head, thick limbs, hand bones) with the instrument as grey lines, cropped around the performer.
-It is drawn from the *clean* pose (what a camera would film), not from the tracker output.
+It is drawn from the *clean* pose (what a camera would film), not from the tracker output. The drawing itself
+(:func:`draw_skeleton`, :func:`crop_box`) lives in :mod:`minet_desktop.features.pose_image`, where seed 003's
+frame regressor draws the same stick figure from keypoints at training and at inference time.
 """
 
 from __future__ import annotations
@@ -14,63 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from minet_desktop.core.atomic import atomic_path
-from minet_desktop.core.skeleton import BONES, L_SHOULDER, N_JOINTS, NECK, R_SHOULDER
+from minet_desktop.features.pose_image import crop_box, draw_skeleton
+
+__all__ = ["VIDEO_SIZE", "crop_box", "draw_skeleton", "render_frames", "write_video"]
 
 VIDEO_SIZE = 224
-_BODY = {(NECK, 1), (1, 2), (2, 3), (NECK, 4), (4, 5), (5, 6)}
-_COLOR_R = (60, 90, 230)  # BGR-free: images here are RGB
-_COLOR_L = (40, 170, 60)
-
-
-def draw_skeleton(
-    img: np.ndarray,
-    kp: np.ndarray,
-    lines: Sequence[np.ndarray] = (),
-    threshold: float = 0.3,
-    scale: float = 1.0,
-) -> np.ndarray:
-    """Draw one frame's ``(3, 47)`` keypoints (pixels of ``img``) onto an RGB image in place.
-
-    ``lines`` are instrument segments ``(2, 2)`` in the same pixels, drawn first in grey.
-    """
-    import cv2
-
-    th = max(1, int(round(2 * scale)))
-    for seg in lines:
-        a, b = (int(round(v)) for v in seg[0]), (int(round(v)) for v in seg[1])
-        cv2.line(img, tuple(a), tuple(b), (150, 150, 150), max(2, int(round(5 * scale))), cv2.LINE_AA)
-    ok = (kp[2] >= threshold) & np.isfinite(kp[0]) & np.isfinite(kp[1])
-    pts = np.round(kp[:2].T).astype(int)
-    if ok[R_SHOULDER] and ok[L_SHOULDER] and ok[NECK]:
-        width = np.hypot(*(kp[:2, R_SHOULDER] - kp[:2, L_SHOULDER]))
-        head = (int(pts[NECK][0]), int(round(kp[1, NECK] - 0.55 * width)))
-        cv2.ellipse(
-            img, head, (int(0.24 * width), int(0.31 * width)), 0, 0, 360, (90, 90, 90), th, cv2.LINE_AA
-        )
-    for p, c in BONES:
-        if not (ok[p] and ok[c]):
-            continue
-        right = c in (1, 2, 3) or 7 <= c < 27
-        color = _COLOR_R if right else _COLOR_L
-        t = th * 2 if (p, c) in _BODY else th
-        cv2.line(img, tuple(pts[p]), tuple(pts[c]), color, t, cv2.LINE_AA)
-    for j in range(N_JOINTS):
-        if ok[j]:
-            cv2.circle(img, tuple(pts[j]), th if j >= 7 else th + 1, (20, 20, 20), -1, cv2.LINE_AA)
-    return img
-
-
-def crop_box(kp: np.ndarray, margin: float = 0.25) -> tuple[float, float, float]:
-    """Square crop (x0, y0, side) around all confidently tracked joints of a ``(T, 3, 47)`` track."""
-    ok = kp[:, 2] > 0.3
-    xs, ys = kp[:, 0][ok], kp[:, 1][ok]
-    if xs.size == 0:
-        return 0.0, 0.0, 1.0
-    x0, x1 = np.percentile(xs, [1, 99])
-    y0, y1 = np.percentile(ys, [1, 99])
-    side = max(x1 - x0, y1 - y0) * (1 + 2 * margin)
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return float(cx - side / 2), float(cy - side / 2), float(max(side, 1.0))
 
 
 def render_frames(

@@ -7,6 +7,16 @@ A recipe has two tables (``training/recipes/*.toml``)::
     [train]                 TrainConfig fields shared by both stages
     [stage.vqvae]           TrainConfig fields that override [train] for `minet-train vqvae`
     [stage.prior]           ... and for `minet-train prior`
+    [model.mel]             MelConfig fields (seed 003's frame regressor; must match the cache's)
+    [model.regressor]       RegressorConfig fields (the frame regressor's sizes; ``midi`` is set by --midi)
+    [stage.regressor]       TrainConfig overrides for `minet-train regressor` (its crop_seconds is the window
+                            the regressor is trained on and predicts in)
+    [model.seq2seq]         Seq2SeqConfig fields (seed 000's RNN Seq2Seq baseline)
+    [model.graph_transformer]  GraphTransformerConfig fields (seed 000's Graph-Transformer baseline)
+    [model.content_gru]     GRUContentConfig fields (Table 5's GRU seq2seq; the movement encoder is [model.movement])
+    [stage.seq2seq], [stage.graph_transformer], [stage.content_gru]
+                            TrainConfig overrides for `minet-train seq2seq / graph-transformer / content-gru`
+                            (the baselines' crop_seconds is the window they are trained on and predict in)
 
 Every key is checked (``minet_desktop.core.config.from_dict``): a typo is a ConfigError naming the key, never
 a silently ignored setting. ``[model.content]`` is used only by ``minet-train prior --content midi``.
@@ -20,17 +30,24 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from minet_desktop.core.config import AudioConfig, SkeletonConfig, from_dict
+from minet_desktop.core.config import AudioConfig, MelConfig, SkeletonConfig, from_dict
 from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.model.config import (
+    BaselineBundleConfig,
     BundleConfig,
     ContentConfig,
+    GraphTransformerConfig,
+    GRUContentBundleConfig,
+    GRUContentConfig,
     MovementEncoderConfig,
     PriorConfig,
+    RegressorBundleConfig,
+    RegressorConfig,
+    Seq2SeqConfig,
     VQVAEConfig,
 )
 
-STAGES = ("vqvae", "prior")
+STAGES = ("vqvae", "prior", "regressor", "seq2seq", "graph_transformer", "content_gru")
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
@@ -110,6 +127,48 @@ class ModelRecipe:
     movement: MovementEncoderConfig = field(default_factory=MovementEncoderConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     content: ContentConfig = field(default_factory=ContentConfig)
+    mel: MelConfig = field(default_factory=MelConfig)
+    regressor: RegressorConfig = field(default_factory=RegressorConfig)
+    seq2seq: Seq2SeqConfig = field(default_factory=Seq2SeqConfig)
+    graph_transformer: GraphTransformerConfig = field(default_factory=GraphTransformerConfig)
+    content_gru: GRUContentConfig = field(default_factory=GRUContentConfig)
+
+    def baseline_config(self, model_type: str, window_seconds: float) -> BaselineBundleConfig:
+        """The bundle config of seed 000's ``seq2seq`` or ``graph_transformer`` baseline."""
+        return BaselineBundleConfig(
+            model_type=model_type,
+            audio=self.audio,
+            skeleton=self.skeleton,
+            seq2seq=self.seq2seq if model_type == "seq2seq" else None,
+            graph_transformer=self.graph_transformer if model_type == "graph_transformer" else None,
+            window_seconds=window_seconds,
+        )
+
+    def content_gru_config(self, vqvae: BundleConfig) -> GRUContentBundleConfig:
+        """Table 5's GRU seq2seq for the codes of the VQ-VAE ``vqvae`` was trained with (its audio, skeleton
+        and sizes), with this recipe's movement encoder (the prior's) and GRU sizes."""
+        return GRUContentBundleConfig(
+            audio=vqvae.audio,
+            skeleton=vqvae.skeleton,
+            vqvae=vqvae.vqvae,
+            movement=self.movement,
+            content_gru=self.content_gru,
+        )
+
+    def regressor_config(self, midi: bool, window_seconds: float) -> RegressorBundleConfig:
+        """The frame regressor's bundle config: vision only, or with the MIDI branch (``midi``)."""
+        if self.regressor.midi:
+            raise ConfigError(
+                "[model.regressor] midi is chosen on the command line (minet-train regressor --midi), "
+                "not in the recipe"
+            )
+        return RegressorBundleConfig(
+            model_type="frame_regressor_midi" if midi else "frame_regressor",
+            mel=self.mel,
+            skeleton=self.skeleton,
+            regressor=replace(self.regressor, midi=midi),
+            window_seconds=window_seconds,
+        )
 
     def bundle_config(self, content: bool = False) -> BundleConfig:
         """The BundleConfig of the unconditional model, or of the MIDI-conditioned one (``content``)."""
@@ -130,11 +189,22 @@ class Recipe:
     vqvae_train: TrainConfig
     prior_train: TrainConfig
     source: str = ""
+    regressor_train: TrainConfig = field(default_factory=TrainConfig)
+    seq2seq_train: TrainConfig = field(default_factory=TrainConfig)
+    graph_transformer_train: TrainConfig = field(default_factory=TrainConfig)
+    content_gru_train: TrainConfig = field(default_factory=TrainConfig)
 
     def train(self, stage: str) -> TrainConfig:
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
-        return self.vqvae_train if stage == "vqvae" else self.prior_train
+        return {
+            "vqvae": self.vqvae_train,
+            "prior": self.prior_train,
+            "regressor": self.regressor_train,
+            "seq2seq": self.seq2seq_train,
+            "graph_transformer": self.graph_transformer_train,
+            "content_gru": self.content_gru_train,
+        }[stage]
 
 
 def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
@@ -162,7 +232,16 @@ def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
                 f"{source}: stage.{stage}: unknown key(s) {', '.join(typos)} (known: {', '.join(sorted(known))})"
             )
         per_stage[stage] = from_dict(TrainConfig, {**base, **override}, _where=f"{source}: train")
-    return Recipe(model, per_stage["vqvae"], per_stage["prior"], source)
+    return Recipe(
+        model,
+        per_stage["vqvae"],
+        per_stage["prior"],
+        source,
+        per_stage["regressor"],
+        seq2seq_train=per_stage["seq2seq"],
+        graph_transformer_train=per_stage["graph_transformer"],
+        content_gru_train=per_stage["content_gru"],
+    )
 
 
 def load_recipe(path: str | PathLike[str] | None = None) -> Recipe:

@@ -43,9 +43,12 @@ class _TrainingModule(L.LightningModule):
     and put back just before the first resumed step, so a resumed run continues bit for bit.
     """
 
+    #: The config dataclass ``model_config`` holds (the frame regressor has its own).
+    config_class: type[Any] = BundleConfig
+
     def __init__(self, model_config: str, train_config: str) -> None:
         super().__init__()
-        self.cfg = from_json(BundleConfig, model_config)
+        self.cfg = from_json(self.config_class, model_config)
         self.train_cfg = from_json(TrainConfig, train_config)
         self._rng_to_restore: dict[str, Any] | None = None
 

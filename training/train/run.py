@@ -88,7 +88,7 @@ class RunResult:
         return "\n".join(lines)
 
 
-def _check_run_dir(run_dir: Path, stage: str, cfg: BundleConfig, resume: bool) -> None:
+def _check_run_dir(run_dir: Path, stage: str, cfg: Any, resume: bool) -> None:
     """Refuse to mix runs: a folder with a run needs --resume, and --resume needs the same model."""
     info_path = run_dir / RUN_INFO
     has_run = (run_dir / CKPT_DIR / LAST).is_file()
@@ -99,7 +99,7 @@ def _check_run_dir(run_dir: Path, stage: str, cfg: BundleConfig, resume: bool) -
     if resume and info_path.is_file():
         try:
             info = json.loads(info_path.read_text(encoding="utf-8"))
-            old = from_dict(BundleConfig, info["model_config"])
+            old = from_dict(type(cfg), info["model_config"])
         except (OSError, ValueError, KeyError, ConfigError) as exc:
             raise InputError(info_path, f"unreadable run description ({exc})") from exc
         if info.get("stage") != stage:

@@ -1,0 +1,161 @@
+"""Generation with seed 000's baselines: keypoints -> log-spectrogram -> Griffin-Lim -> audio.
+
+The RNN Seq2Seq and the Graph-Transformer (:mod:`minet_desktop.model.baselines`) predict the spectrogram
+directly from the skeleton frames, which the :class:`~minet_desktop.engine.session.Session` prepares at the
+spectrogram frame rate of the bundle's audio settings; one frame in is one frame out, so the session's
+guarantees (audio exactly as long as the keypoints, cancel at every yield, the out-of-memory fallback) hold.
+
+Stages, each yielding :class:`~minet_desktop.engine.progress.Progress` after every chunk:
+
+1. ``spectrogram``: the model runs on windows of the training crop's length (``window_seconds``), half
+   overlapping and cross-faded with triangular weights, so it always sees spans as long as it was trained on
+   and a long performance costs one window per half window; a yield after every window.
+2. ``waveform``: the engine's Griffin-Lim (:func:`~minet_desktop.engine.synthesis.iter_griffin_lim`) with
+   the job's iterations, a yield after every iteration block.
+
+Both baselines are deterministic: the seeds, temperature and top-k/top-p of a request change nothing, and
+every take is the same audio.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from minet_desktop.core.config import AudioConfig, SkeletonConfig
+from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
+from minet_desktop.engine.progress import Progress
+from minet_desktop.engine.synthesis import iter_griffin_lim
+from minet_desktop.model.baselines import BaselineBundle, describe_baseline
+from minet_desktop.model.config import BaselineBundleConfig
+
+#: Share of the work per stage on a CPU at a CPU recipe's size, for one progress bar.
+STAGE_WEIGHTS = {"spectrogram": 0.3, "waveform": 0.7}
+
+
+def _fraction(stage: str, done: int, total: int) -> float:
+    before = 0.0
+    for name, weight in STAGE_WEIGHTS.items():
+        if name == stage:
+            return before + weight * (done / total if total else 1.0)
+        before += weight
+    return 1.0
+
+
+def window_starts(n_frames: int, window: int) -> list[int]:
+    """First frames of the half-overlapping windows covering ``n_frames`` (the last one ends at the end)."""
+    if n_frames <= window:
+        return [0]
+    hop = max(1, window // 2)
+    starts = list(range(0, n_frames - window + 1, hop))
+    if starts[-1] != n_frames - window:
+        starts.append(n_frames - window)
+    return starts
+
+
+def crossfade_weights(length: int) -> np.ndarray:
+    """Triangular weights of one window (``length``,): low at the edges, where a recurrent decoder has just
+    started or a neighbouring window takes over; overlaps are normalised by the sum of the weights."""
+    i = np.arange(length)
+    return np.minimum(i + 1, length - i).astype(np.float32)
+
+
+class BaselineBackend(GenerationBackend):
+    """Seed 000's RNN Seq2Seq (``seq2seq``) and Graph-Transformer (``graph_transformer``) baselines."""
+
+    cfg: BaselineBundleConfig
+
+    def __init__(self, bundle: BaselineBundle) -> None:
+        self.bundle = bundle
+        self.cfg = bundle.cfg
+        self.model_type = bundle.cfg.model_type
+        self.model_card = bundle.model_card
+        #: The module, for callers that need more than generation (the evaluation's movement embeddings).
+        self.model = bundle.model
+
+    @property
+    def audio(self) -> AudioConfig:
+        return self.cfg.audio
+
+    @property
+    def skeleton(self) -> SkeletonConfig:
+        return self.cfg.skeleton
+
+    @property
+    def needs_notes(self) -> bool:
+        return False
+
+    def to(self, device: torch.device) -> None:
+        self.model.to(device)
+
+    def summary(self) -> str:
+        return describe_baseline(self.bundle) + "\ndeterministic: seeds and sampling settings are ignored"
+
+    def iter_spectrogram(self, frames: np.ndarray, device: torch.device) -> Generator[Progress, None, Tensor]:
+        """Predict the log-spectrogram ``(F, T)`` of skeleton frames ``(T, 3, 47)``, window by window."""
+        T = int(frames.shape[0])
+        W = self.cfg.window_frames
+        skeleton = torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 2, 0), dtype=np.float32))
+        skeleton = skeleton[None].to(device)  # (1, 3, 47, T)
+        starts = window_starts(T, W)
+        acc = torch.zeros(self.cfg.audio.n_bins, T, device=device)
+        total = torch.zeros(T, device=device)
+        for i, a in enumerate(starts):
+            b = min(T, a + W)
+            with torch.no_grad():
+                spec = self.model.generate(skeleton[..., a:b])[0]
+            w = torch.from_numpy(crossfade_weights(b - a)).to(device)
+            acc[:, a:b] += spec.float() * w
+            total[a:b] += w
+            yield Progress("spectrogram", i + 1, len(starts), _fraction("spectrogram", i + 1, len(starts)))
+        return acc / total
+
+    def iter_batch(
+        self, job: Job, seeds: list[int], device: torch.device
+    ) -> Generator[Progress, None, BatchOutput]:
+        B = len(seeds)
+        t0 = time.perf_counter()
+        spec = yield from self.iter_spectrogram(job.frames, device)
+        job.timings["spectrogram"] = job.timings.get("spectrogram", 0.0) + time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        gen = iter_griffin_lim(spec[None], self.cfg.audio, job.griffin_lim_iters, job.n_samples)
+        while True:
+            try:
+                done, n = next(gen)
+            except StopIteration as stop:
+                wave: Tensor = stop.value
+                break
+            yield Progress("waveform", done, n, _fraction("waveform", done, n))
+        job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
+        # Deterministic: every take is the same audio.
+        return BatchOutput(
+            spec[None].cpu().expand(B, -1, -1).contiguous(), wave.float().cpu().expand(B, -1).contiguous()
+        )
+
+
+def describe(backend: BaselineBackend) -> str:
+    """The lines ``minet-desktop info`` prints about a baseline bundle's sizes."""
+    cfg = backend.cfg
+    window = f"windows of {cfg.window_seconds:.2f} s ({cfg.window_frames} frames), half-overlapping"
+    if cfg.seq2seq is not None:
+        s = cfg.seq2seq
+        lines = [
+            f"encoder         bi-GRU {s.encoder_layers} x {s.encoder_hidden} over the skeleton frames",
+            f"decoder         GRU {s.decoder_layers} x {s.decoder_hidden}, pre-net {s.prenet_dim}, one frame per "
+            f"step from its previous frame; {window}",
+        ]
+    else:
+        g = cfg.graph_transformer
+        assert g is not None
+        lines = [
+            f"encoder         ST-GCN {len(g.gcn_channels)} blocks {g.gcn_channels}, temporal stride "
+            f"{g.total_stride}, kernel {g.temporal_kernel}",
+            f"decoder         Transformer {g.n_layer} layers x {g.d_model} dims x {g.n_head} heads, one query per "
+            f"frame; {window}",
+        ]
+    return "\n".join(lines)

@@ -1,0 +1,238 @@
+"""The evaluation report: ``REPORT_DIR/README.md`` (Markdown tables), ``results.json`` and PNG figures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minet_desktop.core.atomic import atomic_path
+from training.evaluate import metrics as M
+from training.evaluate.run import INSTRUMENT_NAMES, MODEL_NAMES, ORACLE, REAL
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _num(x: float | None, fmt: str = "{:.3f}") -> str:
+    return "–" if x is None else fmt.format(x)
+
+
+def main_table(rows: Sequence[dict[str, Any]]) -> str:
+    cols = [
+        "Model",
+        "NDB (k=50) ↓",
+        "JS ↓",
+        "KNN acc. % ↑",
+        "Log-mel MSE ↓",
+        "Pitch acc. % ↑",
+        "Onset F1 ↑",
+        "Instrument id. % ↑",
+        "RTF",
+    ]
+    body = []
+    for r in rows:
+        body.append(
+            [
+                r["name"],
+                "–" if r["ndb"] is None else str(r["ndb"]),
+                _num(r["ndb_js"]),
+                _pct(r["knn_accuracy"]),
+                _num(r["logmel_mse"], "{:.2f}"),
+                _pct(r["pitch_accuracy"]),
+                _num(r["onset_f1"], "{:.2f}"),
+                _pct(r["instrument_accuracy"]),
+                _num(r["rtf"], "{:.3f}"),
+            ]
+        )
+    return M.table_markdown(body, cols)
+
+
+def per_instrument_table(rows: Sequence[dict[str, Any]], field: str) -> str:
+    labels = sorted({k for r in rows for k in (r.get(field) or {})}, key=list(INSTRUMENT_NAMES).index)
+    if not labels:
+        return ""
+    body = []
+    for r in rows:
+        d = r.get(field) or {}
+        if not d:
+            continue
+        body.append([r["name"], *(_pct(d.get(k)) for k in labels)])
+    return M.table_markdown(body, ["Model", *(INSTRUMENT_NAMES.get(k, k) for k in labels)])
+
+
+def spectrogram_grid(figure: dict[str, dict[str, Any]], path: Path, columns: Sequence[str]) -> bool:
+    rows = []
+    for inst, cols in figure.items():
+        present = [(c, np.asarray(cols[c], np.float32)) for c in columns if c in cols]
+        if len(present) >= 2:
+            rows.append((INSTRUMENT_NAMES.get(inst, inst), present))
+    if not rows:
+        return False
+    M.spectrogram_figure(rows, path)
+    return True
+
+
+def write_report(
+    results: dict[str, Any],
+    figure: dict[str, dict[str, Any]],
+    out_dir: str | PathLike[str],
+    command: str,
+) -> Path:
+    """Write README.md, results.json and the figures into ``out_dir``; returns the README path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = results["rows"]
+    extra = results["extra"]
+    opts = results["options"]
+
+    columns = [MODEL_NAMES["minet"], MODEL_NAMES["minet_midi"], "ground truth"]
+    has_fig = spectrogram_grid(figure, out / "spectrograms.png", columns)
+    others = [r["name"] for r in rows if r["model_type"] not in ("reference", "minet", "minet_midi")]
+    has_fig_all = spectrogram_grid(
+        figure, out / "spectrograms_all.png", [*columns[:2], *others, "ground truth"]
+    )
+
+    lines = [
+        "# Evaluation report",
+        "",
+        f"All models on the test split of one synthetic corpus: {results['n_test_tracks']} performances, "
+        f"{results['test_minutes']:.1f} minutes (pieces never seen in training). Cache: `{results['cache']}`.",
+        "",
+        "Reproduce (about an hour and a half on two CPU cores, training included):",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "Every model runs as the app runs it (a `Session` on the bundle generates from the performance's keypoint "
+        "file, and from its notes for the MIDI-conditioned models); "
+        f"Griffin-Lim {opts['griffin_lim_iters']} iterations; {opts['takes']} takes per performance for the "
+        "stochastic MI Nets, one for the deterministic baselines.",
+        "",
+        "## Main table",
+        "",
+        main_table(rows),
+        "",
+        "* **NDB** (seed 000 §4): k-means with k = "
+        f"{opts['ndb_k']} on {extra.get('ndb_train_segments', '?')} real training log-spectrogram segments of "
+        f"{opts['segment_seconds']:g} s (pooled to a 64 × 4 grid); the number of cells whose share of generated "
+        "segments differs from the training share (two-proportion test, α = 0.05); lower is better, up to 50. "
+        "JS: Jensen-Shannon divergence of the two cell histograms. "
+        f"The test set's own NDB is the reference, as in the paper. Samples per row: "
+        + ", ".join(f"{r['name']} {r['n_samples']}" for r in rows if r.get("n_samples"))
+        + ".",
+        "* **KNN**: 1-nearest-neighbour accuracy, cosine similarity, of movement embeddings of "
+        f"{opts['knn_crop_seconds']:g}-s skeleton crops (test-split queries, training-split neighbours; seed 000 "
+        "Table 2). MI Net: the movement encoder's final state; RNN Seq2Seq: the encoder's final state; "
+        "Graph-Transformer: the mean of the ST-GCN outputs over time and joints. The frame regressor has none.",
+        "* **Log-mel MSE** (seed 003 Table 1): generated audio's 80-band log-mel against the real recording's, "
+        "frame by frame. An unconditional generator is not asked to reproduce the recording; the MIDI-conditioned "
+        "ones are.",
+        f"* **Pitch accuracy** (seed 003): frames of the first {opts['audio_seconds']:g} s of each performance where "
+        "the score has one sounding note and the tracked f0 of the audio lies within a semitone of it. "
+        "**Onset F1**: detected onsets against the score's note onsets, 50 ms tolerance.",
+        "* **Instrument identification**: a classifier trained on the real recordings of the training split only "
+        f"({extra.get('classifier_train_segments', '?')} segments of {opts['segment_seconds']:g} s) names the "
+        "instrument of each generated segment: an objective stand-in for the paper's listening test "
+        "(does it sound like the instrument being played?). The two reference rows bound it.",
+        f"* **RTF**: generation wall time / audio duration on this machine ({opts['device']}, the whole pipeline "
+        "including Griffin-Lim).",
+        f"* **{REAL}** and **{ORACLE}** are not models: the first is the recording itself, the second the "
+        "recording's log-spectrogram inverted by Griffin-Lim with the same iterations (the ceiling of any model "
+        "here, which all produce spectrograms and invert them).",
+        "",
+    ]
+    if has_fig:
+        lines += [
+            "## Spectrograms (seed 000 Fig. 6)",
+            "",
+            "Generated without content, with content (MIDI), and the ground truth, for the first "
+            f"{opts['figure_seconds']:g} s of one test performance per instrument:",
+            "",
+            "![spectrograms](spectrograms.png)",
+            "",
+        ]
+    if has_fig_all:
+        lines += ["All models on the same performances:", "", "![all models](spectrograms_all.png)", ""]
+
+    knn_rows = [r for r in rows if r.get("knn_per_class")]
+    if knn_rows:
+        lines += [
+            "## Movement embeddings (seed 000 Table 2, Fig. 7)",
+            "",
+            "1-NN accuracy per instrument, %:",
+            "",
+            per_instrument_table(knn_rows, "knn_per_class"),
+            "",
+        ]
+        for r in knn_rows:
+            png = f"tsne_{r['model_type']}.png"
+            if (out / png).is_file():
+                lines += [f"![t-SNE {r['name']}]({png})", ""]
+
+    clf_rows = [r for r in rows if r.get("instrument_per_class")]
+    if clf_rows:
+        lines += [
+            "## Instrument identification per instrument",
+            "",
+            "Share of segments the real-audio classifier assigns to the instrument being played, %:",
+            "",
+            per_instrument_table(clf_rows, "instrument_per_class"),
+            "",
+        ]
+
+    l2 = extra.get("vqvae_l2")
+    if l2:
+        lines += [
+            "## VQ-VAE: multi-band residual blocks (seed 000 Table 4)",
+            "",
+            "Test reconstruction error of two VQ-VAEs trained with the same recipe, steps and data, one with MBR "
+            "blocks and one with plain 1-D convolutions (4-s crops of the test split):",
+            "",
+            M.table_markdown(
+                [[k, f"{v['l2_normalized']:.4f}", f"{v['l2']:.4f}"] for k, v in l2.items()],
+                ["VQ-VAE", "L2 (standardised log-spectrogram) ↓", "L2 (log-magnitude) ↓"],
+            ),
+            "",
+        ]
+    nll = extra.get("prior_nll")
+    if nll:
+        lines += [
+            "## Prior NLL (seed 000 Table 5)",
+            "",
+            "Teacher-forced negative log-likelihood of the test split's codes, nats per code (lower is better):",
+            "",
+            M.table_markdown([[k, f"{v:.3f}"] for k, v in nll.items()], ["Prior", "NLL ↓"]),
+            "",
+        ]
+    demos = extra.get("demos")
+    if demos:
+        lines += [
+            "## The bundled demo performances",
+            "",
+            "Each demo in `resources/demo/` generated by the bundled models, and the instrument the real-audio "
+            "classifier hears in it (share of its 1-s segments assigned to the instrument being played):",
+            "",
+            M.table_markdown(
+                [[d["demo"], d["model"], d["heard"], _pct(d["share"])] for d in demos],
+                ["Demo", "Model", "Heard as", "Segments correct %"],
+            ),
+            "",
+        ]
+    notes = extra.get("notes")
+    if notes:
+        lines += ["## Notes", "", *[f"* {n}" for n in notes], ""]
+    lines += [f"Evaluation time: {extra.get('seconds', 0) / 60:.1f} min. Numbers: `results.json`.", ""]
+
+    readme = out / "README.md"
+    with atomic_path(readme) as tmp:
+        Path(tmp).write_text("\n".join(lines), encoding="utf-8")
+    with atomic_path(out / "results.json") as tmp:
+        Path(tmp).write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
+    return readme

@@ -1,0 +1,758 @@
+"""``minet-train evaluate``: every model on the test split of one prepared cache, the papers' tables.
+
+Each model is run the way the app runs it: a :class:`~minet_desktop.engine.session.Session` on the bundle
+generates from the test performance's keypoint file (and its notes, for the MIDI-conditioned models), so the
+numbers measure what a user hears. Per model and test track, in a work folder (a re-run resumes: finished
+tracks are read back, not generated again):
+
+* the NDB features of every take (:func:`training.evaluate.metrics.segment_features` of the generated
+  log-spectrogram, cut into ``segment_seconds`` segments),
+* log-mel MSE against the real recording's log-mel, instrument-classifier predictions on its segments,
+  pitch accuracy and onset F1 against the score (the first ``audio_seconds`` of each track, to bound the cost
+  of the pitch tracker),
+* a spectrogram excerpt for the figure.
+
+Then, across tracks: NDB (k-means on the *training* split's real log-spectrogram segments) with the test
+set's own NDB as the reference; 1-NN cosine accuracy of movement embeddings (train-split crops as the
+neighbours, test-split crops as the queries) and a t-SNE plot; the VQ-VAE ablation (test L2 with and
+without MBR); the prior's test NLL per code (unconditional, content encoder, GRU seq2seq). Two reference rows
+bound what a model can reach: the real test audio, and the same audio through the representation and
+Griffin-Lim (the ceiling of any model that generates a log-spectrogram and inverts it with Griffin-Lim).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from minet_desktop.core.atomic import atomic_path
+from minet_desktop.core.errors import InputError
+from minet_desktop.features.audio import log_spectrogram, spectrogram_to_audio
+from minet_desktop.media.audio_io import read_audio, resample_audio
+from minet_desktop.media.midi import Note, read_midi_notes, read_notes_txt
+from minet_desktop.pose.keypoint_file import KeypointFile
+from training.cache import load_manifest, manifest_config
+from training.evaluate import metrics as M
+from training.evaluate.classifier import InstrumentClassifier, segment_mels
+
+#: Display names of the model types, in report order.
+MODEL_NAMES = {
+    "minet": "MI Net",
+    "minet_midi": "MI Net + content (MIDI)",
+    "seq2seq": "RNN Seq2Seq",
+    "graph_transformer": "Graph-Transformer",
+    "frame_regressor": "Frame regressor (seed 003)",
+    "frame_regressor_midi": "Frame regressor + MIDI (seed 003)",
+}
+REAL = "Test set (real audio)"
+ORACLE = "Test set through Griffin-Lim"
+
+INSTRUMENT_NAMES = {
+    "vn": "violin",
+    "va": "viola",
+    "vc": "cello",
+    "db": "double bass",
+    "fl": "flute",
+    "ob": "oboe",
+    "cl": "clarinet",
+    "sax": "saxophone",
+    "bn": "bassoon",
+    "tpt": "trumpet",
+    "hn": "horn",
+    "tbn": "trombone",
+    "tba": "tuba",
+}
+
+
+@dataclass
+class EvalOptions:
+    """What ``minet-train evaluate`` computes and how much of it."""
+
+    takes: int = 2  # per test track and stochastic model (NDB samples); deterministic models run once
+    seed: int = 0
+    griffin_lim_iters: int = 32
+    segment_seconds: float = 1.0  # NDB sample length
+    audio_seconds: float = 10.0  # per track, for pitch accuracy and onset F1
+    knn_crop_seconds: float = 4.0
+    knn_train_crops: int = 4  # per training track
+    max_tracks: int | None = None
+    ndb_k: int = 50
+    ndb_train_segments: int = 8000
+    device: str = "cpu"
+    figure_instruments: tuple[str, ...] = ("vn", "vc", "fl", "tpt")
+    figure_seconds: float = 4.0
+
+
+@dataclass
+class EvalTrack:
+    """One test performance: where its keypoints, recording and score are, and its cached arrays."""
+
+    id: str
+    dir: Path
+    instrument: str
+    duration: float
+    keypoints: Path
+    audio: Path
+    notes: Path | None
+
+    @property
+    def key(self) -> str:
+        return self.dir.name
+
+
+@dataclass
+class ModelRow:
+    """One line of the report's main table (None: not applicable to this row)."""
+
+    name: str
+    model_type: str
+    ndb: int | None = None
+    ndb_js: float | None = None
+    n_samples: int | None = None
+    logmel_mse: float | None = None
+    pitch_accuracy: float | None = None
+    voicing_recall: float | None = None
+    onset_precision: float | None = None
+    onset_recall: float | None = None
+    onset_f1: float | None = None
+    instrument_accuracy: float | None = None
+    instrument_per_class: dict[str, float] = field(default_factory=dict)
+    knn_accuracy: float | None = None
+    knn_per_class: dict[str, float] = field(default_factory=dict)
+    rtf: float | None = None
+    bundle: str = ""
+
+
+def _source(entry: dict[str, Any], pred: Callable[[Path], bool]) -> Path | None:
+    for s in entry.get("sources", []):
+        p = Path(s["path"])
+        if pred(p):
+            return p
+    return None
+
+
+def load_test_tracks(cache_dir: str | PathLike[str], split: str = "test") -> list[EvalTrack]:
+    """The tracks of ``split`` with the source files the cache was prepared from (InputError if missing)."""
+    cache = Path(cache_dir)
+    manifest = load_manifest(cache)
+    out = []
+    for tid, e in sorted(manifest["tracks"].items()):
+        if e.get("split") != split:
+            continue
+        kp = _source(e, lambda p: p.suffix == ".npz")
+        audio = _source(e, lambda p: p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".m4a"))
+        notes = _source(e, lambda p: p.suffix.lower() in (".txt", ".mid", ".midi"))
+        for what, p in (("keypoint file", kp), ("recording", audio)):
+            if p is None or not p.is_file():
+                raise InputError(
+                    cache / "manifest.json",
+                    f"track {tid}: its {what} ({p}) is gone; evaluation runs the models on the original "
+                    "keypoint files and compares with the original recordings",
+                )
+        out.append(
+            EvalTrack(
+                tid,
+                cache / e["dir"],
+                e["instrument"],
+                float(e["duration"]),
+                kp,  # type: ignore[arg-type]
+                audio,  # type: ignore[arg-type]
+                notes if notes is not None and notes.is_file() else None,
+            )
+        )
+    if not out:
+        raise InputError(cache / "manifest.json", f"the cache has no {split!r} track to evaluate on")
+    return out
+
+
+def _read_notes(path: Path | None) -> list[Note] | None:
+    if path is None:
+        return None
+    return read_notes_txt(path) if path.suffix.lower() == ".txt" else read_midi_notes(path)
+
+
+def _clip_notes(notes: Sequence[Note], seconds: float) -> list[Note]:
+    return [n for n in notes if n.onset < seconds]
+
+
+def _cached(track: EvalTrack, name: str) -> np.ndarray:
+    return np.load(track.dir / f"{name}.npy", mmap_mode="r")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# per-track audio metrics shared by the models and the reference rows
+
+
+@dataclass
+class TrackAudioResult:
+    """What one waveform scored on one track (counts, so tracks can be pooled)."""
+
+    mse_sum: float = 0.0
+    mse_frames: int = 0
+    pitch_correct: float = 0.0
+    pitch_frames: int = 0
+    voiced: float = 0.0
+    onset_matched: float = 0.0
+    onset_ref: int = 0
+    onset_est: int = 0
+    clf_pred: list[str] = field(default_factory=list)
+
+
+def score_audio(
+    wave: np.ndarray,
+    sr: int,
+    track: EvalTrack,
+    notes: list[Note] | None,
+    clf: InstrumentClassifier,
+    opts: EvalOptions,
+    mel_frames_per_segment: int,
+) -> TrackAudioResult:
+    """Log-mel MSE against the recording, classifier predictions, pitch accuracy and onset F1."""
+    r = TrackAudioResult()
+    mel = M.logmel_of(wave, sr)
+    ref_mel = np.asarray(_cached(track, "mel"), dtype=np.float32).T  # cache: (T, 80) -> (80, T)
+    n = min(mel.shape[1], ref_mel.shape[1])
+    if n:
+        r.mse_sum = float(((mel[:, :n] - ref_mel[:, :n]) ** 2).mean(axis=0).sum())
+        r.mse_frames = n
+    segs = segment_mels(mel, mel_frames_per_segment)
+    if segs:
+        r.clf_pred = [str(x) for x in clf.predict(segs)]
+    if notes:
+        cut = int(round(opts.audio_seconds * sr))
+        head = wave[:cut]
+        head_notes = _clip_notes(notes, opts.audio_seconds)
+        if head_notes:
+            p = M.pitch_accuracy(head, sr, head_notes)
+            r.pitch_frames = int(p.n_frames)
+            r.pitch_correct = float(p.n_correct)  # counts: a clip of only rests or chords has NaN ratios
+            r.voiced = float(p.n_voiced)
+            onsets = np.array([x.onset for x in head_notes if x.onset < len(head) / sr - 0.05])
+            o = M.onset_f1(head, sr, onsets)
+            r.onset_ref, r.onset_est = int(o.n_ref), int(o.n_est)
+            r.onset_matched = float(o.n_matched)
+    return r
+
+
+def _pool(rows: Iterable[TrackAudioResult], labels: Iterable[str], row: ModelRow) -> None:
+    rows, labels = list(rows), list(labels)
+    mse_f = sum(r.mse_frames for r in rows)
+    row.logmel_mse = sum(r.mse_sum for r in rows) / mse_f if mse_f else None
+    pf = sum(r.pitch_frames for r in rows)
+    if pf:
+        row.pitch_accuracy = sum(r.pitch_correct for r in rows) / pf
+        row.voicing_recall = sum(r.voiced for r in rows) / pf
+    n_ref, n_est = sum(r.onset_ref for r in rows), sum(r.onset_est for r in rows)
+    matched = sum(r.onset_matched for r in rows)
+    if n_ref:
+        p = matched / n_est if n_est else 0.0
+        rc = matched / n_ref
+        row.onset_precision, row.onset_recall = p, rc
+        row.onset_f1 = 2 * p * rc / (p + rc) if p + rc else 0.0
+    correct: dict[str, list[int]] = {}
+    for r, lab in zip(rows, labels, strict=True):
+        c = correct.setdefault(lab, [0, 0])
+        c[0] += sum(1 for x in r.clf_pred if x == lab)
+        c[1] += len(r.clf_pred)
+    total = sum(c[1] for c in correct.values())
+    if total:
+        row.instrument_accuracy = sum(c[0] for c in correct.values()) / total
+        row.instrument_per_class = {k: c[0] / c[1] for k, c in sorted(correct.items()) if c[1]}
+
+
+def _result_to_json(r: TrackAudioResult) -> dict[str, Any]:
+    return asdict(r)
+
+
+def _result_from_json(d: dict[str, Any]) -> TrackAudioResult:
+    return TrackAudioResult(**d)
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+class Evaluation:
+    """One evaluation run: the cache, the reference statistics, the work folder."""
+
+    def __init__(
+        self,
+        cache_dir: str | PathLike[str],
+        out_dir: str | PathLike[str],
+        opts: EvalOptions | None = None,
+        log: Callable[[str], None] = print,
+        work_dir: str | PathLike[str] | None = None,
+    ) -> None:
+        self.cache = Path(cache_dir)
+        self.out = Path(out_dir)
+        self.work = Path(work_dir) if work_dir is not None else self.out / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.opts = opts or EvalOptions()
+        self.log = log
+        self.manifest = load_manifest(self.cache)
+        self.config = manifest_config(self.manifest)
+        self.tracks = load_test_tracks(self.cache)
+        if self.opts.max_tracks:
+            self.tracks = self.tracks[: self.opts.max_tracks]
+        self.train_entries = [e for e in self.manifest["tracks"].values() if e.get("split") == "train"]
+        a = self.config.audio
+        self.spec_frames_per_segment = max(1, int(round(self.opts.segment_seconds * a.frame_rate)))
+        mc = self.config.mel
+        self.mel_frames_per_segment = max(
+            1, int(round(self.opts.segment_seconds * mc.sample_rate / mc.hop_length))
+        )
+        self.rows: list[ModelRow] = []
+        self.figure: dict[str, dict[str, np.ndarray]] = {}  # instrument -> column -> spec excerpt
+        self.extra: dict[str, Any] = {}
+        self._ndb: M.NDB | None = None
+        self._clf: InstrumentClassifier | None = None
+        self.notes = {t.id: _read_notes(t.notes) for t in self.tracks}
+
+    # -- references ---------------------------------------------------------------------------------------
+
+    def _train_array(self, e: dict[str, Any], name: str) -> np.ndarray:
+        return np.load(self.cache / e["dir"] / f"{name}.npy", mmap_mode="r")
+
+    @property
+    def ndb(self) -> M.NDB:
+        """k-means cells of the training split's real log-spectrogram segments."""
+        if self._ndb is None:
+            t0 = time.perf_counter()
+            feats = [
+                M.segment_features(
+                    np.asarray(self._train_array(e, "spec"), np.float32).T, self.spec_frames_per_segment
+                )
+                for e in self.train_entries
+            ]
+            X = np.concatenate([f for f in feats if len(f)])
+            rng = np.random.default_rng(self.opts.seed)
+            if len(X) > self.opts.ndb_train_segments:
+                X = X[np.sort(rng.choice(len(X), self.opts.ndb_train_segments, replace=False))]
+            self._ndb = M.NDB(k=self.opts.ndb_k, seed=self.opts.seed).fit(X)
+            self.extra["ndb_train_segments"] = int(len(X))
+            self.log(
+                f"NDB: k-means (k={self.opts.ndb_k}) on {len(X)} training segments ({time.perf_counter() - t0:.0f} s)"
+            )
+        return self._ndb
+
+    @property
+    def classifier(self) -> InstrumentClassifier:
+        """Instrument classifier trained on the training split's real recordings only."""
+        if self._clf is None:
+            t0 = time.perf_counter()
+            segs: list[np.ndarray] = []
+            labels: list[str] = []
+            for e in self.train_entries:
+                mel = np.asarray(self._train_array(e, "mel"), np.float32).T
+                s = segment_mels(mel, self.mel_frames_per_segment)
+                segs += s
+                labels += [e["instrument"]] * len(s)
+            self._clf = InstrumentClassifier().fit(segs, labels)
+            self.extra["classifier_train_segments"] = len(segs)
+            self.log(
+                f"instrument classifier: {len(segs)} real training segments ({time.perf_counter() - t0:.0f} s)"
+            )
+        return self._clf
+
+    def _reference_rows(self) -> None:
+        real = ModelRow(REAL, "reference")
+        oracle = ModelRow(ORACLE, "reference")
+        real_res, oracle_res, labels = [], [], []
+        feats = []
+        for t in self.tracks:
+            spec = np.asarray(_cached(t, "spec"), np.float32).T  # (F, T)
+            feats.append(M.segment_features(spec, self.spec_frames_per_segment))
+            path = self.work / "reference" / f"{t.key}.json"
+            if path.is_file():
+                d = json.loads(path.read_text())
+                real_res.append(_result_from_json(d["real"]))
+                oracle_res.append(_result_from_json(d["oracle"]))
+            else:
+                wave, sr = read_audio(t.audio)
+                r_real = self._score(wave, sr, t)
+                gl = spectrogram_to_audio(spec, self.config.audio, n_iter=self.opts.griffin_lim_iters)
+                r_gl = self._score(gl, self.config.audio.sample_rate, t)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with atomic_path(path) as tmp:
+                    Path(tmp).write_text(
+                        json.dumps({"real": _result_to_json(r_real), "oracle": _result_to_json(r_gl)})
+                    )
+                real_res.append(r_real)
+                oracle_res.append(r_gl)
+            labels.append(t.instrument)
+            if t.instrument in self.opts.figure_instruments and t.instrument not in self.figure:
+                n = int(self.opts.figure_seconds * self.config.audio.frame_rate)
+                self.figure[t.instrument] = {"ground truth": spec[:, :n].copy(), "_track": t.id}  # type: ignore[dict-item]
+        res = self.ndb.score(np.concatenate(feats))
+        real.ndb, real.ndb_js, real.n_samples = (
+            int(res.n_different),
+            float(res.js_divergence),
+            int(sum(map(len, feats))),
+        )
+        _pool(real_res, labels, real)
+        _pool(oracle_res, labels, oracle)
+        self.rows += [real, oracle]
+
+    def _score(self, wave: np.ndarray, sr: int, t: EvalTrack) -> TrackAudioResult:
+        return score_audio(
+            np.asarray(wave, np.float32),
+            sr,
+            t,
+            self.notes[t.id],
+            self.classifier,
+            self.opts,
+            self.mel_frames_per_segment,
+        )
+
+    # -- models -------------------------------------------------------------------------------------------
+
+    def evaluate_model(self, bundle_path: str | PathLike[str]) -> ModelRow:
+        """Generate every test track with the bundle (through the engine's Session) and score it."""
+        from minet_desktop.engine.session import Session
+
+        bundle_path = Path(bundle_path)
+        session = Session(bundle_path, device=self.opts.device)
+        mt = session.model_type
+        row = ModelRow(MODEL_NAMES.get(mt, mt), mt, bundle=str(bundle_path))
+        stochastic = mt in ("minet", "minet_midi")
+        takes = self.opts.takes if stochastic else 1
+        key = f"{mt}-{bundle_path.stem}"
+        work = self.work / key
+        work.mkdir(parents=True, exist_ok=True)
+        a = session.cfg.audio if hasattr(session.cfg, "audio") else None
+        native_spec = (
+            a is not None
+            and a.sample_rate == self.config.audio.sample_rate
+            and a.n_bins == self.config.audio.n_bins
+            and a.hop_length == self.config.audio.hop_length
+        )
+        feats, results, labels = [], [], []
+        gen_seconds = audio_seconds = 0.0
+        for i, t in enumerate(self.tracks):
+            fpath, jpath = work / f"{t.key}.npz", work / f"{t.key}.json"
+            if fpath.is_file() and jpath.is_file():
+                feats.append(np.load(fpath)["feats"])
+                d = json.loads(jpath.read_text())
+                results.append(_result_from_json(d["audio"]))
+                gen_seconds += d["seconds"]
+                audio_seconds += d["duration"]
+                labels.append(t.instrument)
+                if "excerpt" in np.load(fpath).files:
+                    self._figure_add(t, row.name, np.load(fpath)["excerpt"])
+                continue
+            kf = KeypointFile.load(t.keypoints)
+            notes = self.notes[t.id]
+            if session.model_type.endswith("_midi") and notes is None:
+                raise InputError(t.keypoints, "this track has no notes, and the model is MIDI-conditioned")
+            t0 = time.perf_counter()
+            res = session.generate(
+                kf,
+                notes=notes if session.model_type.endswith("_midi") else None,
+                takes=takes,
+                seed=self.opts.seed + 1000 * i,
+                griffin_lim_iters=self.opts.griffin_lim_iters,
+            )
+            dt = time.perf_counter() - t0
+            specs = []
+            for k in range(res.takes):
+                if native_spec:
+                    spec = np.asarray(res.spectrogram[k], np.float32)
+                else:
+                    w = res.waveform[k]
+                    if res.sample_rate != self.config.audio.sample_rate:
+                        w = resample_audio(w, res.sample_rate, self.config.audio.sample_rate)
+                    spec = log_spectrogram(w, self.config.audio)
+                specs.append(spec)
+            f = np.concatenate([M.segment_features(s, self.spec_frames_per_segment) for s in specs])
+            r = self._score(res.waveform[0], res.sample_rate, t)
+            n_fig = int(self.opts.figure_seconds * self.config.audio.frame_rate)
+            arrays = {"feats": f.astype(np.float32)}
+            if (
+                t.instrument in self.opts.figure_instruments
+                and self.figure.get(t.instrument, {}).get("_track") == t.id
+            ):
+                arrays["excerpt"] = specs[0][:, :n_fig].astype(np.float16)
+                self._figure_add(t, row.name, arrays["excerpt"])
+            with atomic_path(fpath) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **arrays)
+            with atomic_path(jpath) as tmp:
+                Path(tmp).write_text(
+                    json.dumps(
+                        {
+                            "audio": _result_to_json(r),
+                            "seconds": dt,
+                            "duration": res.duration,
+                            "takes": res.takes,
+                        }
+                    )
+                )
+            feats.append(f)
+            results.append(r)
+            labels.append(t.instrument)
+            gen_seconds += dt
+            audio_seconds += res.duration
+            self.log(
+                f"  {row.name}: {i + 1}/{len(self.tracks)} {t.id} ({res.duration:.0f} s x {res.takes} in {dt:.1f} s)"
+            )
+        X = np.concatenate(feats)
+        nd = self.ndb.score(X)
+        row.ndb, row.ndb_js, row.n_samples = int(nd.n_different), float(nd.js_divergence), int(len(X))
+        _pool(results, labels, row)
+        row.rtf = gen_seconds / audio_seconds if audio_seconds else None
+        self.rows.append(row)
+        return row
+
+    def _figure_add(self, t: EvalTrack, column: str, excerpt: np.ndarray) -> None:
+        fig = self.figure.get(t.instrument)
+        if fig is not None and fig.get("_track") == t.id:
+            fig[column] = np.asarray(excerpt, np.float32)
+
+    # -- movement embeddings --------------------------------------------------------------------------------
+
+    def knn(self, row: ModelRow, embed: Callable[[torch.Tensor], torch.Tensor], out_png: Path | None) -> None:
+        """1-NN cosine accuracy of ``embed`` on skeleton crops: training-split neighbours, test-split queries."""
+        n = int(round(self.opts.knn_crop_seconds * self.config.audio.frame_rate))
+
+        def crops(entries: Iterable[dict[str, Any]], limit: int | None) -> tuple[np.ndarray, list[str]]:
+            embs, labs = [], []
+            for e in entries:
+                skel = self._train_array(e, "skeleton")  # (T, 3, 47)
+                m = min(n, int(skel.shape[0]))  # a track shorter than a crop is one crop
+                starts = list(range(0, int(skel.shape[0]) - m + 1, m))
+                if limit is not None and len(starts) > limit:
+                    idx = np.linspace(0, len(starts) - 1, limit).round().astype(int)
+                    starts = [starts[j] for j in idx]
+                if not starts:
+                    continue
+                batch = np.stack([np.asarray(skel[s : s + m], np.float32) for s in starts])
+                x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)))  # (B, 3, 47, n)
+                with torch.inference_mode():
+                    embs.append(embed(x).float().cpu().numpy())
+                labs += [e["instrument"]] * len(batch)
+            return np.concatenate(embs), labs
+
+        test_entries = [self.manifest["tracks"][t.id] for t in self.tracks]
+        tr_x, tr_y = crops(self.train_entries, self.opts.knn_train_crops)
+        te_x, te_y = crops(test_entries, None)
+        res = M.knn_accuracy(tr_x, np.array(tr_y), te_x, np.array(te_y))
+        row.knn_accuracy = float(res.accuracy)
+        row.knn_per_class = {str(k): float(v) for k, v in sorted(res.per_class.items())}
+        if out_png is not None:
+            M.tsne_figure(
+                te_x,
+                [INSTRUMENT_NAMES.get(y, y) for y in te_y],
+                out_png,
+                f"{row.name}: movement embeddings (test)",
+            )
+
+    # -- the bundled demo performances -------------------------------------------------------------------------
+
+    def demo_check(
+        self, bundles: Sequence[str | PathLike[str]], demo_dir: str | PathLike[str]
+    ) -> list[dict[str, Any]]:
+        """Generate each demo performance (``<instrument>.mp4`` + keypoint sidecar + ``.mid``) with each bundle
+        and ask the real-audio classifier which instrument it hears: does the app's first impression sound like
+        the instrument on screen?"""
+        from minet_desktop.engine.inputs import load_performance
+        from minet_desktop.engine.session import Session
+
+        by_name = {v: k for k, v in INSTRUMENT_NAMES.items()}
+        out = []
+        for b in bundles:
+            session = Session(Path(b), device=self.opts.device)
+            for video in sorted(Path(demo_dir).glob("*.mp4")):
+                code = by_name.get(video.stem)
+                if code is None:
+                    continue
+                kf = load_performance(video)
+                midi = video.with_suffix(".mid")
+                res = session.generate(
+                    kf,
+                    notes=midi if session.model_type.endswith("_midi") and midi.is_file() else None,
+                    seed=self.opts.seed,
+                    griffin_lim_iters=self.opts.griffin_lim_iters,
+                )
+                segs = segment_mels(
+                    M.logmel_of(res.waveform[0], res.sample_rate), self.mel_frames_per_segment
+                )
+                pred = [str(x) for x in self.classifier.predict(segs)]
+                top = max(set(pred), key=pred.count)
+                out.append(
+                    {
+                        "demo": video.name,
+                        "model": MODEL_NAMES.get(session.model_type, session.model_type),
+                        "instrument": video.stem,
+                        "heard": INSTRUMENT_NAMES.get(top, top),
+                        "share": pred.count(code) / len(pred),
+                    }
+                )
+                self.log(
+                    f"  demo {video.name} with {out[-1]['model']}: heard {out[-1]['heard']} ({out[-1]['share']:.0%})"
+                )
+        self.extra["demos"] = out
+        return out
+
+    # -- everything ---------------------------------------------------------------------------------------------
+
+    def run(
+        self,
+        bundles: Sequence[str | PathLike[str]],
+        vqvae_ablation: tuple[str, str] | None = None,
+        content_gru: str | None = None,
+        demo_dir: str | PathLike[str] | None = None,
+    ) -> dict[str, Any]:
+        t_start = time.perf_counter()
+        self.log(
+            f"evaluating on {len(self.tracks)} test tracks ({sum(t.duration for t in self.tracks) / 60:.1f} min)"
+        )
+        _ = self.classifier, self.ndb
+        self._reference_rows()
+        for b in bundles:
+            self.log(f"model {b}")
+            row = self.evaluate_model(b)
+            embed = movement_embedder(Path(b))
+            if embed is not None:
+                self.knn(row, embed, self.out / f"tsne_{row.model_type}.png")
+        if vqvae_ablation is not None:
+            self.extra["vqvae_l2"] = {
+                "with MBR": vqvae_test_l2(vqvae_ablation[0], self.cache, self.tracks),
+                "without MBR": vqvae_test_l2(vqvae_ablation[1], self.cache, self.tracks),
+            }
+        nll: dict[str, float] = {}
+        for b in bundles:
+            mt = _model_type(Path(b))
+            if mt in ("minet", "minet_midi"):
+                nll[MODEL_NAMES[mt]] = prior_test_nll(Path(b), self.cache, self.tracks)
+        if content_gru is not None:
+            from training.train.baselines import content_gru_test_nll  # type: ignore[import-not-found]
+
+            nll["GRU seq2seq (content)"] = float(content_gru_test_nll(content_gru, self.cache))
+        self.extra["prior_nll"] = nll
+        if demo_dir is not None:
+            self.demo_check([b for b in bundles if _model_type(Path(b)) in ("minet", "minet_midi")], demo_dir)
+        self.extra["seconds"] = time.perf_counter() - t_start
+        return {
+            "rows": [asdict(r) for r in self.rows],
+            "extra": self.extra,
+            "options": asdict(self.opts),
+            "cache": str(self.cache),
+            "n_test_tracks": len(self.tracks),
+            "test_minutes": sum(t.duration for t in self.tracks) / 60,
+        }
+
+
+def _model_type(path: Path) -> str:
+    from minet_desktop.engine.backends import peek_model_type
+
+    return peek_model_type(path)
+
+
+def movement_embedder(path: Path) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The movement embedding the paper classifies: MI Net's movement-encoder final state, the Seq2Seq
+    encoder's final state, the mean of the ST-GCN outputs; None for models without one."""
+    mt = _model_type(path)
+    if mt in ("minet", "minet_midi"):
+        from minet_desktop.model.bundle import load_bundle
+
+        b = load_bundle(path)
+        return lambda x: b.movement(x)[0]
+    if mt in ("seq2seq", "graph_transformer"):
+        from minet_desktop.engine.backends import load_backend
+
+        backend = load_backend(path, torch.device("cpu"))
+        model = getattr(backend, "model", None)
+        if model is not None and hasattr(model, "embed"):
+            return lambda x: model.embed(x)
+    return None
+
+
+def _windows(n: int, size: int) -> list[tuple[int, int]]:
+    return [(s, min(n, s + size)) for s in range(0, n, size)]
+
+
+@torch.inference_mode()
+def vqvae_test_l2(
+    path: str | PathLike[str], cache: Path, tracks: Sequence[EvalTrack], seconds: float = 4.0
+) -> dict[str, float]:
+    """Test-split reconstruction error of a VQ-VAE (run folder, checkpoint or bundle), 4-s crops.
+
+    ``l2``: mean squared error of the log-magnitudes (natural-log units); ``l2_normalized``: the same in the
+    per-bin standardised units the VQ-VAE is trained in (the paper's "L2 loss").
+    """
+    from training.train.checkpoints import load_vqvae
+
+    cfg, vq = load_vqvae(path)
+    ds = cfg.vqvae.downsample
+    n = int(round(seconds * cfg.audio.frame_rate)) // ds * ds
+    se = sn = 0.0
+    count = 0
+    for t in tracks:
+        spec = torch.from_numpy(np.asarray(_cached(t, "spec"), np.float32).T.copy())  # (F, T)
+        for s, e in _windows(spec.shape[1] // ds * ds, n):
+            x = spec[None, :, s:e]
+            if x.shape[-1] < ds:
+                continue
+            recon, _, _ = vq(x)
+            d = recon[..., : x.shape[-1]] - x
+            se += float((d**2).sum())
+            sn += float(((d / vq.spec_std[:, None]) ** 2).sum())
+            count += d.numel()
+    return {"l2": se / count, "l2_normalized": sn / count, "use_mbr": bool(cfg.vqvae.use_mbr)}
+
+
+@torch.inference_mode()
+def prior_test_nll(path: Path, cache: Path, tracks: Sequence[EvalTrack]) -> float:
+    """Teacher-forced NLL per code (nats) of a bundle's prior on the test split, in full prior windows.
+
+    The codes are the cache's (``codes.npy``, from the VQ-VAE the prior was trained on; checked by weights
+    fingerprint), so the number is the same quantity as the training log's val/loss.
+    """
+    from minet_desktop.model.bundle import load_bundle
+    from minet_desktop.model.movement import align_to
+    from training.train.data import check_codes, vqvae_fingerprint
+
+    b = load_bundle(path)
+    check_codes(cache, vqvae_fingerprint(b.vqvae))
+    cfg = b.cfg
+    L, fpc = cfg.prior.block_size, cfg.frames_per_code
+    total = 0.0
+    n_codes = 0
+    for t in tracks:
+        cp = t.dir / "codes.npy"
+        if not cp.is_file():
+            raise InputError(cp, "no codes for this track: run minet-train prior on this cache first")
+        codes_all = np.load(cp).astype(np.int64)
+        skel_all = np.asarray(_cached(t, "skeleton"), np.float32)
+        notes_all = np.asarray(_cached(t, "notes"), np.int64)
+        for s, e in _windows(len(codes_all), L):
+            length = e - s
+            codes = np.zeros(L, np.int64)
+            codes[:length] = codes_all[s:e]
+            k = skel_all[s * fpc : (s + L) * fpc]
+            if k.shape[0] < L * fpc:
+                k = np.concatenate([k, np.repeat(k[-1:], L * fpc - k.shape[0], axis=0)])
+            notes = np.zeros(L * fpc, np.int64)
+            seg = notes_all[s * fpc : (s + L) * fpc]
+            notes[: len(seg)] = seg
+            skel = torch.from_numpy(np.ascontiguousarray(k.transpose(1, 2, 0)))[None]
+            h, frames = b.movement(skel)
+            c = torch.from_numpy(codes)[None]
+            motion = align_to(frames, L, fpc) if cfg.prior.per_frame_motion else None
+            _, loss = b.prior(
+                c,
+                h,
+                motion=motion,
+                notes=torch.from_numpy(notes)[None] if cfg.content is not None else None,
+                lengths=torch.tensor([length]),
+            )
+            total += float(loss) * length
+            n_codes += length
+    return total / n_codes
