@@ -104,7 +104,8 @@ def write_report(
         f"All models on the test split of one synthetic corpus: {results['n_test_tracks']} performances, "
         f"{results['test_minutes']:.1f} minutes (pieces never seen in training). Cache: `{results['cache']}`.",
         "",
-        "Reproduce (about an hour and a half on two CPU cores, training included):",
+        "Reproduce (on two CPU cores about two and a half hours with the baselines' training, the evaluation alone "
+        "about half an hour):",
         "",
         "```",
         command,
@@ -228,7 +229,11 @@ def write_report(
     notes = extra.get("notes")
     if notes:
         lines += ["## Notes", "", *[f"* {n}" for n in notes], ""]
-    lines += [f"Evaluation time: {extra.get('seconds', 0) / 60:.1f} min. Numbers: `results.json`.", ""]
+    lines += [
+        f"Wall time of this run: {extra.get('seconds', 0) / 60:.1f} min (tracks already generated in the work "
+        "folder are read back, not generated again). Numbers: `results.json`.",
+        "",
+    ]
 
     readme = out / "README.md"
     with atomic_path(readme) as tmp:

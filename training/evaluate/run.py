@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from minet_desktop.core.atomic import atomic_path
+from minet_desktop.core.atomic import atomic_path, file_sha256
 from minet_desktop.core.errors import InputError
 from minet_desktop.features.audio import log_spectrogram, spectrogram_to_audio
 from minet_desktop.media.audio_io import read_audio, resample_audio
@@ -423,7 +423,7 @@ class Evaluation:
         row = ModelRow(MODEL_NAMES.get(mt, mt), mt, bundle=str(bundle_path))
         stochastic = mt in ("minet", "minet_midi")
         takes = self.opts.takes if stochastic else 1
-        key = f"{mt}-{bundle_path.stem}"
+        key = f"{mt}-{file_sha256(bundle_path)[:16]}"  # another bundle at the same path is generated anew
         work = self.work / key
         work.mkdir(parents=True, exist_ok=True)
         a = session.cfg.audio if hasattr(session.cfg, "audio") else None
