@@ -114,7 +114,8 @@ Categories=AudioVideo;Audio;Education;
 MimeType=video/mp4;video/x-msvideo;video/quicktime;video/x-matroska;video/webm;
 EOF
   # The bundle carries its libraries except glibc and the OpenGL/EGL drivers, which must match the system's.
-  glibc=$(ldd --version | head -1 | grep -oE '[0-9]+\.[0-9]+$')
+  # (getconf, not `ldd --version | head -1`: head closing the pipe early kills ldd with SIGPIPE under pipefail)
+  glibc=$(getconf GNU_LIBC_VERSION | awk '{print $2}')
   maintainer="${DEBFULLNAME:-MI Net Desktop build} <${DEBEMAIL:-$(id -un)@$(hostname)}>"
   cat > "$stage/DEBIAN/control" <<EOF
 Package: $name
