@@ -67,12 +67,21 @@ def test_the_report_holds_every_table_with_sane_numbers(trained: dict[str, Path]
     out = tmp_path / "report"
     res = _evaluate(trained, out)
     rows = {r["name"]: r for r in res["rows"]}
-    assert set(rows) == {"Test set (real audio)", "Test set through Griffin-Lim", "MI Net"}
+    assert set(rows) == {
+        "Test set (real audio)",
+        "Test set through Griffin-Lim",
+        "Test set through the VQ-VAE",
+        "MI Net",
+    }
     real, oracle, minet = rows["Test set (real audio)"], rows["Test set through Griffin-Lim"], rows["MI Net"]
+    vq = rows["Test set through the VQ-VAE"]
     # The recording against itself: no log-mel error, every segment the classifier saw in training is a tone
     # of a different pitch per instrument, so the real audio is identified.
     assert real["logmel_mse"] == pytest.approx(0.0, abs=1e-3)
     assert oracle["logmel_mse"] > real["logmel_mse"]
+    # The VQ-VAE row: the recording's own codes decoded, one sample per segment, the same tracks as the real row.
+    assert vq["n_samples"] == real["n_samples"] and vq["bundle"] and 0 <= vq["ndb"] <= 3
+    assert vq["logmel_mse"] > real["logmel_mse"] and 0.0 <= vq["instrument_accuracy"] <= 1.0
     assert 0 <= minet["ndb"] <= 3 and 0 <= real["ndb"] <= 3
     # 4 test tracks x 2 s, 1-s segments: 8 real samples, 2 takes of each for the model.
     assert real["n_samples"] == 8 and minet["n_samples"] == 16
@@ -93,7 +102,9 @@ def test_the_report_holds_every_table_with_sane_numbers(trained: dict[str, Path]
     # A second run resumes from the work folder and reproduces the numbers.
     again = _evaluate(trained, out)
     assert [r["ndb"] for r in again["rows"]] == [r["ndb"] for r in res["rows"]]
-    assert again["rows"][2]["logmel_mse"] == pytest.approx(minet["logmel_mse"])
+    again_rows = {r["name"]: r for r in again["rows"]}
+    assert again_rows["MI Net"]["logmel_mse"] == pytest.approx(minet["logmel_mse"])
+    assert again_rows["Test set through the VQ-VAE"]["logmel_mse"] == pytest.approx(vq["logmel_mse"])
 
 
 def test_a_cache_whose_recordings_are_gone_is_refused_naming_the_track(

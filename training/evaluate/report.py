@@ -12,7 +12,7 @@ import numpy as np
 
 from minet_desktop.core.atomic import atomic_path
 from training.evaluate import metrics as M
-from training.evaluate.run import INSTRUMENT_NAMES, MODEL_NAMES, ORACLE, REAL
+from training.evaluate.run import INSTRUMENT_NAMES, MODEL_NAMES, ORACLE, REAL, VQ_ORACLE
 
 
 def _pct(x: float | None) -> str:
@@ -147,6 +147,9 @@ def write_report(
         f"* **{REAL}** and **{ORACLE}** are not models: the first is the recording itself, the second the "
         "recording's log-spectrogram inverted by Griffin-Lim with the same iterations (the ceiling of any model "
         "here, which all produce spectrograms and invert them).",
+        f"* **{VQ_ORACLE}**: the recording's log-spectrogram encoded to codes and decoded by the MI Net bundles' "
+        "VQ-VAE, then Griffin-Lim: what MI Net's prior would sound like if it picked the recording's own codes, "
+        "so the gap between this row and MI Net's is the prior's, the gap to the row above the VQ-VAE's.",
         "",
     ]
     if has_fig:

@@ -54,6 +54,7 @@ MODEL_NAMES = {
 }
 REAL = "Test set (real audio)"
 ORACLE = "Test set through Griffin-Lim"
+VQ_ORACLE = "Test set through the VQ-VAE"
 
 INSTRUMENT_NAMES = {
     "vn": "violin",
@@ -400,6 +401,61 @@ class Evaluation:
         _pool(oracle_res, labels, oracle)
         self.rows += [real, oracle]
 
+    @torch.inference_mode()
+    def vqvae_row(self, bundle_path: str | PathLike[str]) -> ModelRow | None:
+        """The test set encoded and decoded by an MI Net bundle's VQ-VAE, then Griffin-Lim: the ceiling of what
+        its prior can sound like (a prior that picked the recording's own codes would sound like this).
+
+        None when the bundle is not an MI Net or its spectrogram settings differ from the cache's. Tracks are
+        kept in the work folder keyed by the VQ-VAE's weights, so bundles that share a VQ-VAE share the row.
+        """
+        from minet_desktop.model.bundle import load_bundle
+        from training.train.data import vqvae_fingerprint
+
+        bundle_path = Path(bundle_path)
+        if _model_type(bundle_path) not in ("minet", "minet_midi"):
+            return None
+        b = load_bundle(bundle_path)
+        a = b.cfg.audio
+        c = self.config.audio
+        if (a.sample_rate, a.n_bins, a.hop_length, a.n_fft) != (c.sample_rate, c.n_bins, c.hop_length, c.n_fft):
+            return None
+        fp = vqvae_fingerprint(b.vqvae)[:16]
+        if any(r.name == VQ_ORACLE and r.bundle == fp for r in self.rows):
+            return None
+        work = self.work / f"vqvae-{fp}"
+        work.mkdir(parents=True, exist_ok=True)
+        row = ModelRow(VQ_ORACLE, "reference", bundle=fp)
+        vq = b.vqvae.eval()
+        feats, results, labels = [], [], []
+        for i, t in enumerate(self.tracks):
+            fpath, jpath = work / f"{t.key}.npz", work / f"{t.key}.json"
+            if fpath.is_file() and jpath.is_file():
+                feats.append(np.load(fpath)["feats"])
+                results.append(_result_from_json(json.loads(jpath.read_text())["audio"]))
+                labels.append(t.instrument)
+                continue
+            spec = torch.from_numpy(np.asarray(_cached(t, "spec"), np.float32).T.copy())  # (F, T)
+            recon = vq.decode(vq.encode(spec[None]))[0, :, : spec.shape[1]].numpy()
+            wave = spectrogram_to_audio(recon, c, n_iter=self.opts.griffin_lim_iters)
+            r = self._score(wave, c.sample_rate, t)
+            f = M.segment_features(recon, self.spec_frames_per_segment).astype(np.float32)
+            with atomic_path(fpath) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, feats=f)
+            with atomic_path(jpath) as tmp:
+                Path(tmp).write_text(json.dumps({"audio": _result_to_json(r)}))
+            feats.append(f)
+            results.append(r)
+            labels.append(t.instrument)
+            self.log(f"  {VQ_ORACLE}: {i + 1}/{len(self.tracks)} {t.id}")
+        X = np.concatenate(feats)
+        nd = self.ndb.score(X)
+        row.ndb, row.ndb_js, row.n_samples = int(nd.n_different), float(nd.js_divergence), int(len(X))
+        _pool(results, labels, row)
+        self.rows.append(row)
+        return row
+
     def _score(self, wave: np.ndarray, sr: int, t: EvalTrack) -> TrackAudioResult:
         return score_audio(
             np.asarray(wave, np.float32),
@@ -615,6 +671,8 @@ class Evaluation:
         )
         _ = self.classifier, self.ndb
         self._reference_rows()
+        for b in bundles:
+            self.vqvae_row(b)
         for b in bundles:
             self.log(f"model {b}")
             row = self.evaluate_model(b)
