@@ -3,7 +3,7 @@
 #   scripts/evaluate_all.sh [WORK_DIR]        (default WORK_DIR: runs/default, as scripts/train_default_model.sh)
 # Needs the corpus, cache and VQ-VAE run of scripts/train_default_model.sh in WORK_DIR (it runs that first when
 # they are missing) and the bundled MI Nets in resources/models/. Then, on two CPU cores, one thread each:
-#   1. the MBR ablation: the same VQ-VAE recipe with plain convolutions             (~10 min)
+#   1. the MBR ablation: two cpu_small VQ-VAEs, with and without MBR blocks         (~20 min)
 #   2. seed 000's baselines: RNN Seq2Seq, Graph-Transformer, the GRU seq2seq prior  (~30 min)
 #   3. seed 003's frame regressor, vision only and vision + MIDI                     (~30 min)
 #   4. minet-train evaluate on all of them -> docs/results/                          (~40 min)
@@ -13,13 +13,16 @@ cd "$(dirname "$0")/.."
 W=${1:-runs/default}
 T=.venv/bin/minet-train
 RECIPE=training/recipes/cpu_small.toml
+DEFAULT=training/recipes/default.toml  # the bundled MI Nets' recipe: its VQ-VAE's codes are the priors'
 export OMP_NUM_THREADS=1
 if [ ! -f "$W/cache/manifest.json" ] || [ ! -f "$W/vqvae/vqvae.ckpt" ]; then
     scripts/train_default_model.sh "$W"
 fi
 E=$W/eval
 mkdir -p "$E"
-# 1. VQ-VAE without multi-band residual blocks: the recipe with use_mbr = false, everything else equal.
+# 1. VQ-VAE with and without multi-band residual blocks: the recipe and use_mbr = false, everything else equal.
+[ -f "$E/vqvae_mbr/vqvae.ckpt" ] ||
+    $T vqvae --cache "$W/cache" --out "$E/vqvae_mbr" --config "$RECIPE" --no-progress
 sed 's/^\[model.vqvae\]$/[model.vqvae]\nuse_mbr = false/' "$RECIPE" > "$E/no_mbr.toml"
 [ -f "$E/vqvae_no_mbr/vqvae.ckpt" ] ||
     $T vqvae --cache "$W/cache" --out "$E/vqvae_no_mbr" --config "$E/no_mbr.toml" --no-progress
@@ -29,7 +32,7 @@ sed 's/^\[model.vqvae\]$/[model.vqvae]\nuse_mbr = false/' "$RECIPE" > "$E/no_mbr
 [ -f "$E/graph_transformer/model.safetensors" ] ||
     $T graph-transformer --cache "$W/cache" --out "$E/graph_transformer" --config "$RECIPE" --no-progress
 [ -f "$E/content_gru/content_gru.ckpt" ] ||
-    $T content-gru --cache "$W/cache" --vqvae "$W/vqvae" --out "$E/content_gru" --config "$RECIPE" --no-progress
+    $T content-gru --cache "$W/cache" --vqvae "$W/vqvae" --out "$E/content_gru" --config "$DEFAULT" --no-progress
 # 3. Seed 003's frame regressor.
 [ -f "$E/regressor/model.safetensors" ] ||
     $T regressor --cache "$W/cache" --out "$E/regressor" --config "$RECIPE" --no-progress
@@ -40,6 +43,6 @@ $T evaluate \
     resources/models/minet.safetensors resources/models/minet_midi.safetensors \
     "$E/seq2seq/model.safetensors" "$E/graph_transformer/model.safetensors" \
     "$E/regressor/model.safetensors" "$E/regressor_midi/model.safetensors" \
-    --cache "$W/cache" --out docs/results --work "$E/work" --vqvae-ablation "$W/vqvae" "$E/vqvae_no_mbr" \
+    --cache "$W/cache" --out docs/results --work "$E/work" --vqvae-ablation "$E/vqvae_mbr" "$E/vqvae_no_mbr" \
     --content-gru "$E/content_gru" --demos resources/demo --threads 1 \
     --command-line "scripts/evaluate_all.sh $W"

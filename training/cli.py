@@ -205,7 +205,7 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         "--config",
         default="cpu_small",
         metavar="RECIPE",
-        help="TOML recipe, or the name of a bundled one: tiny, cpu_small (default), paper",
+        help="TOML recipe, or the name of a bundled one: tiny, cpu_small (default), default (the bundled models'), paper",
     )
     p.add_argument(
         "--resume", action="store_true", help="continue the run in RUN_DIR from its last checkpoint"

@@ -121,3 +121,34 @@ def test_cuda_graph_steps_draw_what_eager_steps_draw(model_type) -> None:
     assert (drawn[True] == drawn[False]).float().mean() >= 0.9
     kw = {"temperature": 0.0, "notes": notes}
     assert torch.equal(prior.generate(h, n, graph=True, **kw), prior.generate(h, n, graph=False, **kw))
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_the_benchmarks_count_of_computed_positions_is_the_engines(use_cache, monkeypatch) -> None:
+    """benchmarks/bench_generate.py states the KV cache's arithmetic ceiling from a count of the transformer
+    positions each path computes; the count must follow the sampler's real window schedule."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from bench_generate import positions_processed
+
+    prior = _prior()
+    counted = [0]
+    run, step = Prior._run, CachedDecoder.step
+
+    def count_run(self, tokens, *a, **k):  # a naive step, or a cached window's prefill
+        counted[0] += tokens.shape[1]
+        return run(self, tokens, *a, **k)
+
+    def count_step(self, *a, **k):
+        counted[0] += 1
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(Prior, "_run", count_run)
+    monkeypatch.setattr(CachedDecoder, "step", count_step)
+    n = int(3.5 * BLOCK)
+    _step_all(prior, torch.randn(1, n, H), None, None, n, use_cache=use_cache)
+    naive, cached = positions_processed(n, prior.cfg.block_size, prior.cfg.window_keep)
+    assert counted[0] == (cached if use_cache else naive)
+    assert naive > 4 * cached  # the cache does save arithmetic at this window

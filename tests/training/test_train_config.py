@@ -14,7 +14,9 @@ TINY = RECIPES_DIR / "tiny.toml"
 
 
 def test_bundled_recipes_load_and_build_valid_bundle_configs():
-    for name in ("tiny", "cpu_small", "paper"):
+    names = sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+    assert {"tiny", "cpu_small", "default", "paper"} <= set(names)
+    for name in names:
         recipe = load_recipe(RECIPES_DIR / f"{name}.toml")
         assert isinstance(recipe.model.bundle_config(), BundleConfig)
         midi = recipe.model.bundle_config(content=True)

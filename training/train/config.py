@@ -245,7 +245,7 @@ def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
 
 
 def load_recipe(path: str | PathLike[str] | None = None) -> Recipe:
-    """Read a recipe file; None or a bare name ("tiny", "cpu_small", "paper") picks a bundled recipe.
+    """Read a recipe file; None or a bare name ("tiny", "cpu_small", "default", "paper") picks a bundled recipe.
 
     Raises InputError for a missing or unparsable file, ConfigError for an unknown key or a bad value.
     """
