@@ -23,6 +23,23 @@ def test_the_default_bundles_are_shipped_with_cards():
         assert path.stat().st_size < 60e6
 
 
+def test_the_default_bundles_are_what_the_default_recipe_builds():
+    """scripts/train_default_model.sh reproduces the shipped models from training/recipes/default.toml: the
+    bundles' architecture must be that recipe's, or the reproduction recipe has drifted from what ships."""
+    from training.train.config import load_recipe
+
+    recipe = load_recipe("default").model
+    for name, content in (("minet", False), ("minet_midi", True)):
+        cfg, _ = read_bundle_config(default_model_path().with_name(f"{name}.safetensors"))
+        want = recipe.bundle_config(content=content)
+        assert (cfg.vqvae, cfg.movement, cfg.prior, cfg.content) == (
+            want.vqvae,
+            want.movement,
+            want.prior,
+            want.content,
+        ), name
+
+
 @pytest.mark.parametrize("name", DEMOS)
 def test_every_demo_has_video_keypoints_midi_and_audio(name):
     video = demo_dir() / f"{name}.mp4"

@@ -131,3 +131,37 @@ def test_a_cache_whose_recordings_are_gone_is_refused_naming_the_track(
 def test_options_bound_the_work(trained: dict[str, Path], tmp_path: Path) -> None:
     ev = Evaluation(trained["cache"], tmp_path / "r", EvalOptions(max_tracks=1, ndb_k=2))
     assert len(ev.tracks) == 1
+
+
+def test_the_demo_check_hears_each_demo_and_its_recording_through_the_vqvae(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    """The demo table: what the model's rendering of each demo is heard as, and (the ceiling) what the demo's own
+    recording is heard as once it has been through the model's VQ-VAE."""
+    import dataclasses
+
+    import soundfile as sf
+
+    from minet_desktop.core.atomic import file_sha256
+    from minet_desktop.pose.keypoint_file import KeypointFile, sidecar_path
+
+    ev = Evaluation(trained["cache"], tmp_path / "out", EvalOptions(ndb_k=3, griffin_lim_iters=4), log=lambda s: None)
+    track = next(t for t in ev.tracks if t.instrument == "vn")
+    demos = tmp_path / "demos"
+    demos.mkdir()
+    video = demos / "violin.mp4"
+    video.write_bytes(b"stands in for the rendered video: the keypoint sidecar is what is read")
+    kf = KeypointFile.load(track.keypoints)
+    dataclasses.replace(kf, source_sha256=file_sha256(video)).save(sidecar_path(video))
+    wave, sr = sf.read(track.audio, dtype="float32")
+    sf.write(demos / "violin.wav", wave, sr)
+    (demos / "notes.txt").write_text("not a demo: ignored")
+
+    out = ev.demo_check([trained["bundle"]], demos)
+    assert len(out) == 1
+    d = out[0]
+    assert d["demo"] == "violin.mp4" and d["instrument"] == "violin" and d["model"] == "MI Net"
+    assert 0.0 <= d["share"] <= 1.0 and 0.0 <= d["vqvae_share"] <= 1.0
+    names = {"violin", "cello", "flute", "clarinet"}  # the tiny cache's instruments
+    assert d["heard"] in names and d["vqvae_heard"] in names
+    assert ev.extra["demos"] == out
