@@ -145,7 +145,9 @@ def test_the_demo_check_hears_each_demo_and_its_recording_through_the_vqvae(
     from minet_desktop.core.atomic import file_sha256
     from minet_desktop.pose.keypoint_file import KeypointFile, sidecar_path
 
-    ev = Evaluation(trained["cache"], tmp_path / "out", EvalOptions(ndb_k=3, griffin_lim_iters=4), log=lambda s: None)
+    ev = Evaluation(
+        trained["cache"], tmp_path / "out", EvalOptions(ndb_k=3, griffin_lim_iters=4), log=lambda s: None
+    )
     track = next(t for t in ev.tracks if t.instrument == "vn")
     demos = tmp_path / "demos"
     demos.mkdir()

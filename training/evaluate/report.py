@@ -237,7 +237,14 @@ def write_report(
                     ]
                     for d in demos
                 ],
-                ["Demo", "Model", "Heard as", "Segments correct %", "Recording via VQ-VAE heard as", "Correct %"],
+                [
+                    "Demo",
+                    "Model",
+                    "Heard as",
+                    "Segments correct %",
+                    "Recording via VQ-VAE heard as",
+                    "Correct %",
+                ],
             ),
             "",
         ]

@@ -418,7 +418,12 @@ class Evaluation:
         b = load_bundle(bundle_path)
         a = b.cfg.audio
         c = self.config.audio
-        if (a.sample_rate, a.n_bins, a.hop_length, a.n_fft) != (c.sample_rate, c.n_bins, c.hop_length, c.n_fft):
+        if (a.sample_rate, a.n_bins, a.hop_length, a.n_fft) != (
+            c.sample_rate,
+            c.n_bins,
+            c.hop_length,
+            c.n_fft,
+        ):
             return None
         fp = vqvae_fingerprint(b.vqvae)[:16]
         if any(r.name == VQ_ORACLE and r.bundle == fp for r in self.rows):
