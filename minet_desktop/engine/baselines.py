@@ -28,40 +28,14 @@ from torch import Tensor
 
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
-from minet_desktop.engine.progress import Progress
+from minet_desktop.engine.progress import Progress, stage_fraction
 from minet_desktop.engine.synthesis import iter_griffin_lim
+from minet_desktop.engine.windowing import crossfade_weights, window_starts
 from minet_desktop.model.baselines import BaselineBundle, describe_baseline
 from minet_desktop.model.config import BaselineBundleConfig
 
 #: Share of the work per stage on a CPU at a CPU recipe's size, for one progress bar.
 STAGE_WEIGHTS = {"spectrogram": 0.3, "waveform": 0.7}
-
-
-def _fraction(stage: str, done: int, total: int) -> float:
-    before = 0.0
-    for name, weight in STAGE_WEIGHTS.items():
-        if name == stage:
-            return before + weight * (done / total if total else 1.0)
-        before += weight
-    return 1.0
-
-
-def window_starts(n_frames: int, window: int) -> list[int]:
-    """First frames of the half-overlapping windows covering ``n_frames`` (the last one ends at the end)."""
-    if n_frames <= window:
-        return [0]
-    hop = max(1, window // 2)
-    starts = list(range(0, n_frames - window + 1, hop))
-    if starts[-1] != n_frames - window:
-        starts.append(n_frames - window)
-    return starts
-
-
-def crossfade_weights(length: int) -> np.ndarray:
-    """Triangular weights of one window (``length``,): low at the edges, where a recurrent decoder has just
-    started or a neighbouring window takes over; overlaps are normalised by the sum of the weights."""
-    i = np.arange(length)
-    return np.minimum(i + 1, length - i).astype(np.float32)
 
 
 class BaselineBackend(GenerationBackend):
@@ -111,7 +85,12 @@ class BaselineBackend(GenerationBackend):
             w = torch.from_numpy(crossfade_weights(b - a)).to(device)
             acc[:, a:b] += spec.float() * w
             total[a:b] += w
-            yield Progress("spectrogram", i + 1, len(starts), _fraction("spectrogram", i + 1, len(starts)))
+            yield Progress(
+                "spectrogram",
+                i + 1,
+                len(starts),
+                stage_fraction("spectrogram", i + 1, len(starts), STAGE_WEIGHTS),
+            )
         return acc / total
 
     def iter_batch(
@@ -130,7 +109,7 @@ class BaselineBackend(GenerationBackend):
             except StopIteration as stop:
                 wave: Tensor = stop.value
                 break
-            yield Progress("waveform", done, n, _fraction("waveform", done, n))
+            yield Progress("waveform", done, n, stage_fraction("waveform", done, n, STAGE_WEIGHTS))
         job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
         # Deterministic: every take is the same audio.
         return BatchOutput(

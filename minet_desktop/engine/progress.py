@@ -50,10 +50,13 @@ ProgressCallback = Callable[[Progress], None]
 ShouldCancel = Callable[[], bool]
 
 
-def stage_fraction(stage: str, done: int, total: int) -> float:
-    """Overall fraction 0..1 when ``done`` of ``total`` units of ``stage`` are finished."""
+def stage_fraction(stage: str, done: int, total: int, weights: dict[str, float] = STAGE_WEIGHTS) -> float:
+    """Overall fraction 0..1 when ``done`` of ``total`` units of ``stage`` are finished.
+
+    ``weights``: the stages in order with their shares (MI Net's by default; other backends pass theirs).
+    """
     before = 0.0
-    for name, weight in STAGE_WEIGHTS.items():
+    for name, weight in weights.items():
         if name == stage:
             return before + weight * (done / total if total else 1.0)
         before += weight

@@ -34,8 +34,9 @@ from torch import Tensor
 
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
-from minet_desktop.engine.progress import Progress
+from minet_desktop.engine.progress import Progress, stage_fraction
 from minet_desktop.engine.synthesis import iter_griffin_lim
+from minet_desktop.engine.windowing import crossfade_weights, window_starts
 from minet_desktop.features.audio import LogMel
 from minet_desktop.features.pose_image import render_pose_images, sample_poses
 from minet_desktop.model.config import RegressorBundleConfig
@@ -48,33 +49,6 @@ from minet_desktop.model.regressor import (
 
 #: Share of the work per stage on a CPU at a CPU recipe's size, for one progress bar.
 STAGE_WEIGHTS = {"vision": 0.35, "mel": 0.15, "waveform": 0.5}
-
-
-def _fraction(stage: str, done: int, total: int) -> float:
-    before = 0.0
-    for name, weight in STAGE_WEIGHTS.items():
-        if name == stage:
-            return before + weight * (done / total if total else 1.0)
-        before += weight
-    return 1.0
-
-
-def window_starts(n_frames: int, window: int) -> list[int]:
-    """First frames of the half-overlapping windows covering ``n_frames`` (the last one ends at the end)."""
-    if n_frames <= window:
-        return [0]
-    hop = max(1, window // 2)
-    starts = list(range(0, n_frames - window + 1, hop))
-    if starts[-1] != n_frames - window:
-        starts.append(n_frames - window)
-    return starts
-
-
-def crossfade_weights(length: int) -> np.ndarray:
-    """Triangular weights of one window (``length``,): low at the edges, where the LSTM has just started or
-    a neighbour takes over; overlapping windows are normalised by the sum of their weights."""
-    i = np.arange(length)
-    return np.minimum(i + 1, length - i).astype(np.float32)
 
 
 class RegressorBackend(GenerationBackend):
@@ -129,7 +103,9 @@ class RegressorBackend(GenerationBackend):
             images = render_pose_images(poses[a:b], rc.image_size, rc.grayscale, rc.view_center, rc.view_half)
             with torch.no_grad():
                 feats[0, a:b] = model.encode_images(torch.from_numpy(images)[None].to(device))[0]
-            yield Progress("vision", i + 1, n_chunks, _fraction("vision", i + 1, n_chunks))
+            yield Progress(
+                "vision", i + 1, n_chunks, stage_fraction("vision", i + 1, n_chunks, STAGE_WEIGHTS)
+            )
         positions = image_positions(T, rate, rc.image_fps)[None].to(device)
         visual = resample_features(feats, positions)  # (1, T, D)
         notes_t = None
@@ -149,7 +125,9 @@ class RegressorBackend(GenerationBackend):
             w = torch.from_numpy(crossfade_weights(b - a)).to(device)
             acc[:, a:b] += mel.float() * w
             total[a:b] += w
-            yield Progress("mel", i + 1, len(starts), _fraction("mel", i + 1, len(starts)))
+            yield Progress(
+                "mel", i + 1, len(starts), stage_fraction("mel", i + 1, len(starts), STAGE_WEIGHTS)
+            )
         return acc / total
 
     def iter_batch(
@@ -172,7 +150,7 @@ class RegressorBackend(GenerationBackend):
             except StopIteration as stop:
                 wave: Tensor = stop.value
                 break
-            yield Progress("waveform", done, n, _fraction("waveform", done, n))
+            yield Progress("waveform", done, n, stage_fraction("waveform", done, n, STAGE_WEIGHTS))
         job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
         # Deterministic: every take is the same audio.
         return BatchOutput(
