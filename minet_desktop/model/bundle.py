@@ -18,9 +18,11 @@ tensor whose shape or dtype differs from what the config builds.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 from safetensors import safe_open
@@ -34,6 +36,8 @@ from minet_desktop.model.config import BUNDLE_FORMAT_VERSION, BundleConfig
 from minet_desktop.model.movement import MovementEncoder
 from minet_desktop.model.prior import Prior, build_prior
 from minet_desktop.model.vqvae import VQVAE
+
+C = TypeVar("C")
 
 FORMAT = "minet-bundle"
 PARTS = ("vqvae", "movement", "prior")
@@ -76,10 +80,13 @@ def save_bundle(
     model_card: str = "",
 ) -> Path:
     """Write the bundle atomically (a crash leaves any earlier file at ``path`` untouched); returns ``path``."""
-    tensors = {
-        k: v.detach().to("cpu").contiguous().clone()
-        for k, v in _state({"vqvae": vqvae, "movement": movement, "prior": prior}).items()
-    }
+    return write_bundle(path, _state({"vqvae": vqvae, "movement": movement, "prior": prior}), cfg, model_card)
+
+
+def write_bundle(path: str | PathLike[str], state: dict[str, Tensor], cfg: Any, model_card: str = "") -> Path:
+    """Any model type's bundle: ``state`` as safetensors, ``cfg`` (a config dataclass) as JSON and the model card
+    in the metadata, written atomically; returns ``path``."""
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     metadata = {
         "format": FORMAT,
         "format_version": str(BUNDLE_FORMAT_VERSION),
@@ -111,6 +118,26 @@ def _read_metadata(path: Path) -> dict[str, str]:
     if "config" not in metadata:
         raise InputError(path, "bundle metadata has no 'config'")
     return metadata
+
+
+def read_typed_config(
+    path: str | PathLike[str], cls: type[C], model_types: Iterable[str], what: str
+) -> tuple[C, str]:
+    """Config (a ``cls``) and model card of a bundle of one of ``model_types`` without loading its weights;
+    InputError naming the file when it is not a bundle, or ``what`` it should be."""
+    p = Path(path)
+    metadata = _read_metadata(p)
+    try:
+        model_type = json.loads(metadata["config"]).get("model_type")
+    except (ValueError, AttributeError) as exc:
+        raise InputError(p, f"bundle config is not valid JSON ({exc})") from exc
+    if model_type not in set(model_types):
+        raise InputError(p, f"not {what} (its model type is {model_type!r})")
+    try:
+        cfg = from_json(cls, metadata["config"])
+    except ConfigError as exc:
+        raise InputError(p, f"bundle config is not usable: {exc}") from exc
+    return cfg, metadata.get("model_card", "")
 
 
 def read_bundle_config(path: str | PathLike[str]) -> tuple[BundleConfig, str]:

@@ -32,14 +32,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from minet_desktop.core.atomic import atomic_path
-from minet_desktop.core.config import from_json, to_json
-from minet_desktop.core.errors import ConfigError, InputError
-from minet_desktop.model.bundle import FORMAT, _read_metadata, read_tensors
-from minet_desktop.model.config import BUNDLE_FORMAT_VERSION, RegressorBundleConfig, RegressorConfig
+from minet_desktop.model.bundle import read_tensors, read_typed_config, write_bundle
+from minet_desktop.model.config import RegressorBundleConfig, RegressorConfig
 
 PREFIX = "regressor"
 
@@ -238,34 +234,14 @@ def save_regressor_bundle(
     """Write the bundle atomically (a crash leaves any earlier file at ``path`` untouched); returns ``path``."""
     if model.cfg != cfg.regressor:
         raise ValueError("the module was built with other sizes than the bundle config says")
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in _state(model).items()}
-    metadata = {
-        "format": FORMAT,
-        "format_version": str(BUNDLE_FORMAT_VERSION),
-        "config": to_json(cfg),
-        "model_card": model_card,
-    }
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
-    return target
+    return write_bundle(path, _state(model), cfg, model_card)
 
 
 def read_regressor_config(path: str | PathLike[str]) -> tuple[RegressorBundleConfig, str]:
     """Config and model card of a regressor bundle without loading its weights."""
-    p = Path(path)
-    metadata = _read_metadata(p)
-    try:
-        model_type = json.loads(metadata["config"]).get("model_type")
-    except (ValueError, AttributeError) as exc:
-        raise InputError(p, f"bundle config is not valid JSON ({exc})") from exc
-    if model_type not in ("frame_regressor", "frame_regressor_midi"):
-        raise InputError(p, f"not a frame regressor bundle (its model type is {model_type!r})")
-    try:
-        cfg = from_json(RegressorBundleConfig, metadata["config"])
-    except ConfigError as exc:
-        raise InputError(p, f"bundle config is not usable: {exc}") from exc
-    return cfg, metadata.get("model_card", "")
+    return read_typed_config(
+        path, RegressorBundleConfig, ("frame_regressor", "frame_regressor_midi"), "a frame regressor bundle"
+    )
 
 
 def load_regressor_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -> RegressorBundle:
