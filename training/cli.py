@@ -101,6 +101,24 @@ def _cmd_vqvae(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_decoder(args: argparse.Namespace) -> int:
+    from training.train.run import train_decoder
+
+    recipe, train = _train_overrides(args, "decoder")
+    result = train_decoder(
+        Path(args.cache),
+        Path(args.vqvae),
+        Path(args.out),
+        recipe,
+        train,
+        resume=args.resume,
+        progress=not args.no_progress,
+    )
+    if result.is_global_zero:
+        print(result.summary())
+    return 0
+
+
 def _cmd_prior(args: argparse.Namespace) -> int:
     from training.train.run import train_prior
 
@@ -344,6 +362,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train_options(p)
     p.set_defaults(func=_cmd_vqvae)
+
+    p = sub.add_parser(
+        "decoder",
+        help="train a trained VQ-VAE's decoder further (its codes stay the same)",
+        description=(
+            "Loads a trained VQ-VAE, freezes its encoder and codebook, adds the recipe's [model.vqvae] "
+            "decoder_context (the mean of the last N codes as input) and decoder_head (a nonlinear output head) "
+            "and trains the decoder alone ([stage.decoder]). "
+            "Every recording keeps its codes, so priors trained on the VQ-VAE's codes are bundled with the new "
+            "decoder as they are: minet-train bundle --prior PRIOR --vqvae RUN_DIR. Writes RUN_DIR/vqvae.ckpt."
+        ),
+    )
+    _add_train_options(p)
+    p.add_argument(
+        "--vqvae", required=True, metavar="CKPT", help="vqvae.ckpt, its run folder, or a model bundle"
+    )
+    p.set_defaults(func=_cmd_decoder)
 
     p = sub.add_parser(
         "prior",

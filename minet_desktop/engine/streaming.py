@@ -17,7 +17,7 @@ The pipeline per pushed frame, all causal and all in fixed-size state:
    window of frames (:mod:`minet_desktop.engine.motion`, ``"trailing"``); the prior's sliding window and
    key/value cache live in a :class:`~minet_desktop.engine.sampling.CodeSampler`.
 3. *Spectrogram*: a code's frames are decoded once ``lookahead_codes`` later codes exist, with
-   :func:`~minet_desktop.engine.synthesis.decoder_context` earlier codes as context.
+   :func:`~minet_desktop.engine.synthesis.decoder_history` earlier codes as context.
 4. *Audio*: :class:`~minet_desktop.engine.synthesis.StreamingGriffinLim` commits the new frames' phases and
    hands out the samples no later frame can change; they wait in a ring buffer for :meth:`pull_audio`.
 
@@ -51,7 +51,7 @@ from minet_desktop.engine.backends import MINetBackend
 from minet_desktop.engine.motion import default_stride, window_frames
 from minet_desktop.engine.sampling import CodeSampler
 from minet_desktop.engine.session import Session
-from minet_desktop.engine.synthesis import StreamingGriffinLim, decoder_context
+from minet_desktop.engine.synthesis import StreamingGriffinLim, decoder_context, decoder_history
 
 
 class LiveGenerator:
@@ -115,7 +115,8 @@ class LiveGenerator:
         self.frame_rate = cfg.audio.frame_rate
         self.threshold = cfg.skeleton.confidence_threshold
         self.window = window_frames(cfg.prior.block_size, self.ds)
-        self.context = decoder_context(cfg.vqvae)
+        self.context = decoder_context(cfg.vqvae)  # later codes a code's frames depend on
+        self.history = decoder_history(cfg.vqvae)  # earlier codes they depend on
         self.lookahead = max(0, int(lookahead_codes))
         p = cfg.prior
         self.stride = (
@@ -139,7 +140,7 @@ class LiveGenerator:
         # Fixed-size histories.
         per_source = int(math.ceil(self.frame_rate / self.fps)) + 1  # frames one source frame can complete
         self._frames = RingBuffer(self.window + self.ds + per_source, (3, N_JOINTS))
-        self._codes = RingBuffer(self.context + self.lookahead + 64, (), np.int64)
+        self._codes = RingBuffer(self.history + self.context + self.lookahead + 64, (), np.int64)
         self.n_codes = 0  # codes drawn
         self.n_decoded = 0  # codes whose frames went to Griffin-Lim
         self._audio = RingBuffer(max(1, int(max_buffered_s * cfg.audio.sample_rate)), (), np.float32)
@@ -299,7 +300,7 @@ class LiveGenerator:
         last_ready = self.n_codes if final else self.n_codes - self.lookahead  # codes [n_decoded, last_ready)
         if last_ready <= self.n_decoded:
             return
-        lo = max(0, self.n_decoded - self.context)
+        lo = max(0, self.n_decoded - self.history)
         hi = self.n_codes if final else min(self.n_codes, last_ready + self.context)
         held = self._codes.latest(self.n_codes - lo)[: hi - lo]
         codes = torch.from_numpy(held)[None].to(self.device)

@@ -4,9 +4,10 @@ Both are generators that yield after every chunk / iteration (each yield is a ca
 result (``value = yield from iter_decode(...)``).
 
 Chunked decoding is exact, not an approximation: the decoder is a stack of convolutions whose receptive field
-is :func:`decoder_context` codes either side, so decoding a chunk together with that many neighbouring codes
-on each side and keeping only the chunk's own frames gives the frames a one-pass decode gives (up to float
-rounding; tests/engine/test_synthesis.py checks both the bound and the equality). There is no join to click.
+is :func:`decoder_context` codes either side (and :func:`decoder_history` earlier codes when the decoder
+averages a causal window of codes), so decoding a chunk together with that many neighbouring codes and keeping
+only the chunk's own frames gives the frames a one-pass decode gives (up to float rounding;
+tests/engine/test_synthesis.py checks both the bound and the equality). There is no join to click.
 
 :func:`iter_griffin_lim` is torchaudio's ``griffinlim`` (fast Griffin-Lim, momentum 0.99, zero initial
 phase, the settings of :mod:`minet_desktop.features.audio`) written out so that it can yield between
@@ -46,21 +47,29 @@ def decoder_context(cfg: VQVAEConfig) -> int:
     return int(math.ceil(radius)) + 1
 
 
+def decoder_history(cfg: VQVAEConfig) -> int:
+    """Earlier codes that influence a code's decoded frames: :func:`decoder_context`, plus the causal
+    ``decoder_context`` window of :class:`~minet_desktop.model.vqvae.CodeContext` when the decoder has one."""
+    return decoder_context(cfg) + max(0, cfg.decoder_context - 1)
+
+
 def iter_decode(
     vqvae: VQVAE, codes: Tensor, chunk_codes: int = 32, context: int | None = None
 ) -> Generator[tuple[int, int], None, Tensor]:
-    """Decode ``codes`` (B, N) in chunks of ``chunk_codes`` with ``context`` codes of overlap either side.
+    """Decode ``codes`` (B, N) in chunks of ``chunk_codes`` with overlapping codes either side: ``context``, or
+    :func:`decoder_history` before and :func:`decoder_context` after each chunk.
 
     Yields ``(chunks_done, n_chunks)``; returns the spectrogram (B, F, N * downsample) on the codes' device.
     """
     ds = vqvae.cfg.downsample
     ctx = decoder_context(vqvae.cfg) if context is None else context
+    before = decoder_history(vqvae.cfg) if context is None else context
     B, N = codes.shape
     out = torch.empty(B, vqvae.cfg.in_bins, N * ds, device=codes.device)
     n_chunks = max(1, math.ceil(N / chunk_codes))
     for i in range(n_chunks):
         a, b = i * chunk_codes, min(N, (i + 1) * chunk_codes)
-        lo, hi = max(0, a - ctx), min(N, b + ctx)
+        lo, hi = max(0, a - before), min(N, b + ctx)
         with torch.no_grad():
             spec = vqvae.decode(codes[:, lo:hi])
         out[..., a * ds : b * ds] = spec[..., (a - lo) * ds : (b - lo) * ds].float()

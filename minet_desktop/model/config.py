@@ -65,8 +65,23 @@ class VQVAEConfig:
     # A code whose EMA usage (vectors per batch) falls below this is restarted on a random encoder output
     # of the batch, so the whole codebook stays in use (Jukebox / vector-quantize-pytorch practice).
     dead_code_threshold: float = 1.0
+    # Hidden width of a residual output head on the decoder (0: none, the paper's decoder). The paper's last
+    # layer maps ``channels`` features to the ``in_bins`` bins linearly, so every decoded frame is a mix of a
+    # few hundred fixed spectral shapes; at 128 channels that cannot place the upper harmonics of every pitch
+    # (the trumpet's turn into a saxophone's breath). The head adds ``W2 ReLU(W1 h)`` with ``decoder_head``
+    # hidden units to that layer's output; its last layer starts at zero, so a decoder trained without it is
+    # unchanged until the head learns. ``minet-train decoder`` trains it on a trained VQ-VAE's frozen codes.
+    decoder_head: int = 0
+    # Earlier codes (this one included) whose mean the decoder adds to its input (0: none, the paper's decoder,
+    # which sees a few codes either side). A code says little about which instrument plays (its codes are
+    # shared across instruments), a couple of seconds of them say it well (a linear read of the code counts
+    # in 2-s windows names 98 % of the test windows' instruments), so the decoder can render the instrument's
+    # own timbre. Causal, so live generation needs no extra lookahead. Trained by ``minet-train decoder``.
+    decoder_context: int = 0
 
     def __post_init__(self) -> None:
+        if self.decoder_head < 0 or self.decoder_context < 0:
+            raise ConfigError("VQVAEConfig: decoder_head and decoder_context must be >= 0 (0: none)")
         if min(self.in_bins, self.channels, self.code_dim, self.codebook_size, self.kernel_size) <= 0:
             raise ConfigError("VQVAEConfig: sizes must be positive")
         if self.kernel_size % 2 != 1:

@@ -5,6 +5,10 @@ Spectrogram frequency bins are Conv1d channels; time is the convolution axis, so
     spec (B, F, T) -> Conv1d -> MBR x4 (8, 4, 2, 1 bands) -> stride-2 convs -> ResBlock x2 -> Conv1d
                    -> z_e (B, D, T/ds) -> EMA vector quantiser -> z_q -> mirrored decoder -> (B, F, T)
 
+Not in the paper, both off by default: the decoder may add a causal context of the last codes to its input
+(:class:`CodeContext`, ``VQVAEConfig.decoder_context``) and a nonlinear :class:`OutputHead` to its linear
+output layer (``decoder_head``).
+
 Loss: ``L = ||S - D(e)||² + β ||E(S) - sg[e]||²``; the codebook is learnt by exponential moving averages
 instead of an embedding loss, and codes nobody uses are restarted on random encoder outputs.
 """
@@ -86,10 +90,61 @@ class Decoder(nn.Module):
         )
         self.mbr = nn.Sequential(*[MBRBlock(c, b, k) for b in bands])
         self.conv_out = nn.Conv1d(c, cfg.in_bins, k, padding=k // 2)
+        self.head = OutputHead(c, cfg.decoder_head, cfg.in_bins, k) if cfg.decoder_head else None
+        self.context = CodeContext(cfg.code_dim, c, cfg.decoder_context) if cfg.decoder_context else None
 
     def forward(self, z: Tensor) -> Tensor:
-        x = self.up(self.res(self.conv_in(z)))
-        return self.conv_out(self.mbr(x))
+        x = self.conv_in(z)
+        if self.context is not None:
+            x = x + self.context(z)
+        x = self.mbr(self.up(self.res(x)))
+        out = self.conv_out(x)
+        return out if self.head is None else out + self.head(x)
+
+
+class CodeContext(nn.Module):
+    """The mean of ``ReLU(W1 z)`` over the last ``window`` codes, mapped by ``W2`` (``decoder_context``).
+
+    Causal: position ``t`` averages codes ``t - window + 1 .. t`` (fewer at the start). ``W2`` starts at zero,
+    so adding the context to a trained decoder changes nothing at first.
+    z: (B, code_dim, T') -> (B, channels, T')
+    """
+
+    def __init__(self, code_dim: int, channels: int, window: int) -> None:
+        super().__init__()
+        self.window = window
+        self.conv1 = nn.Conv1d(code_dim, channels, 1)
+        self.conv2 = nn.Conv1d(channels, channels, 1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = F.relu(self.conv1(z))
+        T = h.shape[-1]
+        sums = torch.cumsum(F.pad(h.float(), (1, 0)), dim=-1)  # sums[..., t] = h[..., :t].sum(-1)
+        t = torch.arange(1, T + 1, device=h.device)
+        lo = (t - self.window).clamp_min(0)
+        mean = (sums[..., t] - sums[..., lo]) / (t - lo).to(sums.dtype)
+        return self.conv2(mean.to(h.dtype))
+
+
+class OutputHead(nn.Module):
+    """``W2 ReLU(W1 h)``: a nonlinear correction of the decoder's linear output layer (``decoder_head``).
+
+    ``W1`` is a ``kernel_size`` convolution to ``hidden`` channels, ``W2`` a 1x1 convolution to the bins,
+    initialised to zero so that adding the head to a trained decoder changes nothing at first.
+    h: (B, C, T) -> (B, bins, T)
+    """
+
+    def __init__(self, channels: int, hidden: int, bins: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(channels, hidden, kernel_size, padding=kernel_size // 2)
+        self.conv2 = nn.Conv1d(hidden, bins, 1)
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.conv2(F.relu(self.conv1(h)))
 
 
 def _distributed() -> bool:

@@ -35,9 +35,15 @@ def _stream(live: LiveGenerator, kp: np.ndarray, block: int = 1) -> np.ndarray:
     return np.concatenate(out)
 
 
-@pytest.mark.parametrize(("per_frame_motion", "stride"), [(False, 1), (False, 3), (True, 1)])
-def test_streaming_equals_offline_codes_and_spectrogram(make_bundle, per_frame_motion, stride) -> None:
-    s = Session(make_bundle(per_frame_motion=per_frame_motion), device="cpu")
+@pytest.mark.parametrize(
+    ("per_frame_motion", "stride", "decoder"),
+    [(False, 1, None), (False, 3, None), (True, 1, None), (False, 1, {"decoder_context": 12})],
+    ids=["stride-1", "stride-3", "per-frame", "code-context"],
+)
+def test_streaming_equals_offline_codes_and_spectrogram(
+    make_bundle, per_frame_motion, stride, decoder
+) -> None:
+    s = Session(make_bundle(per_frame_motion=per_frame_motion, vqvae=decoder), device="cpu")
     kf = performance(1.5)
     offline = s.generate(kf, seed=5, motion_window="trailing", motion_stride=stride)
     _, stats = normalize(interpolate_missing(kf.keypoints, 0.3)[0], 0.3)

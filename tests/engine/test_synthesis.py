@@ -10,6 +10,7 @@ from minet_desktop.core.config import AudioConfig
 from minet_desktop.engine.synthesis import (
     StreamingGriffinLim,
     decoder_context,
+    decoder_history,
     iter_decode,
     iter_griffin_lim,
 )
@@ -29,7 +30,18 @@ def _run(gen):
 
 def _vqvae(cfg: VQVAEConfig) -> VQVAE:
     torch.manual_seed(0)
-    return VQVAE(cfg).eval()
+    vq = VQVAE(cfg).eval()
+    with torch.no_grad():  # the optional branches start at zero (no effect): give them some
+        for branch in (vq.decoder.context, vq.decoder.head):
+            if branch is not None:
+                branch.conv2.weight.normal_(0.0, 0.5)
+    return vq
+
+
+#: The paper's depth, with a causal context of 9 codes and an output head.
+WITH_CONTEXT = VQVAEConfig(
+    in_bins=16, channels=16, code_dim=4, codebook_size=16, downsample=4, decoder_context=9, decoder_head=8
+)
 
 
 @pytest.mark.parametrize(
@@ -37,8 +49,9 @@ def _vqvae(cfg: VQVAEConfig) -> VQVAE:
     [
         BundleConfig.tiny().vqvae,
         VQVAEConfig(in_bins=16, channels=16, code_dim=4, codebook_size=16, downsample=4),  # paper's depth
+        WITH_CONTEXT,
     ],
-    ids=["tiny", "paper-depth"],
+    ids=["tiny", "paper-depth", "code-context"],
 )
 def test_decoder_context_bounds_the_receptive_field(cfg: VQVAEConfig) -> None:
     vq = _vqvae(cfg)
@@ -50,16 +63,20 @@ def test_decoder_context_bounds_the_receptive_field(cfg: VQVAEConfig) -> None:
     touched = torch.nonzero(diff > 1e-6).flatten()
     ctx, ds = decoder_context(cfg), cfg.downsample
     assert touched.numel() > 0
-    assert touched.min() >= (30 - ctx) * ds and touched.max() < (31 + ctx) * ds
+    # A code reaches decoder_context codes back and forth; a causal code context only further forwards.
+    reach = ctx + max(0, cfg.decoder_context - 1)
+    assert touched.min() >= (30 - ctx) * ds and touched.max() < (31 + reach) * ds
     # ...and it is not wildly conservative (chunks would decode too much context for nothing).
-    assert touched.min() < (30 - ctx + 4) * ds
+    assert touched.min() < (30 - ctx + 4) * ds and touched.max() >= (31 + reach - 6) * ds
+    assert decoder_history(cfg) == reach
 
 
+@pytest.mark.parametrize("context", [False, True], ids=["paper", "code-context"])
 @pytest.mark.parametrize("chunk", [1, 5, 16])
-def test_chunked_decode_equals_one_pass(chunk: int) -> None:
+def test_chunked_decode_equals_one_pass(chunk: int, context: bool) -> None:
     """Overlapping chunks decode to the one-pass spectrogram: nothing at the joins to click."""
     cfg = VQVAEConfig(in_bins=16, channels=16, code_dim=4, codebook_size=16, downsample=4)
-    vq = _vqvae(cfg)
+    vq = _vqvae(WITH_CONTEXT if context else cfg)
     codes = torch.randint(0, 16, (2, 37))
     with torch.no_grad():
         whole = vq.decode(codes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -18,6 +19,7 @@ from test_cache import notes_from, synthetic_keypoints, tone
 
 from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.model.bundle import load_bundle
+from minet_desktop.model.vqvae import VQVAE
 from training.cache import load_manifest, prepare
 from training.cli import main
 from training.datasets.urmp import write_urmp_piece
@@ -26,12 +28,15 @@ from training.train.checkpoints import load_vqvae, read_checkpoint
 from training.train.config import RECIPES_DIR, load_recipe, with_overrides
 from training.train.data import (
     CODES_FILE,
+    CODES_INDEX,
     PriorCropDataset,
     TrainingDataWarning,
+    check_codes,
+    codes_fingerprint,
     precompute_codes,
     vqvae_fingerprint,
 )
-from training.train.run import train_prior, train_vqvae
+from training.train.run import train_decoder, train_prior, train_vqvae
 
 TINY = RECIPES_DIR / "tiny.toml"
 REPO = Path(__file__).resolve().parents[2]
@@ -136,7 +141,7 @@ def test_midi_content_prior_trains_on_the_notes(cache: Path, vqvae_run: Path, tm
 
 def test_codes_are_precomputed_once_and_recomputed_for_another_vqvae(cache: Path, vqvae_run: Path):
     cfg, vq = load_vqvae(vqvae_run)
-    fp = vqvae_fingerprint(vq)
+    fp = codes_fingerprint(vq)
     precompute_codes(cache, vq, fp)
     assert precompute_codes(cache, vq, fp) == 0  # up to date
     entry = next(iter(load_manifest(cache)["tracks"].values()))
@@ -161,10 +166,26 @@ def test_codes_are_precomputed_once_and_recomputed_for_another_vqvae(cache: Path
     kp = np.load(cache / tid["dir"] / "skeleton.npy")
     assert np.array_equal(item["skeleton"][..., 0].numpy(), kp[start * cfg.frames_per_code])
 
+    # Another decoder, same encoder and codebook: the codes stay, and both VQ-VAEs are known to give them.
+    redecoded = load_vqvae(vqvae_run)[1]
+    with torch.no_grad():
+        redecoded.decoder.conv_out.bias.add_(1.0)
+    assert codes_fingerprint(redecoded) == fp != vqvae_fingerprint(redecoded)
+    assert precompute_codes(cache, redecoded, fp) == 0
+    for known in (fp, vqvae_fingerprint(vq), vqvae_fingerprint(redecoded)):
+        check_codes(cache, known)
+    # An index written before the codes fingerprint existed (named by the whole VQ-VAE) is still good.
+    index = json.loads((cache / CODES_INDEX).read_text())
+    legacy = {"vqvae_sha256": vqvae_fingerprint(vq), "frames_per_code": index["frames_per_code"]}
+    (cache / CODES_INDEX).write_text(json.dumps({**legacy, "tracks": index["tracks"]}))
+    assert precompute_codes(cache, vq, fp) == 0
+
     other = load_vqvae(vqvae_run)[1]
     with torch.no_grad():
         other.quantizer.codebook.mul_(-1.0)
-    assert precompute_codes(cache, other, vqvae_fingerprint(other)) == len(load_manifest(cache)["tracks"])
+    assert precompute_codes(cache, other, codes_fingerprint(other)) == len(load_manifest(cache)["tracks"])
+    with pytest.raises(InputError, match="another VQ-VAE"):
+        check_codes(cache, fp)
     precompute_codes(cache, vq, fp)  # leave the fixture's codes as they were
 
 
@@ -191,12 +212,80 @@ def _losses(run: Path) -> dict[int, float]:
     return out
 
 
-@pytest.mark.parametrize("stage", ["vqvae", "prior"])
+def _with_head(recipe, width: int):
+    return replace(recipe, model=replace(recipe.model, vqvae=replace(recipe.model.vqvae, decoder_head=width)))
+
+
+def test_the_decoder_stage_keeps_every_code_and_the_prior_bundles_with_it(
+    cache: Path, vqvae_run: Path, tmp_path: Path, capsys
+):
+    recipe = _with_head(load_recipe(TINY), 16)
+    (tmp_path / "head.toml").write_text(
+        TINY.read_text().replace("[model.vqvae]", "[model.vqvae]\ndecoder_head = 16", 1)
+    )
+    # The VQ-VAE stage trains the paper's decoder whatever the recipe's head: the head is the decoder stage's.
+    one_step = with_overrides(recipe.train("vqvae"), max_steps=1)
+    plain = train_vqvae(cache, tmp_path / "vq", recipe, one_step, progress=False)
+    assert load_vqvae(plain.checkpoint)[0].vqvae.decoder_head == 0
+    argv = ["decoder", "--cache", str(cache), "--vqvae", str(vqvae_run), "--out", str(tmp_path / "dec")]
+    assert main([*argv, "--config", str(tmp_path / "head.toml"), "--max-steps", "3", "--no-progress"]) == 0
+    _, before = load_vqvae(vqvae_run)
+    cfg, after = load_vqvae(tmp_path / "dec")
+    assert cfg.vqvae.decoder_head == 16 and after.decoder.head is not None
+    assert cfg.vqvae == replace(before.cfg, decoder_head=16)
+    # Encoder, codebook and normalisation untouched (EMA and restarts off), the decoder and its head trained.
+    assert codes_fingerprint(after) == codes_fingerprint(before)
+    assert vqvae_fingerprint(after) != vqvae_fingerprint(before)
+    assert after.decoder.head.conv2.weight.abs().sum() > 0
+    assert not torch.equal(after.decoder.conv_out.weight, before.decoder.conv_out.weight)
+    entry = next(iter(load_manifest(cache)["tracks"].values()))
+    spec = torch.from_numpy(np.load(cache / entry["dir"] / "spec.npy").T.astype(np.float32))[None]
+    assert torch.equal(after.encode(spec), before.encode(spec))
+
+    # A prior trained on the old VQ-VAE's codes is bundled with the new decoder, and its codes decode with it.
+    recipe_prior = load_recipe(TINY)
+    one_step = with_overrides(recipe_prior.train("prior"), max_steps=1)
+    prior = train_prior(cache, vqvae_run, tmp_path / "prior", recipe_prior, one_step, progress=False)
+    out = tmp_path / "new.safetensors"
+    capsys.readouterr()
+    assert (
+        main(["bundle", "--prior", str(prior.run_dir), "--vqvae", str(tmp_path / "dec"), "-o", str(out)]) == 0
+    )
+    bundle = load_bundle(out)
+    assert bundle.cfg.vqvae.decoder_head == 16 and vqvae_fingerprint(bundle.vqvae) == vqvae_fingerprint(after)
+    codes = after.encode(spec)
+    assert torch.allclose(bundle.vqvae.decode(codes), after.decode(codes))
+    # A VQ-VAE with another encoder and codebook would give the prior's codes another meaning: refused.
+    code = main(["bundle", "--prior", str(prior.run_dir), "--vqvae", str(tmp_path / "vq"), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "vq" in err and "does not share" in err
+    # A source with another head width than the recipe's is named, not half-loaded.
+    with pytest.raises(InputError, match="decoder_head = 16"):
+        train_decoder(cache, tmp_path / "dec", tmp_path / "dec2", _with_head(recipe, 8), progress=False)
+
+
+def test_an_output_head_added_to_a_trained_decoder_changes_nothing_until_it_learns(vqvae_run: Path):
+    _, vq = load_vqvae(vqvae_run)
+    wider = VQVAE(replace(vq.cfg, decoder_head=32)).eval()
+    missing, unexpected = wider.load_state_dict(vq.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == [
+        "decoder.head.conv1.bias",
+        "decoder.head.conv1.weight",
+        "decoder.head.conv2.bias",
+        "decoder.head.conv2.weight",
+    ]
+    codes = torch.randint(0, vq.cfg.codebook_size, (2, 5))
+    assert torch.equal(wider.decode(codes), vq.decode(codes))
+    with pytest.raises(ConfigError, match="decoder_head"):
+        replace(vq.cfg, decoder_head=-1)
+
+
+@pytest.mark.parametrize("stage", ["vqvae", "decoder", "prior"])
 def test_resuming_after_a_kill_continues_exactly(cache: Path, vqvae_run: Path, tmp_path: Path, stage: str):
     recipe = load_recipe(TINY)
     # Dropout draws from the global RNG, as the codebook's dead-code restarts do: both must resume exactly.
     model = replace(recipe.model, prior=replace(recipe.model.prior, dropout=0.1))
-    recipe = replace(recipe, model=model)
+    recipe = _with_head(replace(recipe, model=model), 8)
     # 2 steps per epoch would put every checkpoint on an epoch boundary: batch 2 gives 4, so the checkpoint
     # at step 2 is mid-epoch; validation at step 3 runs in between.
     train = with_overrides(recipe.train(stage), batch_size=2, max_steps=7, ckpt_every=2, val_every=3)
@@ -204,6 +293,8 @@ def test_resuming_after_a_kill_continues_exactly(cache: Path, vqvae_run: Path, t
     def run(out: Path, **kw):
         if stage == "vqvae":
             return train_vqvae(cache, out, recipe, train, progress=False, **kw)
+        if stage == "decoder":
+            return train_decoder(cache, vqvae_run, out, recipe, train, progress=False, **kw)
         return train_prior(cache, vqvae_run, out, recipe, train, progress=False, **kw)
 
     whole = run(tmp_path / "whole")

@@ -790,15 +790,17 @@ def vqvae_test_l2(
 def prior_test_nll(path: Path, cache: Path, tracks: Sequence[EvalTrack]) -> float:
     """Teacher-forced NLL per code (nats) of a bundle's prior on the test split, in full prior windows.
 
-    The codes are the cache's (``codes.npy``, from the VQ-VAE the prior was trained on; checked by weights
-    fingerprint), so the number is the same quantity as the training log's val/loss.
+    The codes are the cache's (``codes.npy``, from the VQ-VAE the prior was trained on: the bundle's encoder and
+    codebook encode any track whose codes came from another), so the number is the same quantity as the
+    training log's val/loss.
     """
     from minet_desktop.model.bundle import load_bundle
     from minet_desktop.model.movement import align_to
-    from training.train.data import check_codes, vqvae_fingerprint
+    from training.train.data import codes_fingerprint, precompute_codes
 
     b = load_bundle(path)
-    check_codes(cache, vqvae_fingerprint(b.vqvae))
+    # Codes of this bundle's encoder and codebook: kept when the cache has them, written when it has another's.
+    precompute_codes(cache, b.vqvae, codes_fingerprint(b.vqvae))
     cfg = b.cfg
     L, fpc = cfg.prior.block_size, cfg.frames_per_code
     total = 0.0

@@ -55,6 +55,7 @@ from training.train.data import (
     _optional_split,
     check_cache,
     check_codes,
+    codes_fingerprint,
     precompute_codes,
     spectrogram_stats,
     split_summary,
@@ -285,12 +286,15 @@ class ContentGRUModule(_TrainingModule):
     """Trains :class:`ContentGRU` (with its movement encoder) on codes of a frozen VQ-VAE.
 
     Batch: ``codes`` (B, N), ``skeleton`` (B, 3, 47, N * fpc), ``notes`` (B, N * fpc), ``length`` (B,) real
-    codes. ``vqvae_sha256`` names the VQ-VAE whose codes it learns; :func:`content_gru_test_nll` checks it.
+    codes. ``vqvae_sha256`` names the VQ-VAE whose codes it learns, ``codes_sha256`` its encoder and codebook
+    (:func:`~training.train.data.codes_fingerprint`); :func:`content_gru_test_nll` checks the codes by it.
     """
 
     config_class = GRUContentBundleConfig
 
-    def __init__(self, model_config: str, train_config: str, vqvae_sha256: str = "") -> None:
+    def __init__(
+        self, model_config: str, train_config: str, vqvae_sha256: str = "", codes_sha256: str = ""
+    ) -> None:
         super().__init__(model_config, train_config)
         self.save_hyperparameters()
         self.content_gru = ContentGRU(self.cfg)
@@ -340,15 +344,16 @@ def train_content_gru(
     manifest = check_cache(cache, cfg)  # type: ignore[arg-type]  # reads .audio and .skeleton only
     _check_run_dir(run, CONTENT_GRU, cfg, resume)
     _setup(train)
-    fingerprint = vqvae_fingerprint(vqvae)
-    module = ContentGRUModule(to_json(cfg), to_json(train), fingerprint)
+    fingerprint = codes_fingerprint(vqvae)
+    module = ContentGRUModule(to_json(cfg), to_json(train), vqvae_fingerprint(vqvae), fingerprint)
     data = ContentGRUDataModule(cache, cfg, train, vqvae, fingerprint)
     trainer = make_trainer(run, train, callbacks, progress, _has_val(manifest, True))
     info = {
         "stage": CONTENT_GRU,
         "cache": str(cache.resolve()),
         "vqvae_checkpoint": str(Path(vqvae_path).resolve()),
-        "vqvae_sha256": fingerprint,
+        "vqvae_sha256": vqvae_fingerprint(vqvae),
+        "codes_sha256": fingerprint,
         "model_config": to_dict(cfg),
         "train_config": to_dict(train),
         "data": split_summary(manifest),
@@ -365,7 +370,7 @@ def train_content_gru(
 
 
 def load_content_gru(path: str | PathLike[str]) -> tuple[GRUContentBundleConfig, ContentGRU, str]:
-    """The trained GRU (eval mode, CPU), its config and the weights hash of the VQ-VAE whose codes it learnt,
+    """The trained GRU (eval mode, CPU), its config and the fingerprint of the codes it learnt,
     from a ``content_gru.ckpt``, any checkpoint of a content-gru run, or the run folder."""
     p = resolve_checkpoint(path, CONTENT_GRU)
     ckpt = read_checkpoint(p)
@@ -383,7 +388,8 @@ def load_content_gru(path: str | PathLike[str]) -> tuple[GRUContentBundleConfig,
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise InputError(p, f"weights do not fit the config ({str(exc).splitlines()[0]})") from exc
-    return cfg, model.eval(), str(hp["vqvae_sha256"])
+    # Runs made before the codes fingerprint existed name their codes by the whole VQ-VAE's hash.
+    return cfg, model.eval(), str(hp.get("codes_sha256") or hp["vqvae_sha256"])
 
 
 @torch.no_grad()

@@ -8,6 +8,7 @@ else, so a checkpoint from someone else cannot run code. The deliverable is the 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.model.bundle import build_modules, load_bundle, save_bundle
 from minet_desktop.model.config import BundleConfig
 from minet_desktop.model.vqvae import VQVAE
-from training.train.data import vqvae_fingerprint
+from training.train.data import codes_fingerprint, vqvae_fingerprint
 
 BUNDLE_SUFFIXES = (".safetensors",)
 
@@ -100,8 +101,9 @@ def write_bundle_from_checkpoint(
 ) -> Path:
     """Write the model bundle of a prior checkpoint (which holds its frozen VQ-VAE too).
 
-    With ``vqvae_path``, that VQ-VAE is used and must be the one the prior's codes came from (same weight
-    hash); a different one is refused, since the prior's codes would mean nothing to it.
+    With ``vqvae_path``, that VQ-VAE is used: the one the prior's codes came from, or one whose decoder was
+    trained further (``minet-train decoder``: same encoder and codebook, so the same codes). One that would
+    give other codes is refused, since the prior's codes would mean nothing to it.
     """
     p = resolve_checkpoint(prior_path, "prior")
     ckpt = read_checkpoint(p)
@@ -113,20 +115,28 @@ def write_bundle_from_checkpoint(
     state = ckpt["state_dict"]
     _load_part(movement, state, "movement", p)
     _load_part(prior, state, "prior", p)
+    _load_part(vqvae, state, "vqvae", p)
+    found = vqvae_fingerprint(vqvae)
+    if hp["vqvae_sha256"] and found != hp["vqvae_sha256"]:  # pragma: no cover - a damaged checkpoint
+        raise InputError(p, "the VQ-VAE inside this prior checkpoint is not the one it was trained with")
     if vqvae_path is not None:
-        vcfg, vqvae = load_vqvae(vqvae_path)
-        if vcfg.vqvae != cfg.vqvae or vcfg.audio != cfg.audio:
+        vcfg, other = load_vqvae(vqvae_path)
+        codes_cfg = replace(
+            vcfg.vqvae, decoder_head=cfg.vqvae.decoder_head, decoder_context=cfg.vqvae.decoder_context
+        )
+        if codes_cfg != cfg.vqvae or vcfg.audio != cfg.audio:
             raise InputError(
                 Path(vqvae_path), "this VQ-VAE has other sizes or audio settings than the prior's"
             )
-    else:
-        _load_part(vqvae, state, "vqvae", p)
-    found = vqvae_fingerprint(vqvae)
-    if hp["vqvae_sha256"] and found != hp["vqvae_sha256"]:
-        raise InputError(
-            Path(vqvae_path or p),
-            f"the prior was trained on codes of VQ-VAE {hp['vqvae_sha256'][:12]}, this VQ-VAE is {found[:12]}",
-        )
+        if codes_fingerprint(other) != codes_fingerprint(vqvae):
+            raise InputError(
+                Path(vqvae_path),
+                f"the prior was trained on codes of VQ-VAE {found[:12]}, whose encoder and codebook this "
+                "VQ-VAE does not share",
+            )
+        cfg = replace(cfg, vqvae=vcfg.vqvae)
+        vqvae = other
+        found = vqvae_fingerprint(vqvae)
     card = model_card
     if card is None:
         card = (

@@ -47,7 +47,7 @@ from minet_desktop.model.config import (
     VQVAEConfig,
 )
 
-STAGES = ("vqvae", "prior", "regressor", "seq2seq", "graph_transformer", "content_gru")
+STAGES = ("vqvae", "decoder", "prior", "regressor", "seq2seq", "graph_transformer", "content_gru")
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
@@ -193,12 +193,14 @@ class Recipe:
     seq2seq_train: TrainConfig = field(default_factory=TrainConfig)
     graph_transformer_train: TrainConfig = field(default_factory=TrainConfig)
     content_gru_train: TrainConfig = field(default_factory=TrainConfig)
+    decoder_train: TrainConfig = field(default_factory=TrainConfig)
 
     def train(self, stage: str) -> TrainConfig:
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         return {
             "vqvae": self.vqvae_train,
+            "decoder": self.decoder_train,
             "prior": self.prior_train,
             "regressor": self.regressor_train,
             "seq2seq": self.seq2seq_train,
@@ -241,6 +243,7 @@ def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
         seq2seq_train=per_stage["seq2seq"],
         graph_transformer_train=per_stage["graph_transformer"],
         content_gru_train=per_stage["content_gru"],
+        decoder_train=per_stage["decoder"],
     )
 
 

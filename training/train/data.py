@@ -145,8 +145,25 @@ def spectrogram_stats(
 def vqvae_fingerprint(vqvae: torch.nn.Module) -> str:
     """SHA-256 of the VQ-VAE's weights and buffers (names, dtypes, shapes, bytes): the same weights give
     the same hash whether they come from a checkpoint or a bundle."""
+    return _state_hash(vqvae.state_dict())
+
+
+#: The parts of a VQ-VAE's state that decide which code a spectrogram gets.
+CODE_PARTS = ("encoder.", "quantizer.", "spec_mean", "spec_std")
+
+
+def codes_fingerprint(vqvae: torch.nn.Module) -> str:
+    """SHA-256 of what decides the codes: encoder, codebook and input normalisation, not the decoder.
+
+    Two VQ-VAEs with the same codes fingerprint give every spectrogram the same codes (a decoder trained
+    further by ``minet-train decoder`` keeps it), so cached codes and the priors trained on them serve both.
+    """
+    return _state_hash({k: v for k, v in vqvae.state_dict().items() if k.startswith(CODE_PARTS)})
+
+
+def _state_hash(state: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
-    for name, t in sorted(vqvae.state_dict().items()):
+    for name, t in sorted(state.items()):
         t = t.detach().to("cpu").contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
         h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
@@ -169,7 +186,8 @@ def precompute_codes(
 ) -> int:
     """Encode every cached track with the frozen ``vqvae`` into ``codes.npy`` (int16 or int32, (n_codes,)).
 
-    Tracks whose codes were made by the same VQ-VAE (``fingerprint``) from the same ``spec.npy`` are kept;
+    Tracks whose codes were made by the same encoder and codebook (``fingerprint``, :func:`codes_fingerprint`)
+    from the same ``spec.npy`` are kept;
     everything else is recomputed. Long tracks are encoded in chunks of ``chunk_frames`` (a multiple of the
     downsampling) to bound memory. Returns the number of tracks encoded.
     """
@@ -183,8 +201,15 @@ def precompute_codes(
             old = json.loads(index_path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError):
             old = {}  # a damaged index only costs a recomputation
-    same_model = old.get("vqvae_sha256") == fingerprint and old.get("frames_per_code") == fpc
+    whole = vqvae_fingerprint(vqvae)
+    # An index from before the codes fingerprint names the VQ-VAE that wrote it: the same weights, same codes.
+    same_codes = old.get("codes_sha256", "legacy") == fingerprint or (
+        "codes_sha256" not in old and old.get("vqvae_sha256") == whole
+    )
+    same_model = same_codes and old.get("frames_per_code") == fpc
     old_tracks: dict[str, Any] = old.get("tracks", {}) if same_model else {}
+    # Every VQ-VAE known to give these codes (decoders trained further share them), for check_codes.
+    known = {whole, *(old.get("vqvae_sha256s", [old.get("vqvae_sha256")]) if same_model else [])} - {None}
     dtype = np.int16 if vqvae.cfg.codebook_size <= np.iinfo(np.int16).max else np.int32
     chunk = max(fpc, chunk_frames - chunk_frames % fpc)
     was_training = vqvae.training
@@ -217,20 +242,28 @@ def precompute_codes(
                 progress(i + 1, len(entries))
     finally:
         vqvae.train(was_training)
-    index = {"vqvae_sha256": fingerprint, "frames_per_code": fpc, "tracks": records}
+    # codes_sha256 keys the codes; vqvae_sha256s names the whole VQ-VAEs that give them (runs made before the
+    # codes fingerprint existed recorded one of those).
+    index = {
+        "codes_sha256": fingerprint,
+        "vqvae_sha256s": sorted(known),
+        "frames_per_code": fpc,
+        "tracks": records,
+    }
     atomic_write_text(index_path, json.dumps(index, indent=1, sort_keys=True))
     return computed
 
 
 def check_codes(cache_dir: str | PathLike[str], fingerprint: str) -> None:
-    """Raise InputError unless every track has codes of the VQ-VAE with ``fingerprint``."""
+    """Raise InputError unless every track has codes of the encoder and codebook with ``fingerprint``
+    (:func:`codes_fingerprint`, or the :func:`vqvae_fingerprint` of a VQ-VAE that gives them)."""
     cache = Path(cache_dir)
     path = cache / CODES_INDEX
     try:
         index = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"no usable codes index ({exc})") from exc
-    if index.get("vqvae_sha256") != fingerprint:
+    if fingerprint not in {index.get("codes_sha256"), *index.get("vqvae_sha256s", [])}:
         raise InputError(path, "the cached codes were made by another VQ-VAE")
 
 

@@ -86,10 +86,23 @@ class VQVAEModule(_TrainingModule):
     in checkpoints and bundles.
     """
 
-    def __init__(self, model_config: str, train_config: str) -> None:
+    def __init__(self, model_config: str, train_config: str, freeze_codes: bool = False) -> None:
         super().__init__(model_config, train_config)
         self.save_hyperparameters()
         self.vqvae = VQVAE(self.cfg.vqvae)
+        # The decoder stage: encoder and codebook stay as loaded (no gradients, no EMA updates, no restarts),
+        # so every recording keeps its codes and priors trained on them stay valid; only the decoder learns.
+        self.freeze_codes = freeze_codes
+        if freeze_codes:  # eval from the start too: Lightning restores each submodule's mode after validation
+            self.vqvae.encoder.requires_grad_(False).eval()
+            self.vqvae.quantizer.requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> VQVAEModule:
+        super().train(mode)
+        if self.freeze_codes:
+            self.vqvae.encoder.eval()
+            self.vqvae.quantizer.eval()
+        return self
 
     def _terms(self, batch: dict[str, Any]) -> dict[str, Tensor]:
         _, terms, _ = self.vqvae(batch["spec"], batch["length"])

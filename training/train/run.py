@@ -22,7 +22,7 @@ import json
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,7 @@ from training.train.data import (
     PriorDataModule,
     VQVAEDataModule,
     check_cache,
+    codes_fingerprint,
     spectrogram_stats,
     split_summary,
     vqvae_fingerprint,
@@ -205,11 +206,16 @@ def train_vqvae(
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
 ) -> RunResult:
-    """Train the VQ-VAE of ``recipe`` on the cache; returns where RUN_DIR/vqvae.ckpt was written."""
+    """Train the VQ-VAE of ``recipe`` on the cache; returns where RUN_DIR/vqvae.ckpt was written.
+
+    The decoder is the paper's: a recipe's ``decoder_head`` and ``decoder_context`` are trained afterwards, on
+    this VQ-VAE's frozen codes, by :func:`train_decoder`.
+    """
     t0 = time.monotonic()
     cache, run = Path(cache_dir), Path(run_dir)
     train = train or recipe.train("vqvae")
     cfg = recipe.model.bundle_config()
+    cfg = replace(cfg, vqvae=replace(cfg.vqvae, decoder_head=0, decoder_context=0))
     manifest = check_cache(cache, cfg)
     _check_run_dir(run, "vqvae", cfg, resume)
     _setup(train)
@@ -232,6 +238,79 @@ def train_vqvae(
             },
         )
     _fit(trainer, module, data, resume)
+    out = run / "vqvae.ckpt"
+    trainer.save_checkpoint(out, weights_only=True)
+    return RunResult(
+        run, out, None, trainer.global_step, _metrics(trainer), time.monotonic() - t0, trainer.is_global_zero
+    )
+
+
+def train_decoder(
+    cache_dir: str | PathLike[str],
+    vqvae_path: str | PathLike[str],
+    run_dir: str | PathLike[str],
+    recipe: Recipe,
+    train: TrainConfig | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:
+    """Train the decoder of a trained VQ-VAE further, with the recipe's ``decoder_head`` and
+    ``decoder_context``; the encoder and codebook stay frozen.
+
+    The encoder, codebook and input normalisation come from ``vqvae_path`` and never change, so every
+    recording keeps its codes: priors trained on that VQ-VAE's codes are bundled with this one unchanged
+    (``minet-train bundle --prior PRIOR --vqvae RUN_DIR``). Everything else of the architecture comes from
+    ``vqvae_path`` too; the recipe contributes ``[model.vqvae] decoder_head``, ``decoder_context`` and
+    ``[stage.decoder]``.
+    Writes RUN_DIR/vqvae.ckpt, which every command that takes a VQ-VAE accepts.
+    """
+    t0 = time.monotonic()
+    cache, run = Path(cache_dir), Path(run_dir)
+    train = train or recipe.train("decoder")
+    src_cfg, src = load_vqvae(vqvae_path)
+    want = recipe.model.vqvae
+    cfg = replace(
+        src_cfg,
+        vqvae=replace(src_cfg.vqvae, decoder_head=want.decoder_head, decoder_context=want.decoder_context),
+    )
+    manifest = check_cache(cache, cfg)
+    _check_run_dir(run, "decoder", cfg, resume)
+    _setup(train)
+    for key in ("decoder_head", "decoder_context"):
+        have, asked = getattr(src.cfg, key), getattr(cfg.vqvae, key)
+        if have not in (0, asked):
+            raise InputError(
+                Path(vqvae_path),
+                f"this VQ-VAE's decoder has {key} = {have} and the recipe asks for {asked}: "
+                f"use a recipe with {key} = {have}, or train from a VQ-VAE without it",
+            )
+    module = VQVAEModule(to_json(cfg), to_json(train), freeze_codes=True)
+    missing, unexpected = module.vqvae.load_state_dict(src.state_dict(), strict=False)
+    if unexpected or any(not k.startswith(("decoder.head.", "decoder.context.")) for k in missing):
+        raise InputError(  # pragma: no cover - load_vqvae built src from the same config
+            Path(vqvae_path), f"weights do not fit the decoder ({sorted(unexpected or missing)[:3]})"
+        )
+    codes = codes_fingerprint(module.vqvae)
+    data = VQVAEDataModule(cache, cfg, train)
+    trainer = make_trainer(run, train, callbacks, progress, _has_val(manifest, False))
+    if trainer.is_global_zero:
+        run.mkdir(parents=True, exist_ok=True)
+        _write_run_info(
+            run,
+            {
+                "stage": "decoder",
+                "cache": str(cache.resolve()),
+                "vqvae_checkpoint": str(Path(vqvae_path).resolve()),
+                "codes_sha256": codes,
+                "model_config": to_dict(cfg),
+                "train_config": to_dict(train),
+                "data": split_summary(manifest),
+            },
+        )
+    _fit(trainer, module, data, resume)
+    if codes_fingerprint(module.vqvae) != codes:  # pragma: no cover - the freeze is the stage's contract
+        raise RuntimeError("the decoder stage changed the encoder or codebook")
     out = run / "vqvae.ckpt"
     trainer.save_checkpoint(out, weights_only=True)
     return RunResult(
@@ -294,13 +373,14 @@ def train_prior(
     fingerprint = vqvae_fingerprint(vqvae)
     module = PriorModule(to_json(cfg), to_json(train), fingerprint)
     module.vqvae.load_state_dict(vqvae.state_dict())
-    data = PriorDataModule(cache, cfg, train, vqvae, fingerprint)
+    data = PriorDataModule(cache, cfg, train, vqvae, codes_fingerprint(vqvae))
     trainer = make_trainer(run, train, callbacks, progress, _has_val(manifest, content))
     info = {
         "stage": "prior",
         "cache": str(cache.resolve()),
         "vqvae_checkpoint": str(Path(vqvae_path).resolve()),
         "vqvae_sha256": fingerprint,
+        "codes_sha256": codes_fingerprint(vqvae),
         "model_config": to_dict(cfg),
         "train_config": to_dict(train),
         "data": split_summary(manifest),
