@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Reproduces the bundled default models and demo performances from scratch (about 90 minutes on 2 CPU cores):
+# Reproduces the bundled default models and demo performances from scratch (about 105 minutes on 2 CPU cores):
 #   scripts/train_default_model.sh [WORK_DIR]        (default WORK_DIR: runs/default)
 # 1. a 180-minute synthetic corpus over all 13 instruments (seed 2026), 2. the training cache,
-# 3. the VQ-VAE and the prior (training/recipes/default.toml), 4. the MIDI-conditioned prior,
-# 5. the bundles into resources/models/ and four demo clips from the test split into resources/demo/.
+# 3. the VQ-VAE, then its decoder trained further on the frozen codes (code context and output head),
+# 4. the prior and the MIDI-conditioned prior on the VQ-VAE's codes (training/recipes/default.toml),
+# 5. the bundles (priors + the trained-further decoder) into resources/models/ and four demo clips from the
+#    test split into resources/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/default}
@@ -12,12 +14,13 @@ RECIPE=training/recipes/default.toml
 $T synth --out "$W/corpus" --minutes 180 --seed 2026 --workers 2
 $T prepare "$W/corpus" --out "$W/cache" --workers 2
 $T vqvae --cache "$W/cache" --out "$W/vqvae" --config "$RECIPE" --no-progress
+$T decoder --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/decoder" --config "$RECIPE" --no-progress
 $T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior" --config "$RECIPE" --no-progress
 $T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior_midi" --content midi --config "$RECIPE" --no-progress
 mkdir -p resources/models
 card() { [ -f "resources/models/$1.md" ] && echo "--card resources/models/$1.md"; }
 # shellcheck disable=SC2046
-$T bundle --prior "$W/prior" --vqvae "$W/vqvae" -o resources/models/minet.safetensors $(card minet)
+$T bundle --prior "$W/prior" --vqvae "$W/decoder" -o resources/models/minet.safetensors $(card minet)
 # shellcheck disable=SC2046
-$T bundle --prior "$W/prior_midi" --vqvae "$W/vqvae" -o resources/models/minet_midi.safetensors $(card minet_midi)
+$T bundle --prior "$W/prior_midi" --vqvae "$W/decoder" -o resources/models/minet_midi.safetensors $(card minet_midi)
 $T demo "$W/corpus" --out resources/demo --cache "$W/cache" --instruments vn,vc,fl,tpt --seconds 12
