@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
     from training.train.config import Recipe, TrainConfig
+    from training.train.run import RunResult
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
@@ -101,11 +102,10 @@ def _cmd_vqvae(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_decoder(args: argparse.Namespace) -> int:
-    from training.train.run import train_decoder
-
-    recipe, train = _train_overrides(args, "decoder")
-    result = train_decoder(
+def _train_on_vqvae(args: argparse.Namespace, stage: str, train_fn: Callable[..., RunResult]) -> int:
+    """A stage that takes a trained VQ-VAE (``--vqvae``) besides the cache and the run folder."""
+    recipe, train = _train_overrides(args, stage)
+    result = train_fn(
         Path(args.cache),
         Path(args.vqvae),
         Path(args.out),
@@ -117,6 +117,12 @@ def _cmd_decoder(args: argparse.Namespace) -> int:
     if result.is_global_zero:
         print(result.summary())
     return 0
+
+
+def _cmd_decoder(args: argparse.Namespace) -> int:
+    from training.train.run import train_decoder
+
+    return _train_on_vqvae(args, "decoder", train_decoder)
 
 
 def _cmd_prior(args: argparse.Namespace) -> int:
@@ -184,19 +190,7 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 def _cmd_content_gru(args: argparse.Namespace) -> int:
     from training.train.baselines import train_content_gru
 
-    recipe, train = _train_overrides(args, "content_gru")
-    result = train_content_gru(
-        Path(args.cache),
-        Path(args.vqvae),
-        Path(args.out),
-        recipe,
-        train,
-        resume=args.resume,
-        progress=not args.no_progress,
-    )
-    if result.is_global_zero:
-        print(result.summary())
-    return 0
+    return _train_on_vqvae(args, "content_gru", train_content_gru)
 
 
 def _cmd_bundle(args: argparse.Namespace) -> int:

@@ -223,6 +223,24 @@ def train_vqvae(
     if not (resume and (run / CKPT_DIR / LAST).is_file()):
         mean, std = spectrogram_stats(cache, "train")
         module.vqvae.set_normalization(torch.from_numpy(mean), torch.from_numpy(std))
+    info = {"stage": "vqvae", "cache": str(cache.resolve())}
+    return _fit_vqvae(run, module, cfg, train, cache, manifest, info, resume, progress, callbacks, t0)
+
+
+def _fit_vqvae(
+    run: Path,
+    module: VQVAEModule,
+    cfg: BundleConfig,
+    train: TrainConfig,
+    cache: Path,
+    manifest: dict[str, Any],
+    info: dict[str, Any],
+    resume: bool,
+    progress: bool,
+    callbacks: Sequence[Callback],
+    t0: float,
+) -> RunResult:
+    """The VQ-VAE and decoder stages' common part: run description, fit on spectrogram crops, RUN/vqvae.ckpt."""
     data = VQVAEDataModule(cache, cfg, train)
     trainer = make_trainer(run, train, callbacks, progress, _has_val(manifest, False))
     if trainer.is_global_zero:
@@ -230,8 +248,7 @@ def train_vqvae(
         _write_run_info(
             run,
             {
-                "stage": "vqvae",
-                "cache": str(cache.resolve()),
+                **info,
                 "model_config": to_dict(cfg),
                 "train_config": to_dict(train),
                 "data": split_summary(manifest),
@@ -292,30 +309,16 @@ def train_decoder(
             Path(vqvae_path), f"weights do not fit the decoder ({sorted(unexpected or missing)[:3]})"
         )
     codes = codes_fingerprint(module.vqvae)
-    data = VQVAEDataModule(cache, cfg, train)
-    trainer = make_trainer(run, train, callbacks, progress, _has_val(manifest, False))
-    if trainer.is_global_zero:
-        run.mkdir(parents=True, exist_ok=True)
-        _write_run_info(
-            run,
-            {
-                "stage": "decoder",
-                "cache": str(cache.resolve()),
-                "vqvae_checkpoint": str(Path(vqvae_path).resolve()),
-                "codes_sha256": codes,
-                "model_config": to_dict(cfg),
-                "train_config": to_dict(train),
-                "data": split_summary(manifest),
-            },
-        )
-    _fit(trainer, module, data, resume)
+    info = {
+        "stage": "decoder",
+        "cache": str(cache.resolve()),
+        "vqvae_checkpoint": str(Path(vqvae_path).resolve()),
+        "codes_sha256": codes,
+    }
+    result = _fit_vqvae(run, module, cfg, train, cache, manifest, info, resume, progress, callbacks, t0)
     if codes_fingerprint(module.vqvae) != codes:  # pragma: no cover - the freeze is the stage's contract
         raise RuntimeError("the decoder stage changed the encoder or codebook")
-    out = run / "vqvae.ckpt"
-    trainer.save_checkpoint(out, weights_only=True)
-    return RunResult(
-        run, out, None, trainer.global_step, _metrics(trainer), time.monotonic() - t0, trainer.is_global_zero
-    )
+    return result
 
 
 def model_card(cfg: BundleConfig, info: dict[str, Any], metrics: dict[str, float], steps: int) -> str:
