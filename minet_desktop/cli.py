@@ -113,6 +113,8 @@ def _info_bundle(path: Path) -> int:
     print(
         f"VQ-VAE          {v.channels} channels, codebook {v.codebook_size} x {v.code_dim}, "
         f"{v.downsample} frames/code ({cfg.code_rate:g} codes/s), bands {v.encoder_bands}"
+        + (f", decoder context {v.decoder_context} codes" if v.decoder_context else "")
+        + (f", decoder head {v.decoder_head} units" if v.decoder_head else "")
     )
     print(
         f"prior           {pr.n_layer} layers x {pr.n_embd} dims x {pr.n_head} heads, window {pr.block_size} "

@@ -102,3 +102,7 @@ def test_info_on_a_bundle_prints_card_config_and_parameters(make_bundle, capsys)
     assert main(["info", str(make_bundle("minet_midi"))]) == 0
     out = capsys.readouterr().out
     assert "minet_midi" in out and "# Tiny minet_midi" in out and '"prior":' in out and "codebook 32" in out
+    assert "decoder context" not in out  # the tiny bundle has the paper's decoder
+    path = make_bundle("minet", vqvae={"decoder_context": 8, "decoder_head": 16})
+    assert main(["info", str(path)]) == 0
+    assert "decoder context 8 codes, decoder head 16 units" in capsys.readouterr().out
