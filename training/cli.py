@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from minet_desktop.core.errors import Cancelled, MinetError
 from minet_desktop.core.terminal import progress_bar
@@ -102,8 +102,11 @@ def _cmd_vqvae(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_on_vqvae(args: argparse.Namespace, stage: str, train_fn: Callable[..., RunResult]) -> int:
-    """A stage that takes a trained VQ-VAE (``--vqvae``) besides the cache and the run folder."""
+def _train_on_vqvae(
+    args: argparse.Namespace, stage: str, train_fn: Callable[..., RunResult], **extra: Any
+) -> int:
+    """A stage that takes a trained VQ-VAE (``--vqvae``) besides the cache and the run folder; ``extra``: the
+    stage's own keyword arguments."""
     recipe, train = _train_overrides(args, stage)
     result = train_fn(
         Path(args.cache),
@@ -113,6 +116,7 @@ def _train_on_vqvae(args: argparse.Namespace, stage: str, train_fn: Callable[...
         train,
         resume=args.resume,
         progress=not args.no_progress,
+        **extra,
     )
     if result.is_global_zero:
         print(result.summary())
@@ -128,22 +132,8 @@ def _cmd_decoder(args: argparse.Namespace) -> int:
 def _cmd_prior(args: argparse.Namespace) -> int:
     from training.train.run import train_prior
 
-    recipe, train = _train_overrides(args, "prior")
     card = Path(args.card).read_text(encoding="utf-8") if args.card else None
-    result = train_prior(
-        Path(args.cache),
-        Path(args.vqvae),
-        Path(args.out),
-        recipe,
-        train,
-        content=args.content == "midi",
-        resume=args.resume,
-        card=card,
-        progress=not args.no_progress,
-    )
-    if result.is_global_zero:
-        print(result.summary())
-    return 0
+    return _train_on_vqvae(args, "prior", train_prior, content=args.content == "midi", card=card)
 
 
 def _cmd_regressor(args: argparse.Namespace) -> int:
