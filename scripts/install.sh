@@ -19,6 +19,9 @@ done
 # the packaged app's archive (packaging/build_linux.sh).
 APT_PACKAGES=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 libxcb-cursor0 libegl1 libgl1
   libpulse0 libportaudio2 fluidsynth fluid-soundfont-gm opencv-doc ffmpeg zstd)
+# With --dev, the two other General MIDI soundfonts the instrument judge is trained and tested on
+# (`minet-train judge`, tests/training/test_judge.py).
+[ "$dev" = 1 ] && APT_PACKAGES+=(musescore-general-soundfont-lossless csound-soundfont)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -275,6 +275,55 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_judge(args: argparse.Namespace) -> int:
+    from training.datasets.base import INSTRUMENT_CODES
+    from training.evaluate.judge import DEFAULT_JUDGE, JudgeTraining, fit_judges, write_judge_card
+    from training.evaluate.judge_data import render_judge_data
+
+    data = Path(args.data)
+    render_judge_data(args.corpus, data, seed=args.seed)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    opts = JudgeTraining(steps=args.steps, seed=args.seed, threads=args.threads or 1)
+    judge = fit_judges(
+        data, args.cache, INSTRUMENT_CODES, opts, loso_steps=args.loso_steps, workers=args.workers
+    )
+    out = Path(args.out) if args.out else DEFAULT_JUDGE
+    judge.save(out)
+    card = write_judge_card(judge, out.with_suffix(".md"))
+    print(f"judge {out} (card {card})")
+    return 0
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from minet_desktop.media.audio_io import read_audio
+    from training.datasets.base import INSTRUMENT_NAMES
+    from training.evaluate.judge import InstrumentJudge
+
+    judge = InstrumentJudge.load(args.judge)
+    last = ""
+    for name in args.audio:
+        wave, sr = read_audio(name)
+        if wave.ndim == 2:
+            wave = wave.mean(axis=1)
+        pred, silent = judge.judge_audio(wave, sr)
+        if not pred:
+            print(f"{name}: no sound to judge ({silent} silent 1-s segments)")
+            last = "heard: nothing 0.00"
+            continue
+        counts = {c: pred.count(c) for c in sorted(set(pred), key=lambda c: -pred.count(c))}
+        shares = " - ".join(
+            f"{INSTRUMENT_NAMES.get(c, c)} {100 * n / len(pred):.0f} %" for c, n in counts.items()
+        )
+        print(f"{name}: {len(pred)} segments ({silent} silent): {shares}")
+        best = next(iter(counts))
+        last = f"heard: {INSTRUMENT_NAMES.get(best, best)} {counts[best] / len(pred):.2f}"
+    print(last)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="minet-train", description="Prepare data for and train MI Net models."
@@ -475,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Runs every BUNDLE through the engine on the test split of CACHE_DIR and writes REPORT_DIR/README.md "
             "(NDB, 1-NN movement-embedding accuracy + t-SNE, log-mel MSE, pitch accuracy, onset F1, instrument "
-            "identification by a classifier trained on real audio, spectrogram figure; optionally the VQ-VAE MBR "
+            "identification by the instrument judge and the previous log-mel classifier, spectrogram figure; optionally the VQ-VAE MBR "
             "ablation and the prior NLL against a GRU seq2seq). Generated tracks are kept in REPORT_DIR/work: "
             "running the same command again resumes."
         ),
@@ -516,6 +565,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--command-line", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "judge",
+        help="train the instrument judge on the corpus' scores rendered with three soundfonts",
+        description=(
+            "Renders every part of CORPUS (its expressive scores) with FluidR3, MuseScore General and the Csound GM "
+            "bank into DATA (resumable), trains one judge per left-out soundfont and the judge on all three "
+            "(the cache's split by piece), and writes the judge with its card (default: the shipped judge)."
+        ),
+    )
+    p.add_argument("--corpus", required=True, metavar="CORPUS_DIR", help="a `minet-train synth` corpus")
+    p.add_argument("--cache", required=True, metavar="CACHE_DIR", help="its prepared cache (for the split)")
+    p.add_argument("--data", required=True, metavar="DATA_DIR", help="where the renders are kept")
+    p.add_argument("--out", default=None, metavar="JUDGE.safetensors")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--loso-steps", type=int, default=2500, help="steps of each leave-one-soundfont-out judge")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per training")
+    p.add_argument("--workers", type=int, default=1, help="judges trained in parallel (4 in all)")
+    p.set_defaults(func=_cmd_judge)
+
+    p = sub.add_parser(
+        "classify",
+        help="name the instrument heard in audio files (the evaluation's judge)",
+        description=(
+            "Prints, per file, the share of its 1-s segments the instrument judge gives each instrument (silent "
+            "segments are left out); the last line is `heard: <instrument> <share>` for the last file."
+        ),
+    )
+    p.add_argument("audio", nargs="+", metavar="AUDIO")
+    p.add_argument("--judge", default=None, metavar="JUDGE.safetensors", help="default: the shipped judge")
+    p.set_defaults(func=_cmd_classify)
 
     p = sub.add_parser("cache-info", help="summarise a prepared cache: tracks, minutes, instruments, splits")
     p.add_argument("cache", metavar="CACHE_DIR")

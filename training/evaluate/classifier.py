@@ -1,9 +1,9 @@
-"""An instrument classifier trained on real recordings: does generated audio sound like the instrument played?
+"""An instrument classifier trained on the ground-truth renders: does generated audio sound like the instrument played?
 
 Seed 000 answers that question with a listening test; the evaluation asks a classifier that has only ever heard
-the *real* recordings of the training split to name the instrument of every generated segment. It cannot be
-fooled by a model's own artefacts in the way a classifier trained on generated audio would be, and the real
-test recordings (and their Griffin-Lim resynthesis) bound what a model can reach.
+the *ground-truth* renders of the training split (FluidR3 only) to name the instrument of every generated segment. It cannot be
+fooled by a model's own artefacts in the way a classifier trained on generated audio would be, and the
+ground-truth test renders (and their Griffin-Lim resynthesis) bound what a model can reach.
 
 Input: 80-band log-mels (:class:`~minet_desktop.features.audio.LogMel`, 22.05 kHz, hop 512; the cache's
 ``mel.npy`` transposed) cut into segments of about a second (:func:`segment_mels`). Each segment becomes
@@ -12,7 +12,7 @@ level (the spectral envelope: formants, brightness, register), its standard devi
 tremolo, articulation) and its mean absolute frame-to-frame change (attacks, bow changes, tonguing). The
 level is removed, so a model that is simply louder or quieter than the recording is not penalised. A
 multinomial logistic regression on standardised statistics names the instrument of 99.0 % of the 1-s
-segments of the real test recordings of the synthetic corpus (13 instruments, 1271 segments, every
+segments of the ground-truth test renders of the synthetic corpus (13 instruments, 1271 segments, every
 instrument at 97.5 % or more), fitted on the 8972 segments of the training split in 8 s on one CPU core.
 
 Saved as safetensors (weights) with JSON metadata (classes, feature settings); loading runs no code.
@@ -101,7 +101,7 @@ class InstrumentClassifier:
     # -- training ---------------------------------------------------------------------------------------
 
     def fit(self, segments: Sequence[np.ndarray], labels: Sequence[Hashable]) -> InstrumentClassifier:
-        """Fit on ``(n_mels, T)`` log-mel segments of real recordings and their instrument labels; returns self."""
+        """Fit on ``(n_mels, T)`` log-mel segments of ground-truth renders and their instrument labels; returns self."""
         from sklearn.linear_model import LogisticRegression
 
         if len(segments) != len(labels):

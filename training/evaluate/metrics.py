@@ -67,7 +67,7 @@ CREPE_HOP = 256
 CREPE_VOICING_THRESHOLD = 0.21
 #: librosa's onset detector (spectral flux of a log-mel, peak picking) at 22.05 kHz with a 1024-sample window
 #: and a 256-sample hop (46 ms / 12 ms) instead of its 2048 / 512 defaults (93 ms / 23 ms). With the long
-#: default window the flux peaks well after the note starts: on the real recordings of the synthetic corpus's
+#: default window the flux peaks well after the note starts: on the ground-truth renders of the synthetic corpus's
 #: test split (first 10 s of 44 tracks) detected onsets lag the score by 44 ms (median) and their F1
 #: against the score within 50 ms is 0.50 (mean over tracks); with the shorter window the lag is 27 ms and
 #: the F1 0.76 (0.74 pooled over the tracks' onsets).
@@ -508,7 +508,7 @@ def pitch_track(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fundamental frequency of a monophonic recording, frame by frame.
 
-    pYIN is the default. On the real recordings of the synthetic corpus's test split (first 10 s of one
+    pYIN is the default. On the ground-truth renders of the synthetic corpus's test split (first 10 s of one
     track per instrument) it scores the same :func:`pitch_accuracy` as CREPE tiny (0.93 and 0.94 averaged
     over the 13 instruments; 0.64-1.00 and 0.75-1.00 per instrument), in about a quarter of the time, and it
     makes a real voicing decision, where CREPE tiny's periodicity calls nearly every frame voiced.

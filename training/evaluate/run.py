@@ -7,7 +7,7 @@ tracks are read back, not generated again):
 
 * the NDB features of every take (:func:`training.evaluate.metrics.segment_features` of the generated
   log-spectrogram, cut into ``segment_seconds`` segments),
-* log-mel MSE against the real recording's log-mel, instrument-classifier predictions on its segments,
+* log-mel MSE against the ground-truth render's log-mel, instrument-classifier predictions on its segments,
   pitch accuracy and onset F1 against the score (the first ``audio_seconds`` of each track, to bound the cost
   of the pitch tracker),
 * a spectrogram excerpt for the figure.
@@ -42,6 +42,7 @@ from minet_desktop.pose.keypoint_file import KeypointFile
 from training.cache import load_manifest, manifest_config
 from training.evaluate import metrics as M
 from training.evaluate.classifier import InstrumentClassifier, segment_mels
+from training.evaluate.judge import DEFAULT_JUDGE, InstrumentJudge
 
 #: Display names of the model types, in report order.
 MODEL_NAMES = {
@@ -52,9 +53,10 @@ MODEL_NAMES = {
     "frame_regressor": "Frame regressor (seed 003)",
     "frame_regressor_midi": "Frame regressor + MIDI (seed 003)",
 }
-REAL = "Test set (real audio)"
+REAL = "Test set (ground-truth renders)"
 ORACLE = "Test set through Griffin-Lim"
 VQ_ORACLE = "Test set through the VQ-VAE"
+JUDGE_LOSO = "Instrument judge on a soundfont it never heard"
 
 INSTRUMENT_NAMES = {
     "vn": "violin",
@@ -90,6 +92,7 @@ class EvalOptions:
     device: str = "cpu"
     figure_instruments: tuple[str, ...] = ("vn", "vc", "fl", "tpt")
     figure_seconds: float = 4.0
+    judge: str | None = None  # an instrument judge file; None: the shipped one
 
 
 @dataclass
@@ -126,6 +129,9 @@ class ModelRow:
     onset_f1: float | None = None
     instrument_accuracy: float | None = None
     instrument_per_class: dict[str, float] = field(default_factory=dict)
+    # The instrument judge (training.evaluate.judge): the figure every "instrument identified" now quotes.
+    judge_accuracy: float | None = None
+    judge_per_class: dict[str, float] = field(default_factory=dict)
     knn_accuracy: float | None = None
     knn_per_class: dict[str, float] = field(default_factory=dict)
     rtf: float | None = None
@@ -205,6 +211,9 @@ class TrackAudioResult:
     onset_ref: int = 0
     onset_est: int = 0
     clf_pred: list[str] = field(default_factory=list)
+    judge_pred: list[str] | None = (
+        None  # None: scored before the judge existed (the row shows no judge figure)
+    )
 
 
 def score_audio(
@@ -215,8 +224,9 @@ def score_audio(
     clf: InstrumentClassifier,
     opts: EvalOptions,
     mel_frames_per_segment: int,
+    judge: InstrumentJudge | None = None,
 ) -> TrackAudioResult:
-    """Log-mel MSE against the recording, classifier predictions, pitch accuracy and onset F1."""
+    """Log-mel MSE against the recording, classifier and judge predictions, pitch accuracy and onset F1."""
     r = TrackAudioResult()
     mel = M.logmel_of(wave, sr)
     ref_mel = np.asarray(_cached(track, "mel"), dtype=np.float32).T  # cache: (T, 80) -> (80, T)
@@ -227,6 +237,9 @@ def score_audio(
     segs = segment_mels(mel, mel_frames_per_segment)
     if segs:
         r.clf_pred = [str(x) for x in clf.predict(segs)]
+    if judge is not None:
+        # The same segments as the first classifier, silent ones included: a model that falls silent is wrong.
+        r.judge_pred = judge.predict(np.stack(segs)) if segs else []
     if notes:
         cut = int(round(opts.audio_seconds * sr))
         head = wave[:cut]
@@ -267,6 +280,16 @@ def _pool(rows: Iterable[TrackAudioResult], labels: Iterable[str], row: ModelRow
     if total:
         row.instrument_accuracy = sum(c[0] for c in correct.values()) / total
         row.instrument_per_class = {k: c[0] / c[1] for k, c in sorted(correct.items()) if c[1]}
+    if rows and all(r.judge_pred is not None for r in rows):
+        judged: dict[str, list[int]] = {}
+        for r, lab in zip(rows, labels, strict=True):
+            c = judged.setdefault(lab, [0, 0])
+            c[0] += sum(1 for x in r.judge_pred or [] if x == lab)
+            c[1] += len(r.judge_pred or [])
+        total = sum(c[1] for c in judged.values())
+        if total:
+            row.judge_accuracy = sum(c[0] for c in judged.values()) / total
+            row.judge_per_class = {k: c[0] / c[1] for k, c in sorted(judged.items()) if c[1]}
 
 
 def _result_to_json(r: TrackAudioResult) -> dict[str, Any]:
@@ -314,6 +337,8 @@ class Evaluation:
         self.extra: dict[str, Any] = {}
         self._ndb: M.NDB | None = None
         self._clf: InstrumentClassifier | None = None
+        self._judge: InstrumentJudge | None = None
+        self._judge_missing_said = False
         self.notes = {t.id: _read_notes(t.notes) for t in self.tracks}
 
     # -- references ---------------------------------------------------------------------------------------
@@ -345,7 +370,7 @@ class Evaluation:
 
     @property
     def classifier(self) -> InstrumentClassifier:
-        """Instrument classifier trained on the training split's real recordings only."""
+        """Instrument classifier trained on the training split's ground-truth renders only."""
         if self._clf is None:
             t0 = time.perf_counter()
             segs: list[np.ndarray] = []
@@ -358,9 +383,44 @@ class Evaluation:
             self._clf = InstrumentClassifier().fit(segs, labels)
             self.extra["classifier_train_segments"] = len(segs)
             self.log(
-                f"instrument classifier: {len(segs)} real training segments ({time.perf_counter() - t0:.0f} s)"
+                f"instrument classifier: {len(segs)} ground-truth training segments ({time.perf_counter() - t0:.0f} s)"
             )
         return self._clf
+
+    @property
+    def judge(self) -> InstrumentJudge | None:
+        """The instrument judge (the shipped one unless ``EvalOptions.judge`` names another).
+
+        None only while no judge has been trained (the shipped file is missing and none was named): tracks are
+        then generated and kept with their log-mel, and a later run with the judge scores them.
+        """
+        if self._judge is None:
+            if self.opts.judge is None and not DEFAULT_JUDGE.is_file():
+                if not self._judge_missing_said:
+                    self.log(
+                        f"no instrument judge at {DEFAULT_JUDGE}: its columns stay empty (minet-train judge)"
+                    )
+                    self._judge_missing_said = True
+                return None
+            self._judge = InstrumentJudge.load(self.opts.judge)
+            info = self._judge.info
+            self.extra["judge"] = {
+                "path": str(self.opts.judge or "shipped"),
+                "soundfonts": info.get("soundfonts"),
+                "loso_mean": info.get("loso_mean"),
+                "corpus_test": (info.get("corpus_test") or {}).get("accuracy"),
+            }
+            if info.get("loso_mean") is not None:
+                # The judge's own reference: how well it names an instrument in a soundfont it never heard.
+                self.rows.append(
+                    ModelRow(
+                        JUDGE_LOSO,
+                        "reference",
+                        judge_accuracy=float(info["loso_mean"]),
+                        judge_per_class={k: float(v) for k, v in info.get("loso_per_instrument", {}).items()},
+                    )
+                )
+        return self._judge
 
     def _reference_rows(self) -> None:
         real = ModelRow(REAL, "reference")
@@ -470,6 +530,7 @@ class Evaluation:
             self.classifier,
             self.opts,
             self.mel_frames_per_segment,
+            self.judge,
         )
 
     # -- models -------------------------------------------------------------------------------------------
@@ -502,6 +563,15 @@ class Evaluation:
                 feats.append(np.load(fpath)["feats"])
                 d = json.loads(jpath.read_text())
                 results.append(_result_from_json(d["audio"]))
+                if (
+                    results[-1].judge_pred is None
+                    and self.judge is not None
+                    and "mel" in np.load(fpath).files
+                ):
+                    # Generated before the judge existed: judge the stored log-mel of the scored take.
+                    mel = np.asarray(np.load(fpath)["mel"], np.float32)
+                    segs = segment_mels(mel, self.mel_frames_per_segment)
+                    results[-1].judge_pred = self.judge.predict(np.stack(segs)) if segs else []
                 gen_seconds += d["seconds"]
                 audio_seconds += d["duration"]
                 labels.append(t.instrument)
@@ -534,7 +604,11 @@ class Evaluation:
             f = np.concatenate([M.segment_features(s, self.spec_frames_per_segment) for s in specs])
             r = self._score(res.waveform[0], res.sample_rate, t)
             n_fig = int(self.opts.figure_seconds * self.config.audio.frame_rate)
-            arrays = {"feats": f.astype(np.float32)}
+            # The scored take's log-mel, so a judge trained later can still hear it without generating again.
+            arrays = {
+                "feats": f.astype(np.float32),
+                "mel": M.logmel_of(res.waveform[0], res.sample_rate).astype(np.float16),
+            }
             if (
                 t.instrument in self.opts.figure_instruments
                 and self.figure.get(t.instrument, {}).get("_track") == t.id
@@ -620,7 +694,7 @@ class Evaluation:
         self, bundles: Sequence[str | PathLike[str]], demo_dir: str | PathLike[str]
     ) -> list[dict[str, Any]]:
         """Generate each demo performance (``<instrument>.mp4`` + keypoint sidecar + ``.mid``) with each bundle
-        and ask the real-audio classifier which instrument it hears: does the app's first impression sound like
+        and ask the instrument judge (and the previous classifier) which instrument it hears: does the app's first impression sound like
         the instrument on screen?"""
         from minet_desktop.engine.inputs import load_performance
         from minet_desktop.engine.session import Session
@@ -628,9 +702,14 @@ class Evaluation:
         by_name = {v: k for k, v in INSTRUMENT_NAMES.items()}
         out = []
 
-        def heard(wave: np.ndarray, sr: int, code: str) -> tuple[str, float]:
+        def heard(wave: np.ndarray, sr: int, code: str, judge: bool = True) -> tuple[str, float]:
             segs = segment_mels(M.logmel_of(wave, sr), self.mel_frames_per_segment)
-            pred = [str(x) for x in self.classifier.predict(segs)]
+            if judge and self.judge is not None:
+                pred = self.judge.predict(np.stack(segs))
+            elif judge:
+                return "–", float("nan")
+            else:
+                pred = [str(x) for x in self.classifier.predict(segs)]
             # Ties go to the alphabetically first code, so the answer does not depend on set order.
             top = min(set(pred), key=lambda c: (-pred.count(c), c))
             return INSTRUMENT_NAMES.get(top, top), pred.count(code) / len(pred)
@@ -658,6 +737,9 @@ class Evaluation:
                     "heard": name,
                     "share": share,
                 }
+                entry["classifier_heard"], entry["classifier_share"] = heard(
+                    res.waveform[0], res.sample_rate, code, judge=False
+                )
                 recording = video.with_suffix(".wav")
                 if vqvae is not None and recording.is_file():
                     # The demo's own recording through the bundle's VQ-VAE: what the prior could reach at best.
@@ -669,6 +751,9 @@ class Evaluation:
                         recon = vqvae.decode(vqvae.encode(spec))[0, :, : spec.shape[-1]].float().cpu().numpy()
                     gl = spectrogram_to_audio(recon, a, n_iter=self.opts.griffin_lim_iters)
                     entry["vqvae_heard"], entry["vqvae_share"] = heard(gl, a.sample_rate, code)
+                    entry["vqvae_classifier_heard"], entry["vqvae_classifier_share"] = heard(
+                        gl, a.sample_rate, code, judge=False
+                    )
                 out.append(entry)
                 self.log(
                     f"  demo {video.name} with {out[-1]['model']}: heard {out[-1]['heard']} ({out[-1]['share']:.0%})"
@@ -689,7 +774,7 @@ class Evaluation:
         self.log(
             f"evaluating on {len(self.tracks)} test tracks ({sum(t.duration for t in self.tracks) / 60:.1f} min)"
         )
-        _ = self.classifier, self.ndb
+        _ = self.classifier, self.judge, self.ndb
         self._reference_rows()
         for b in bundles:
             self.vqvae_row(b)
