@@ -102,9 +102,10 @@ def main() -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from minet_desktop.gui.audio import NullSink
-    from minet_desktop.gui.live import FakeCamera, MediaPipePose
     from minet_desktop.gui.main_window import MainWindow, compute_device_name
+    from minet_desktop.media.camera import FakeCamera
+    from minet_desktop.media.sound_output import NullSink
+    from minet_desktop.pose.live import MediaPipePose
 
     with tempfile.TemporaryDirectory(prefix="minet-screenshot-") as tmp:
         tmp_path = Path(tmp)
@@ -130,14 +131,15 @@ def main() -> int:
         window.show()
         if not window.open_path(video):
             return 1
+        wait(app, lambda: window.opener.job is None, 60, "the video's keypoints and audio")
 
         # 1. Video with its keypoints (extracted by the app).
-        window.start_extraction()
-        wait(app, lambda: window.extraction is None, 300, "keypoint extraction")
+        window.extraction.start()
+        wait(app, lambda: window.extraction.job is None, 300, "keypoint extraction")
         if window.keypoints is None:
             print("keypoint extraction did not finish", file=sys.stderr)
             return 1
-        window.seek(30)
+        window.transport.seek(30)
         window.statusBar().showMessage(
             f"{video.name}: keypoints extracted, person found in {window.keypoints.detected_fraction:.0%} of frames"
         )
@@ -152,15 +154,21 @@ def main() -> int:
             bundle = default_model_path()
             if not window.open_path(demo):
                 return 1
-        window.open_model(bundle)
-        wait(app, lambda: window.session is not None and window._model_job is None, 60, "the model")
+            wait(app, lambda: window.opener.job is None, 60, "the demo's keypoints, recording and MIDI")
+        window.generation.open_model(bundle)
+        wait(
+            app,
+            lambda: window.generation.session is not None and window.generation.model_job is None,
+            60,
+            "the model",
+        )
         window.panel.takes_spin.setValue(2)
         window.panel.seed_spin.setValue(3)
-        window.start_generation()
-        wait(app, lambda: window.generation is None, 300, "generation")
+        window.generation.start()
+        wait(app, lambda: window.generation.job is None, 300, "generation")
         window.splitter.setSizes([int(height * 0.42), int(height * 0.58)])
         window.inspector.set_log_frequency(True)
-        window.seek_time(4.0)
+        window.transport.seek_time(4.0)
         for _ in range(5):
             app.processEvents()
         window.inspector.show_crosshair(0, 3.5, 659.3)
@@ -168,11 +176,16 @@ def main() -> int:
 
         # 3. Live mode on a fake camera.
         window.splitter.setSizes([height, 0])
-        window.set_live(True)
-        wait(app, lambda: window.live is not None and window.live.processed >= 20, 120, "live frames")
+        window.live.set_live(True)
+        wait(
+            app,
+            lambda: window.live.pipeline is not None and window.live.pipeline.processed >= 20,
+            120,
+            "live frames",
+        )
         wait(app, lambda: "fps" in window.view.info(), 10, "the live fps")
         save(window, out_dir / "live_mode.png")
-        window.set_live(False)
+        window.live.set_live(False)
         window.close()
     return 0
 

@@ -24,6 +24,7 @@ from safetensors import safe_open
 
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.core.errors import InputError
+from minet_desktop.engine import model_types
 from minet_desktop.engine.motion import MotionWindow, default_stride, iter_movement, window_frames
 from minet_desktop.engine.progress import Progress, stage_fraction
 from minet_desktop.engine.sampling import CodeSampler
@@ -254,7 +255,7 @@ def _load_baseline(path: Path, device: torch.device) -> GenerationBackend:
     return BaselineBackend(load_baseline_bundle(path, device))
 
 
-#: model_type -> loader(bundle path, device).
+#: model_type -> loader(bundle path, device): one per entry of :data:`~minet_desktop.engine.model_types.MODEL_TYPES`.
 BACKENDS: dict[str, Callable[[Path, torch.device], GenerationBackend]] = {
     "minet": _load_minet,
     "minet_midi": _load_minet,
@@ -285,7 +286,7 @@ def load_backend(path: Path, device: torch.device) -> GenerationBackend:
     """Load the bundle at ``path`` with the backend its ``model_type`` names."""
     model_type = peek_model_type(path)
     loader = BACKENDS.get(model_type)
-    if loader is None:
+    if loader is None or model_types.model_type(model_type) is None:
         raise InputError(
             path,
             f"model type {model_type!r} cannot generate in this version of MI Net Desktop "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from minet_desktop.engine import model_types
+
 
 def resources_dir() -> Path:
     """``resources/``: next to the packages in a frozen app, at the top of the source tree otherwise.
@@ -28,18 +30,13 @@ def default_model_path() -> Path:
     return RESOURCES / "models" / "minet.safetensors"
 
 
-#: model_type -> the file name of the bundle of that type shipped in ``resources/models/`` (when it is).
-BUNDLED_MODELS = {
-    "minet": "minet.safetensors",
-    "minet_midi": "minet_midi.safetensors",
-    "frame_regressor": "regressor.safetensors",
-    "frame_regressor_midi": "regressor_midi.safetensors",
-}
-
-
 def bundled_model_path(model_type: str) -> Path:
-    """Where the app looks for its bundle of ``model_type`` (``resources/models/<name>``; it may be absent)."""
-    return RESOURCES / "models" / BUNDLED_MODELS[model_type]
+    """Where the app looks for its bundle of ``model_type`` (``resources/models/<name>``, the registry's
+    :attr:`~minet_desktop.engine.model_types.ModelType.bundled_file`; it may be absent)."""
+    entry = model_types.model_type(model_type)
+    if entry is None or entry.bundled_file is None:
+        raise KeyError(f"no model of type {model_type!r} ships with the app")
+    return RESOURCES / "models" / entry.bundled_file
 
 
 def demo_dir() -> Path:

@@ -25,15 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-#: (model_type in the bundle, what the user reads).
-MODEL_TYPES = (
-    ("minet", "MI Net"),
-    ("minet_midi", "MI Net + MIDI"),
-    ("frame_regressor", "Seed 003 regressor"),
-    ("frame_regressor_midi", "Seed 003 regressor + MIDI"),
-)
-#: Model types that play the notes of a MIDI file (and need one).
-MIDI_MODEL_TYPES = ("minet_midi", "frame_regressor_midi")
+from minet_desktop.engine import model_types
+
+#: The model list: the types that ship with the app, from the one registry of model types.
+MODEL_TYPES = model_types.app_model_types()
 MAX_TAKES = 8
 
 
@@ -56,8 +51,6 @@ class GeneratePanel(QWidget):
     cancel_requested = Signal()
     take_changed = Signal(int)
     listen_original_changed = Signal(bool)
-    export_wav_requested = Signal()
-    export_mp4_requested = Signal()
     live_toggled = Signal(bool)
     refresh_cameras_requested = Signal()
 
@@ -81,8 +74,8 @@ class GeneratePanel(QWidget):
         self.model_name = QLabel(self)
         self.model_name.setWordWrap(True)
         self.model_combo = QComboBox(self)
-        for model_type, label in MODEL_TYPES:
-            self.model_combo.addItem(label, model_type)
+        for entry in MODEL_TYPES:
+            self.model_combo.addItem(entry.label, entry.key)
         self.model_combo.setToolTip(
             "What the loaded bundle is; choose another type to load the app's model of that type "
             "(or a bundle you pick)"
@@ -169,10 +162,8 @@ class GeneratePanel(QWidget):
         self.audio_label = QLabel(" ", self)
         self.audio_label.setWordWrap(True)
         self.export_wav_button = QPushButton("Export WAV…", self)
-        self.export_wav_button.clicked.connect(self.export_wav_requested)
         self.export_mp4_button = QPushButton("Export MP4…", self)
         self.export_mp4_button.setToolTip("The video with the generated audio")
-        self.export_mp4_button.clicked.connect(self.export_mp4_requested)
         export_row = QHBoxLayout()
         export_row.addWidget(self.export_wav_button)
         export_row.addWidget(self.export_mp4_button)
@@ -218,18 +209,19 @@ class GeneratePanel(QWidget):
         self._loaded_type = model_type
         self.model_name.setText(name if name else "<i>no model loaded</i>")
         model = self.model_combo.model()
-        for i, (mtype, _label) in enumerate(MODEL_TYPES):
+        for i, entry in enumerate(MODEL_TYPES):
             item = model.item(i)  # type: ignore[attr-defined]
             item.setToolTip(
                 "the loaded model"
-                if mtype == model_type
+                if entry.key == model_type
                 else "load the app's model of this type, or choose a bundle of this type"
             )
         index = self.model_combo.findData(model_type) if model_type else -1
         self.model_combo.setCurrentIndex(index)
+        loaded = model_types.model_type(model_type) if model_type else None
         self.midi_button.setToolTip(
             "Notes to play (MIDI file): this model needs them"
-            if model_type in MIDI_MODEL_TYPES
+            if loaded is not None and loaded.needs_notes
             else "Notes to play (MIDI file); shown in the inspector, used by MIDI-conditioned models"
         )
 
@@ -241,7 +233,7 @@ class GeneratePanel(QWidget):
     def _on_model_type_activated(self, index: int) -> None:
         if not 0 <= index < len(MODEL_TYPES):
             return
-        model_type = MODEL_TYPES[index][0]
+        model_type = MODEL_TYPES[index].key
         if model_type != self._loaded_type:
             self.model_type_chosen.emit(model_type)
 
@@ -249,7 +241,7 @@ class GeneratePanel(QWidget):
         # (Not currentData(): PySide6 drops a reference to None each time it returns None, and enough of
         # those crash the interpreter at exit. Item data here is never None, and is read by index.)
         i = self.model_combo.currentIndex()
-        return MODEL_TYPES[i][0] if 0 <= i < len(MODEL_TYPES) else None
+        return MODEL_TYPES[i].key if 0 <= i < len(MODEL_TYPES) else None
 
     def set_midi(self, path: Path | None, n_notes: int = 0) -> None:
         self.midi_label.setText(f"{path.name} ({n_notes} notes)" if path else "none")

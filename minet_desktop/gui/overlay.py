@@ -29,7 +29,6 @@ LOW_CONFIDENCE_ALPHA = 110
 #: Radius of hand joints relative to body joints.
 HAND_JOINT_SCALE = 0.75
 #: Background of the canvas a keypoint file without its video is drawn on.
-CANVAS_RGB = (28, 28, 32)
 
 _R_HAND = frozenset(R_HAND)
 _L_HAND = frozenset(L_HAND)
@@ -135,13 +134,6 @@ def qimage_to_rgb(image: QImage) -> np.ndarray:
     h, w = img.height(), img.width()
     buf = np.frombuffer(img.constBits(), dtype=np.uint8, count=img.bytesPerLine() * h)
     return buf.reshape(h, img.bytesPerLine())[:, : 3 * w].reshape(h, w, 3).copy()
-
-
-def blank_canvas(width: int, height: int) -> np.ndarray:
-    """A dark ``(height, width, 3)`` RGB frame to draw a keypoint file on when there is no video."""
-    canvas = np.empty((int(height), int(width), 3), dtype=np.uint8)
-    canvas[:] = CANVAS_RGB
-    return canvas
 
 
 def render_overlay(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
@@ -146,3 +147,29 @@ def get_float(settings: QSettings, key: str, default: float) -> float:
 def get_str(settings: QSettings, key: str, default: str = "") -> str:
     value = settings.value(key, default)
     return value if isinstance(value, str) else default
+
+
+def restore_generate_options(settings: QSettings, panel: Any) -> None:
+    """Takes, temperature and seed of the generate panel as the user left them."""
+    panel.takes_spin.setValue(get_int(settings, KEY_TAKES, 1, 1, 8))
+    panel.temperature_spin.setValue(get_float(settings, KEY_TEMPERATURE, 1.0))
+    panel.seed_spin.setValue(get_int(settings, KEY_SEED, 0, 0, 2**31 - 1))
+    panel.random_seed.setChecked(get_bool(settings, KEY_RANDOM_SEED, False))
+    panel.seed_spin.setEnabled(not panel.random_seed.isChecked())
+
+
+def save_generate_options(settings: QSettings, panel: Any) -> None:
+    settings.setValue(KEY_TAKES, panel.options().takes)
+    settings.setValue(KEY_TEMPERATURE, float(panel.temperature_spin.value()))
+    settings.setValue(KEY_SEED, panel.seed_spin.value())
+    settings.setValue(KEY_RANDOM_SEED, panel.random_seed.isChecked())
+
+
+def restore_inspector(settings: QSettings, inspector: Any) -> None:
+    inspector.set_colormap(get_str(settings, KEY_COLORMAP, "inferno"))
+    inspector.set_log_frequency(get_bool(settings, KEY_LOG_FREQUENCY, False))
+
+
+def save_inspector(settings: QSettings, inspector: Any) -> None:
+    settings.setValue(KEY_COLORMAP, inspector.colormap)
+    settings.setValue(KEY_LOG_FREQUENCY, inspector.log_frequency)

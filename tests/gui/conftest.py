@@ -85,13 +85,14 @@ def keypoint_file_for(tmp_path):
 
 @pytest.fixture
 def make_window(qtbot):
-    """``make_window()``: a shown MainWindow whose error boxes are recorded in ``window.errors``."""
+    """``make_window()``: a shown MainWindow whose error boxes are recorded in ``window.errors``, with
+    ``window.open_and_wait(path)``."""
     from minet_desktop.gui.main_window import MainWindow
 
     windows = []
 
     def make(**kwargs):
-        from minet_desktop.gui.audio import NullSink
+        from minet_desktop.media.sound_output import NullSink
 
         kwargs.setdefault("device_name", "CPU")  # skip importing torch in every test
         kwargs.setdefault("model_path", "")  # no model unless a test loads one
@@ -101,6 +102,16 @@ def make_window(qtbot):
         window = MainWindow(**kwargs)
         window.errors = []
         window.show_error = lambda title, text: window.errors.append((title, text))
+
+        def open_and_wait(path):
+            """open_path, then wait for what is read in the background (keypoints, audio, MIDI, spectrogram)."""
+            ok = window.open_path(path)
+            qtbot.waitUntil(
+                lambda: window.opener.job is None and window.comparison.job is None, timeout=10_000
+            )
+            return ok
+
+        window.open_and_wait = open_and_wait
         window.show()
         qtbot.waitExposed(window)
         windows.append(window)

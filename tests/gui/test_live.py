@@ -11,9 +11,9 @@ import torch
 from gui_helpers import VIDEO_SIZE, synthetic_keypoints
 
 from minet_desktop.core.skeleton import hand_joint
-from minet_desktop.gui.audio import NullSink
-from minet_desktop.gui.live import FakeCamera, LatestSlot, LivePipeline
 from minet_desktop.gui.overlay import RIGHT_HAND_COLOR, qimage_to_rgb
+from minet_desktop.media.camera import FakeCamera
+from minet_desktop.media.sound_output import NullSink
 from minet_desktop.model.bundle import build_modules, save_bundle
 from minet_desktop.model.config import BundleConfig
 
@@ -61,19 +61,11 @@ def live_window(make_window):
             pose_factory=FakePose,
             **kwargs,
         )
-        window.refresh_cameras()
+        window.live.refresh_cameras()
         window.cameras = cameras
         return window
 
     return make
-
-
-def test_latest_slot_keeps_only_the_newest():
-    slot: LatestSlot[int] = LatestSlot()
-    for i in range(5):
-        slot.put(i)
-    assert slot.take() == 4 and slot.take() is None
-    assert slot.replaced == 4
 
 
 def test_live_mode_shows_overlay_frames_fps_and_latency(live_window, qtbot):
@@ -81,25 +73,27 @@ def test_live_mode_shows_overlay_frames_fps_and_latency(live_window, qtbot):
     assert window.panel.camera_combo.count() == 2
     window.panel.camera_combo.setCurrentIndex(1)
     window.panel.live_button.click()
-    assert window.live is not None and window.live_action.isChecked()
+    assert window.live.pipeline is not None and window.live_action.isChecked()
     assert window.panel.live_button.text() == "Stop Live"
     assert not window.play_action.isEnabled() and not window.generate_action.isEnabled()
-    qtbot.waitUntil(lambda: "fps" in window.view.info() and window.live.processed >= 10, timeout=3000)
+    qtbot.waitUntil(
+        lambda: "fps" in window.view.info() and window.live.pipeline.processed >= 10, timeout=3000
+    )
     assert 2 in window.cameras  # the chosen camera
     assert FakePose.threads[-1] == "live-process"
-    image = qimage_to_rgb(window.current_image())
-    kp = window.live.results.take() or None
+    image = qimage_to_rgb(window.view.image())
+    kp = window.live.pipeline.results.take() or None
     assert image.shape[:2] == (VIDEO_SIZE[1], VIDEO_SIZE[0])
     tip = synthetic_keypoints(1)[0][:, R_TIP]
     row = int(tip[1])
     colours = {tuple(image[row, c]) for c in range(int(tip[0]), int(tip[0]) + 6)}
     assert (RIGHT_HAND_COLOR.red(), RIGHT_HAND_COLOR.green(), RIGHT_HAND_COLOR.blue()) in colours
-    assert window.live.fps() > 10
+    assert window.live.pipeline.fps() > 10
     assert "latency" in window.view.info() and "ms" in window.view.info()
     assert "generation unavailable: no model loaded" in window.panel.live_label.text()
     del kp
     window.panel.live_button.click()
-    assert window.live is None and not window.live_action.isChecked()
+    assert window.live.pipeline is None and not window.live_action.isChecked()
     assert window.cameras[2].closed
     assert window.view.info() == ""
     assert window.errors == []
@@ -107,16 +101,16 @@ def test_live_mode_shows_overlay_frames_fps_and_latency(live_window, qtbot):
 
 def test_a_camera_that_disappears_ends_live_mode_with_a_message(live_window, qtbot):
     window = live_window(fail_after=5)
-    window.set_live(True)
-    qtbot.waitUntil(lambda: window.live is None, timeout=3000)
+    window.live.set_live(True)
+    qtbot.waitUntil(lambda: window.live.pipeline is None, timeout=3000)
     ((title, text),) = window.errors
     assert "fake camera 0" in text and "stopped delivering frames" in text
     assert not window.live_action.isChecked() and window.panel.live_button.text() == "Start Live"
     assert window.cameras[0].closed
     window.errors.clear()
-    window.set_live(True)  # the app is still usable: try again
-    assert window.live is not None
-    window.set_live(False)
+    window.live.set_live(True)  # the app is still usable: try again
+    assert window.live.pipeline is not None
+    window.live.set_live(False)
 
 
 def test_a_camera_that_cannot_be_opened_gives_a_message(make_window):
@@ -126,24 +120,24 @@ def test_a_camera_that_cannot_be_opened_gives_a_message(make_window):
         raise InputError(f"camera {index}", "cannot be opened (unplugged, or in use by another program?)")
 
     window = make_window(camera_factory=refuse, camera_list=lambda: [(0, "Camera 0")])
-    window.refresh_cameras()
-    window.set_live(True)
+    window.live.refresh_cameras()
+    window.live.set_live(True)
     ((title, text),) = window.errors
     assert "camera 0" in text and "cannot be opened" in text
-    assert window.live is None and not window.live_action.isChecked()
+    assert window.live.pipeline is None and not window.live_action.isChecked()
 
 
 def test_no_camera_found(make_window):
     window = make_window()
-    window.refresh_cameras()
+    window.live.refresh_cameras()
     assert window.panel.camera_combo.currentText() == "no camera found"
     assert not window.panel.live_button.isEnabled()
 
 
 def test_closing_the_window_stops_live_mode(live_window, qtbot):
     window = live_window()
-    window.set_live(True)
-    live = window.live
+    window.live.set_live(True)
+    live = window.live.pipeline
     qtbot.waitUntil(lambda: live.processed >= 2, timeout=2000)
     start = time.monotonic()
     window.close()
@@ -164,29 +158,15 @@ def test_live_audio_is_generated_with_a_model(live_window, qtbot, tmp_path):
         return sinks[-1]
 
     window = live_window(fps=120.0, model_path=bundle, sink_factory=sink_factory)
-    qtbot.waitUntil(lambda: window.session is not None, timeout=10_000)
-    window.set_live(True)
-    qtbot.waitUntil(lambda: bool(window.live.generating and sinks and sinks[0].written), timeout=8000)
+    qtbot.waitUntil(lambda: window.generation.session is not None, timeout=10_000)
+    window.live.set_live(True)
+    qtbot.waitUntil(
+        lambda: bool(window.live.pipeline.generating and sinks and sinks[0].written), timeout=8000
+    )
     assert "sound on" in window.view.info()
     assert sinks[0].sample_rate == cfg.audio.sample_rate
-    assert window.live.latency_s() > window.live.audio_latency_s > 0
+    assert window.live.pipeline.latency_s() > window.live.pipeline.audio_latency_s > 0
     # The burst after calibration is not kept as a backlog: what waits in the sink stays short.
     qtbot.wait(100)
     assert sinks[0].buffered() <= 0.12 * sinks[0].sample_rate + 1
-    window.set_live(False)
-
-
-def test_live_pipeline_without_generation_reports_why(qtbot):
-    def broken_generator(fps):
-        raise RuntimeError("live mode needs an MI Net model without MIDI conditioning")
-
-    camera = FakeCamera(camera_frames(), fps=100.0)
-    live = LivePipeline(camera, FakePose, broken_generator, NullSink(8000))
-    live.start()
-    try:
-        qtbot.waitUntil(lambda: live.processed >= 3, timeout=2000)
-        assert "without MIDI" in live.generation_error and not live.generating
-        assert live.results.take().keypoints.shape == (3, 47)
-    finally:
-        assert live.stop()
-    assert camera.closed
+    window.live.set_live(False)

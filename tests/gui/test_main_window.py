@@ -17,7 +17,8 @@ from PySide6.QtGui import QDropEvent
 from minet_desktop.core.errors import Cancelled, InputError
 from minet_desktop.core.skeleton import R_WRIST, hand_joint
 from minet_desktop.gui import settings as app_settings
-from minet_desktop.gui.overlay import CANVAS_RGB, LEFT_HAND_COLOR, RIGHT_HAND_COLOR, qimage_to_rgb
+from minet_desktop.gui.overlay import LEFT_HAND_COLOR, RIGHT_HAND_COLOR, qimage_to_rgb
+from minet_desktop.media.frames import CANVAS_RGB
 from minet_desktop.media.video import VideoReader
 from minet_desktop.pose.keypoint_file import sidecar_path
 
@@ -30,7 +31,7 @@ def rgb(color):
 
 
 def shown(window) -> np.ndarray:
-    image = window.current_image()
+    image = window.view.image()
     assert image is not None
     return qimage_to_rgb(image)
 
@@ -41,15 +42,15 @@ def decoded(video, index) -> np.ndarray:
 
 
 def joint_pixel(window, joint, frame=None):
-    kp = window.keypoints_for_frame(window.frame_index if frame is None else frame)
+    kp = window.transport.keypoints_for_frame(window.transport.frame_index if frame is None else frame)
     return int(kp[1, joint]), int(kp[0, joint])  # (row, col)
 
 
 # ------------------------------------------------------------------ opening and playback
 def test_open_video_shows_first_frame_and_sets_up_transport(window, video_path):
-    assert window.open_path(video_path)
+    assert window.open_and_wait(video_path)
     assert window.errors == []
-    assert window.frame_index == 0
+    assert window.transport.frame_index == 0
     assert window.slider.minimum() == 0 and window.slider.maximum() == VIDEO_FRAMES - 1
     np.testing.assert_array_equal(shown(window), decoded(video_path, 0))
     assert f"frame 1/{VIDEO_FRAMES}" in window.time_label.text()
@@ -58,17 +59,17 @@ def test_open_video_shows_first_frame_and_sets_up_transport(window, video_path):
 
 
 def test_arrow_keys_step_frames_and_slider_seeks(window, qtbot, video_path):
-    window.open_path(video_path)
+    window.open_and_wait(video_path)
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_Right)
     qtbot.keyClick(window, Qt.Key.Key_Right)
-    assert window.frame_index == 2
+    assert window.transport.frame_index == 2
     assert window.slider.value() == 2
     np.testing.assert_array_equal(shown(window), decoded(video_path, 2))
     qtbot.keyClick(window, Qt.Key.Key_Left)
-    assert window.frame_index == 1
+    assert window.transport.frame_index == 1
     window.slider.setValue(7)  # what dragging the slider does
-    assert window.frame_index == 7
+    assert window.transport.frame_index == 7
     np.testing.assert_array_equal(shown(window), decoded(video_path, 7))
     assert f"frame 8/{VIDEO_FRAMES}" in window.time_label.text()
     qtbot.keyClick(window, Qt.Key.Key_Left)
@@ -76,33 +77,33 @@ def test_arrow_keys_step_frames_and_slider_seeks(window, qtbot, video_path):
 
 
 def test_space_plays_at_the_video_fps_and_stops_at_the_end(window, qtbot, video_path):
-    window.open_path(video_path)
+    window.open_and_wait(video_path)
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert window.is_playing()
-    assert window._timer.interval() == round(1000 / VIDEO_FPS)
-    qtbot.waitUntil(lambda: window.frame_index >= 3, timeout=2000)
+    assert window.transport.is_playing()
+    assert window.transport._timer.interval() == round(1000 / VIDEO_FPS)
+    qtbot.waitUntil(lambda: window.transport.frame_index >= 3, timeout=2000)
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert not window.is_playing()
-    paused_at = window.frame_index
+    assert not window.transport.is_playing()
+    paused_at = window.transport.frame_index
     qtbot.wait(100)
-    assert window.frame_index == paused_at
+    assert window.transport.frame_index == paused_at
     np.testing.assert_array_equal(shown(window), decoded(video_path, paused_at))
-    window.play()
-    qtbot.waitUntil(lambda: not window.is_playing(), timeout=2000)
-    assert window.frame_index == VIDEO_FRAMES - 1
-    window.play()  # at the end, play starts over
-    assert window.frame_index == 0 and window.is_playing()
-    window.pause()
+    window.transport.play()
+    qtbot.waitUntil(lambda: not window.transport.is_playing(), timeout=2000)
+    assert window.transport.frame_index == VIDEO_FRAMES - 1
+    window.transport.play()  # at the end, play starts over
+    assert window.transport.frame_index == 0 and window.transport.is_playing()
+    window.transport.pause()
 
 
 # ------------------------------------------------------------------ keypoint overlay
 def test_sidecar_keypoints_are_drawn_in_hand_colours(window, video_path, keypoint_file_for):
     keypoint_file_for(video_path).save(sidecar_path(video_path))
-    window.open_path(video_path)
+    window.open_and_wait(video_path)
     assert window.keypoints is not None
     assert not window.extract_action.isEnabled()
-    window.seek(4)
+    window.transport.seek(4)
     raw, image = decoded(video_path, 4), shown(window)
     r_row, r_col = joint_pixel(window, R_TIP)
     l_row, l_col = joint_pixel(window, L_TIP)
@@ -118,8 +119,8 @@ def test_overlay_toggle_shows_raw_frame_and_is_remembered(make_window, video_pat
     keypoint_file_for(video_path).save(sidecar_path(video_path))
     window = make_window()
     assert window.show_keypoints_action.isChecked()  # on by default
-    window.open_path(video_path)
-    window.seek(3)
+    window.open_and_wait(video_path)
+    window.transport.seek(3)
     assert not np.array_equal(shown(window), decoded(video_path, 3))
     window.show_keypoints_action.trigger()
     assert not window.show_keypoints_action.isChecked()
@@ -134,7 +135,7 @@ def test_keypoint_file_alone_animates_on_a_blank_canvas(
 ):
     kp_path = tmp_path / "performance.npz"
     keypoint_file_for(video_path).save(kp_path)
-    assert window.open_path(kp_path)
+    assert window.open_and_wait(kp_path)
     image = shown(window)
     assert image.shape == (VIDEO_SIZE[1], VIDEO_SIZE[0], 3)
     assert tuple(image[-1, -1]) == CANVAS_RGB
@@ -142,9 +143,9 @@ def test_keypoint_file_alone_animates_on_a_blank_canvas(
     assert tuple(image[row, col]) == rgb(RIGHT_HAND_COLOR)
     assert window.slider.maximum() == VIDEO_FRAMES - 1
     assert not window.extract_action.isEnabled()
-    window.play()
-    qtbot.waitUntil(lambda: window.frame_index >= 2, timeout=2000)
-    window.pause()
+    window.transport.play()
+    qtbot.waitUntil(lambda: window.transport.frame_index >= 2, timeout=2000)
+    window.transport.pause()
     assert not np.array_equal(shown(window), image)  # the skeleton moved
 
 
@@ -176,11 +177,11 @@ def test_drop_handler_ignores_non_file_urls(window):
 def test_recent_files_newest_first_persisted_and_pruned(make_window, tmp_path, video_path):
     other = write_test_video(tmp_path / "other.avi", n_frames=3)
     window = make_window()
-    window.open_path(video_path)
-    window.open_path(other)
-    window.open_path(video_path)  # reopened: moves to the front, no duplicate
+    window.open_and_wait(video_path)
+    window.open_and_wait(other)
+    window.open_and_wait(video_path)  # reopened: moves to the front, no duplicate
     expected = [str(video_path.resolve()), str(other.resolve())]
-    assert [a.data() for a in window.recent_file_actions()] == expected
+    assert [a.data() for a in window.opener.recent_file_actions()] == expected
     assert app_settings.recent_files(app_settings.open_settings()) == expected
     assert app_settings.last_directory(app_settings.open_settings()) == str(tmp_path.resolve())
 
@@ -188,18 +189,18 @@ def test_recent_files_newest_first_persisted_and_pruned(make_window, tmp_path, v
     window.close()
     other.unlink()
     second = make_window()
-    assert [a.data() for a in second.recent_file_actions()] == [str(video_path.resolve())]
+    assert [a.data() for a in second.opener.recent_file_actions()] == [str(video_path.resolve())]
     assert app_settings.recent_files(app_settings.open_settings()) == [str(video_path.resolve())]
     # Choosing an entry opens it.
-    second.recent_file_actions()[0].trigger()
+    second.opener.recent_file_actions()[0].trigger()
     assert second.source is not None and second.source.path == video_path
 
 
 def test_recent_files_keep_at_most_eight(window, tmp_path, video_path):
     for i in range(10):
         shutil.copy(video_path, tmp_path / f"copy{i}.avi")
-        assert window.open_path(tmp_path / f"copy{i}.avi")
-    names = [Path(a.data()).name for a in window.recent_file_actions()]
+        assert window.open_and_wait(tmp_path / f"copy{i}.avi")
+    names = [Path(a.data()).name for a in window.opener.recent_file_actions()]
     assert names == [f"copy{i}.avi" for i in range(9, 1, -1)]
 
 
@@ -237,20 +238,20 @@ def _missing(tmp_path):
 def test_bad_files_show_one_line_naming_the_file_and_window_stays_usable(
     window, tmp_path, video_path, make_bad
 ):
-    assert window.open_path(video_path)
-    window.seek(2)
+    assert window.open_and_wait(video_path)
+    window.transport.seek(2)
     bad = make_bad(tmp_path)
-    assert not window.open_path(bad)
+    assert not window.open_and_wait(bad)
     assert len(window.errors) == 1
     title, text = window.errors[0]
     assert bad.name in text
     assert "Traceback" not in text and "\n" not in text
     # What was open stays open and keeps working; the bad file is not remembered.
-    assert window.source.path == video_path and window.frame_index == 2
-    window.step(1)
-    assert window.frame_index == 3
+    assert window.source.path == video_path and window.transport.frame_index == 2
+    window.transport.step(1)
+    assert window.transport.frame_index == 3
     assert str(bad.resolve()) not in app_settings.recent_files(app_settings.open_settings())
-    assert window.open_path(tmp_path / "clip.avi")
+    assert window.open_and_wait(tmp_path / "clip.avi")
 
 
 # ------------------------------------------------------------------ extraction in the background
@@ -290,14 +291,14 @@ def test_extraction_runs_in_background_and_shows_overlay(
     window, qtbot, video_path, keypoint_file_for, fake_extraction
 ):
     fake = fake_extraction(result=keypoint_file_for(video_path), frames=20, delay=0.002)
-    window.open_path(video_path)
+    window.open_and_wait(video_path)
     raw = shown(window)
     with qtbot.waitSignal(window.extract_action.changed, timeout=1000):
         window.extract_action.trigger()
-    job = window.extraction
+    job = window.extraction.job
     assert job is not None and window.progress_bar.isVisible() and window.cancel_button.isVisible()
     assert not window.extract_action.isEnabled()  # one extraction at a time
-    qtbot.waitUntil(lambda: window.extraction is None, timeout=2000)
+    qtbot.waitUntil(lambda: window.extraction.job is None, timeout=2000)
     assert fake.thread_names and fake.thread_names[0] != threading.main_thread().name
     assert window.keypoints is not None
     assert not window.progress_bar.isVisible() and not window.cancel_button.isVisible()
@@ -312,15 +313,15 @@ def test_cancel_stops_extraction_within_a_second(
     window, qtbot, video_path, keypoint_file_for, fake_extraction
 ):
     fake = fake_extraction(result=keypoint_file_for(video_path), frames=100_000, delay=0.005)
-    window.open_path(video_path)
-    window.start_extraction()
+    window.open_and_wait(video_path)
+    window.extraction.start()
     qtbot.waitUntil(lambda: window.progress_bar.value() >= 5, timeout=2000)
     first = window.progress_bar.value()
     qtbot.waitUntil(lambda: window.progress_bar.value() > first, timeout=2000)  # the bar moves
     assert window.progress_bar.maximum() == 100_000
     start = time.monotonic()
     qtbot.mouseClick(window.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.extraction is None, timeout=1000)
+    qtbot.waitUntil(lambda: window.extraction.job is None, timeout=1000)
     assert time.monotonic() - start < 1.0
     assert fake.cancelled.is_set()
     assert window.keypoints is None
@@ -334,23 +335,23 @@ def test_closing_during_extraction_cancels_and_joins_the_thread(
 ):
     fake = fake_extraction(frames=100_000, delay=0.005)
     window = make_window()
-    window.open_path(video_path)
-    window.start_extraction()
-    job = window.extraction
+    window.open_and_wait(video_path)
+    window.extraction.start()
+    job = window.extraction.job
     qtbot.waitUntil(lambda: window.progress_bar.value() >= 2, timeout=2000)
     start = time.monotonic()
     window.close()
     assert time.monotonic() - start < 1.0
     assert fake.cancelled.is_set()
     assert not job.is_running()
-    assert window.extraction is None
+    assert window.extraction.job is None
 
 
 def test_extraction_failure_is_reported_not_raised(window, qtbot, video_path, fake_extraction):
     fake_extraction(frames=3, error=InputError(video_path, "no person could be tracked"))
-    window.open_path(video_path)
-    window.start_extraction()
-    qtbot.waitUntil(lambda: window.extraction is None, timeout=2000)
+    window.open_and_wait(video_path)
+    window.extraction.start()
+    qtbot.waitUntil(lambda: window.extraction.job is None, timeout=2000)
     assert len(window.errors) == 1
     assert "clip.avi" in window.errors[0][1] and "no person" in window.errors[0][1]
     assert window.keypoints is None and window.extract_action.isEnabled()
@@ -358,9 +359,9 @@ def test_extraction_failure_is_reported_not_raised(window, qtbot, video_path, fa
 
 def test_unexpected_extraction_crash_gives_one_line(window, qtbot, video_path, fake_extraction):
     fake_extraction(frames=1, error=RuntimeError("mediapipe graph exploded"))
-    window.open_path(video_path)
-    window.start_extraction()
-    qtbot.waitUntil(lambda: window.extraction is None, timeout=2000)
+    window.open_and_wait(video_path)
+    window.extraction.start()
+    qtbot.waitUntil(lambda: window.extraction.job is None, timeout=2000)
     ((title, text),) = window.errors
     assert "clip.avi" in text and "mediapipe graph exploded" in text and "Traceback" not in text
 
@@ -370,10 +371,10 @@ def test_opening_another_file_drops_the_running_extraction(
 ):
     fake = fake_extraction(result=keypoint_file_for(video_path), frames=100_000, delay=0.005)
     other = write_test_video(tmp_path / "other.avi", n_frames=4)
-    window.open_path(video_path)
-    window.start_extraction()
-    window.open_path(other)
-    qtbot.waitUntil(lambda: window.extraction is None, timeout=1000)
+    window.open_and_wait(video_path)
+    window.extraction.start()
+    window.open_and_wait(other)
+    qtbot.waitUntil(lambda: window.extraction.job is None, timeout=1000)
     assert fake.cancelled.is_set()
     assert window.source.path == other and window.keypoints is None
 
@@ -417,10 +418,10 @@ def test_real_extraction_ends_with_the_overlay_shown(window, qtbot, tmp_path):
     from gui_helpers import write_messi_video
 
     video = write_messi_video(tmp_path / "messi.avi", n_frames=3)
-    assert window.open_path(video)
+    assert window.open_and_wait(video)
     raw = shown(window)
-    window.start_extraction()
-    qtbot.waitUntil(lambda: window.extraction is None, timeout=60_000)
+    window.extraction.start()
+    qtbot.waitUntil(lambda: window.extraction.job is None, timeout=60_000)
     assert window.errors == []
     kf = window.keypoints
     assert kf is not None and kf.keypoints.shape[0] == 3 and kf.detected_fraction > 0
@@ -428,7 +429,7 @@ def test_real_extraction_ends_with_the_overlay_shown(window, qtbot, tmp_path):
     image = shown(window)
     assert not np.array_equal(image, raw)
     # The performer's right hand (red) is on the image's left of the left hand (blue), as in the screenshot.
-    kp = window.keypoints_for_frame(0)
+    kp = window.transport.keypoints_for_frame(0)
     r_x, l_x = np.nanmean(kp[0, 7:27]), np.nanmean(kp[0, 27:47])
     assert r_x < l_x
     row, col = int(kp[1, R_WRIST]), int(kp[0, R_WRIST])
@@ -452,8 +453,60 @@ def test_keypoint_file_without_frame_size_gets_a_canvas_that_fits(
     kf = keypoint_file_for(video_path)
     kf.frame_size = (0, 0)  # as read from OpenPose or Solos
     kf.save(tmp_path / "openpose.npz")
-    assert window.open_path(tmp_path / "openpose.npz"), window.errors
+    assert window.open_and_wait(tmp_path / "openpose.npz"), window.errors
     w, h = window.source.size
     assert w > kf.keypoints[:, 0].max() and h > kf.keypoints[:, 1].max()
     row, col = joint_pixel(window, L_TIP)
     assert tuple(shown(window)[row, col]) == rgb(LEFT_HAND_COLOR)
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_the_inspector_is_visible_at_first_launch(make_window, qtbot, size):
+    window = make_window()
+    window.resize(*size)
+    qtbot.waitUntil(lambda: window.inspector.height() > 0.3 * window.height(), timeout=2000)
+    assert window.view.height() > 0.3 * window.height()  # and the video keeps its share
+
+
+def test_what_comes_with_a_video_is_read_off_the_gui_thread(
+    window, video_path, keypoint_file_for, monkeypatch
+):
+    from minet_desktop.engine import performance
+
+    threads = []
+    real = performance.companions_of_video
+
+    def spy(path):
+        threads.append(threading.current_thread())
+        return real(path)
+
+    monkeypatch.setattr(performance, "companions_of_video", spy)
+    keypoint_file_for(video_path).save(sidecar_path(video_path))
+    assert window.open_and_wait(video_path)
+    assert threads and threads[0] is not threading.main_thread()
+    assert window.keypoints is not None
+
+
+def test_a_demo_opens_with_its_reference_recording_and_midi(window):
+    from minet_desktop.engine.paths import demo_dir
+
+    demo = demo_dir() / "violin.mp4"
+    assert window.open_and_wait(demo)
+    assert window.keypoints is not None
+    assert window.comparison.original is not None and window.comparison.original_path == demo.with_suffix(
+        ".wav"
+    )
+    assert window.generation.midi_path == demo.with_suffix(".mid") and window.generation.notes
+    assert window.panel.original_radio.isEnabled()
+
+
+def test_closing_asks_every_controller_to_shut_down(make_window, monkeypatch):
+    window = make_window()
+    stopped = []
+    for name in ("opener", "transport", "extraction", "generation", "comparison", "exporter", "live"):
+        controller = getattr(window, name)
+        monkeypatch.setattr(controller, "shutdown", lambda name=name: stopped.append(name))
+    window.close()
+    assert sorted(stopped) == sorted(
+        ["opener", "transport", "extraction", "generation", "comparison", "exporter", "live"]
+    )

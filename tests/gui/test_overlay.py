@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 import pytest
 
 from minet_desktop.core.config import SkeletonConfig
 from minet_desktop.core.skeleton import L_ELBOW, L_WRIST, N_JOINTS, NECK, R_WRIST, hand_joint
 from minet_desktop.gui import settings as app_settings
-from minet_desktop.gui.main_window import compute_device_name, format_time
 from minet_desktop.gui.overlay import (
     BODY_COLOR,
     LEFT_HAND_COLOR,
     RIGHT_HAND_COLOR,
-    blank_canvas,
     joint_color,
     qimage_to_rgb,
     render_overlay,
     rgb_to_qimage,
 )
+from minet_desktop.gui.transport import format_time
+from minet_desktop.media.frames import blank_canvas
 
 THRESHOLD = SkeletonConfig().confidence_threshold
 
@@ -95,14 +92,6 @@ def test_wrong_keypoint_shape_is_rejected():
 def test_format_time():
     assert format_time(0) == "0:00.0"
     assert format_time(83.25) == "1:23.2"
-
-
-def test_compute_device_name_uses_cuda_when_available(monkeypatch):
-    cuda = types.SimpleNamespace(is_available=lambda: True, get_device_name=lambda i: "NVIDIA H100")
-    monkeypatch.setitem(sys.modules, "torch", types.SimpleNamespace(cuda=cuda))
-    assert compute_device_name() == "NVIDIA H100"
-    cuda.is_available = lambda: False
-    assert compute_device_name() == "CPU"
 
 
 def test_updated_recent_dedupes_and_limits(tmp_path):

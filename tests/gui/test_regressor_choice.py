@@ -1,4 +1,4 @@
-"""Choosing "Seed 003 regressor" in the model list: the bundled one loads, or the user picks one, or the app
+"""Choosing "Frame regressor (Visually Indicated Music)" in the model list: the bundled one loads, or the user picks one, or the app
 explains how to make one; then Generate runs the regressor (random tiny weights: noise, but the real path)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 import torch
 from gui_helpers import VIDEO_FPS, VIDEO_FRAMES
 
-from minet_desktop.gui import main_window as main_window_module
+from minet_desktop.gui import generation as generation_module
 from minet_desktop.media.midi import Note, write_midi
 from minet_desktop.model.bundle import build_modules, save_bundle
 from minet_desktop.model.config import BundleConfig, RegressorBundleConfig
@@ -45,7 +45,7 @@ def shipped(monkeypatch, tmp_path):
 
     def install(available):
         monkeypatch.setattr(
-            main_window_module,
+            generation_module,
             "bundled_model_path",
             lambda model_type: available.get(model_type, tmp_path / "absent" / f"{model_type}.safetensors"),
         )
@@ -57,8 +57,10 @@ def shipped(monkeypatch, tmp_path):
 def minet_window(make_window, bundles, qtbot, video_path, keypoint_file_for):
     keypoint_file_for(video_path).save(sidecar_path(video_path))
     window = make_window(model_path=bundles["minet"])
-    qtbot.waitUntil(lambda: window.session is not None and window._model_job is None, timeout=10_000)
-    assert window.open_path(video_path)
+    qtbot.waitUntil(
+        lambda: window.generation.session is not None and window.generation.model_job is None, timeout=10_000
+    )
+    assert window.open_and_wait(video_path)
     return window
 
 
@@ -73,7 +75,8 @@ def choose(window, model_type):
 
 def wait_loaded(window, qtbot, model_type):
     qtbot.waitUntil(
-        lambda: window._model_job is None and window.session.model_type == model_type, timeout=10_000
+        lambda: window.generation.model_job is None and window.generation.session.model_type == model_type,
+        timeout=10_000,
     )
 
 
@@ -86,14 +89,17 @@ def test_choosing_the_regressor_loads_the_shipped_one_and_generates_with_it(
     choose(window, "frame_regressor")
     wait_loaded(window, qtbot, "frame_regressor")
     assert window.errors == []
-    assert window.model_label.text() == "Model: frame_regressor.safetensors (Seed 003 regressor)"
+    assert (
+        window.model_label.text()
+        == "Model: frame_regressor.safetensors (Frame regressor (Visually Indicated Music))"
+    )
     assert window.panel.model_combo.currentData() == "frame_regressor"
     assert "22050 Hz" in window.panel.model_name.text()
 
-    window.start_generation()
-    qtbot.waitUntil(lambda: window.generation is None, timeout=10_000)
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=10_000)
     assert window.errors == []
-    result = window.result
+    result = window.generation.result
     assert result.sample_rate == 22050
     assert result.waveform.shape[1] == round(VIDEO_FRAMES / VIDEO_FPS * 22050)
     pane = window.inspector.pane_data(0)
@@ -112,17 +118,23 @@ def test_without_a_shipped_regressor_the_user_picks_one_and_the_midi_variant_ask
     window.ask_model_file = lambda title="": titles.append(title) or str(bundles["frame_regressor_midi"])
     choose(window, "frame_regressor_midi")
     wait_loaded(window, qtbot, "frame_regressor_midi")
-    assert titles and "Seed 003 regressor + MIDI" in titles[0] and "none ships" in titles[0]
+    assert (
+        titles
+        and "Frame regressor + MIDI (Visually Indicated Music)" in titles[0]
+        and "none ships" in titles[0]
+    )
     assert window.panel.model_combo.currentData() == "frame_regressor_midi"
 
-    window.start_generation()
+    window.generation.start()
     ((_, text),) = window.errors
-    assert "MIDI" in text and window.generation is None
+    assert "MIDI" in text and window.generation.job is None
     window.errors.clear()
-    assert window.set_midi(write_midi(tmp_path / "tune.mid", [Note(0.0, 0.2, 69), Note(0.2, 0.4, 72)]))
-    window.start_generation()
-    qtbot.waitUntil(lambda: window.generation is None, timeout=10_000)
-    assert window.errors == [] and window.result.sample_rate == 22050
+    assert window.generation.set_midi(
+        write_midi(tmp_path / "tune.mid", [Note(0.0, 0.2, 69), Note(0.2, 0.4, 72)])
+    )
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=10_000)
+    assert window.errors == [] and window.generation.result.sample_rate == 22050
 
 
 def test_without_a_regressor_cancelling_the_dialog_explains_and_keeps_the_loaded_model(
@@ -133,9 +145,9 @@ def test_without_a_regressor_cancelling_the_dialog_explains_and_keeps_the_loaded
     window.ask_model_file = lambda title="": ""
     choose(window, "frame_regressor")
     ((title, text),) = window.errors
-    assert "Seed 003 regressor" in title
+    assert "Frame regressor (Visually Indicated Music)" in title
     assert "regressor.safetensors" in text and "minet-train regressor" in text
-    assert window.session.model_type == "minet" and window._model_job is None
+    assert window.generation.session.model_type == "minet" and window.generation.model_job is None
     assert window.panel.model_combo.currentData() == "minet"  # the list shows what is loaded
 
 
@@ -146,7 +158,9 @@ def test_a_bundle_of_another_type_loads_as_what_it_is(minet_window, shipped, bun
     choose(window, "frame_regressor_midi")
     wait_loaded(window, qtbot, "frame_regressor")
     assert window.panel.model_combo.currentData() == "frame_regressor"
-    assert "not a Seed 003 regressor + MIDI model" in window.statusBar().currentMessage()
+    assert (
+        "not a Frame regressor + MIDI (Visually Indicated Music) model" in window.statusBar().currentMessage()
+    )
 
     # Back to MI Net: it ships with the app.
     shipped({"minet": bundles["minet"]})

@@ -71,10 +71,14 @@ def test_the_report_holds_every_table_with_sane_numbers(trained: dict[str, Path]
         "Test set (ground-truth renders)",
         "Test set through Griffin-Lim",
         "Test set through the VQ-VAE",
-        "MI Net",
+        "Multi-Instrumentalist Net",
         "Instrument judge on a soundfont it never heard",
     }
-    real, oracle, minet = rows["Test set (ground-truth renders)"], rows["Test set through Griffin-Lim"], rows["MI Net"]
+    real, oracle, minet = (
+        rows["Test set (ground-truth renders)"],
+        rows["Test set through Griffin-Lim"],
+        rows["Multi-Instrumentalist Net"],
+    )
     vq = rows["Test set through the VQ-VAE"]
     # The recording against itself: no log-mel error, every segment the classifier saw in training is a tone
     # of a different pitch per instrument, so the real audio is identified.
@@ -96,7 +100,10 @@ def test_the_report_holds_every_table_with_sane_numbers(trained: dict[str, Path]
     assert minet["rtf"] > 0
     l2 = res["extra"]["vqvae_l2"]
     assert l2["with MBR"]["l2"] == pytest.approx(l2["without MBR"]["l2"])  # the same run twice
-    assert np.isfinite(res["extra"]["prior_nll"]["MI Net"]) and res["extra"]["prior_nll"]["MI Net"] > 0
+    assert (
+        np.isfinite(res["extra"]["prior_nll"]["Multi-Instrumentalist Net"])
+        and res["extra"]["prior_nll"]["Multi-Instrumentalist Net"] > 0
+    )
     readme = (out / "README.md").read_text()
     for heading in ("## Main table", "## Movement embeddings", "## VQ-VAE", "## Prior NLL"):
         assert heading in readme
@@ -107,7 +114,7 @@ def test_the_report_holds_every_table_with_sane_numbers(trained: dict[str, Path]
     again = _evaluate(trained, out)
     assert [r["ndb"] for r in again["rows"]] == [r["ndb"] for r in res["rows"]]
     again_rows = {r["name"]: r for r in again["rows"]}
-    assert again_rows["MI Net"]["logmel_mse"] == pytest.approx(minet["logmel_mse"])
+    assert again_rows["Multi-Instrumentalist Net"]["logmel_mse"] == pytest.approx(minet["logmel_mse"])
     assert again_rows["Test set through the VQ-VAE"]["logmel_mse"] == pytest.approx(vq["logmel_mse"])
 
 
@@ -166,7 +173,11 @@ def test_the_demo_check_hears_each_demo_and_its_recording_through_the_vqvae(
     out = ev.demo_check([trained["bundle"]], demos)
     assert len(out) == 1
     d = out[0]
-    assert d["demo"] == "violin.mp4" and d["instrument"] == "violin" and d["model"] == "MI Net"
+    assert (
+        d["demo"] == "violin.mp4"
+        and d["instrument"] == "violin"
+        and d["model"] == "Multi-Instrumentalist Net"
+    )
     assert 0.0 <= d["share"] <= 1.0 and 0.0 <= d["vqvae_share"] <= 1.0
     names = {"violin", "cello", "flute", "clarinet"}  # the tiny cache's instruments
     assert d["heard"] in names and d["vqvae_heard"] in names

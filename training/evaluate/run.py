@@ -35,6 +35,7 @@ import torch
 
 from minet_desktop.core.atomic import atomic_path, file_sha256
 from minet_desktop.core.errors import InputError
+from minet_desktop.engine import model_types
 from minet_desktop.features.audio import log_spectrogram, spectrogram_to_audio
 from minet_desktop.media.audio_io import read_audio, resample_audio
 from minet_desktop.media.midi import Note, read_midi_notes, read_notes_txt
@@ -45,14 +46,7 @@ from training.evaluate.classifier import InstrumentClassifier, segment_mels
 from training.evaluate.judge import DEFAULT_JUDGE, InstrumentJudge
 
 #: Display names of the model types, in report order.
-MODEL_NAMES = {
-    "minet": "MI Net",
-    "minet_midi": "MI Net + content (MIDI)",
-    "seq2seq": "RNN Seq2Seq",
-    "graph_transformer": "Graph-Transformer",
-    "frame_regressor": "Frame regressor (seed 003)",
-    "frame_regressor_midi": "Frame regressor + MIDI (seed 003)",
-}
+MODEL_NAMES = {t.key: t.label for t in model_types.MODEL_TYPES}
 REAL = "Test set (ground-truth renders)"
 ORACLE = "Test set through Griffin-Lim"
 VQ_ORACLE = "Test set through the VQ-VAE"
@@ -473,7 +467,7 @@ class Evaluation:
         from training.train.data import vqvae_fingerprint
 
         bundle_path = Path(bundle_path)
-        if _model_type(bundle_path) not in ("minet", "minet_midi"):
+        if not model_types.has_prior(_model_type(bundle_path)):
             return None
         b = load_bundle(bundle_path)
         a = b.cfg.audio
@@ -543,7 +537,7 @@ class Evaluation:
         session = Session(bundle_path, device=self.opts.device)
         mt = session.model_type
         row = ModelRow(MODEL_NAMES.get(mt, mt), mt, bundle=str(bundle_path))
-        stochastic = mt in ("minet", "minet_midi")
+        stochastic = model_types.has_prior(mt)
         takes = self.opts.takes if stochastic else 1
         key = f"{mt}-{file_sha256(bundle_path)[:16]}"  # another bundle at the same path is generated anew
         work = self.work / key
@@ -792,7 +786,7 @@ class Evaluation:
         nll: dict[str, float] = {}
         for b in bundles:
             mt = _model_type(Path(b))
-            if mt in ("minet", "minet_midi"):
+            if model_types.has_prior(mt):
                 nll[MODEL_NAMES[mt]] = prior_test_nll(Path(b), self.cache, self.tracks)
         if content_gru is not None:
             from training.train.baselines import content_gru_test_nll  # type: ignore[import-not-found]
@@ -800,7 +794,7 @@ class Evaluation:
             nll["GRU seq2seq (content)"] = float(content_gru_test_nll(content_gru, self.cache))
         self.extra["prior_nll"] = nll
         if demo_dir is not None:
-            self.demo_check([b for b in bundles if _model_type(Path(b)) in ("minet", "minet_midi")], demo_dir)
+            self.demo_check([b for b in bundles if model_types.has_prior(_model_type(Path(b)))], demo_dir)
         self.extra["seconds"] = time.perf_counter() - t_start
         return {
             "rows": [asdict(r) for r in self.rows],

@@ -8,7 +8,15 @@ from typing import Protocol
 
 import numpy as np
 
-from minet_desktop.gui.overlay import blank_canvas
+#: The dark grey a keypoint file without its video is drawn on.
+CANVAS_RGB = (28, 28, 32)
+
+
+def blank_canvas(width: int, height: int) -> np.ndarray:
+    """A dark ``(height, width, 3)`` RGB frame to draw a keypoint file on when there is no video."""
+    canvas = np.empty((int(height), int(width), 3), dtype=np.uint8)
+    canvas[:] = CANVAS_RGB
+    return canvas
 
 
 class FrameSource(Protocol):

@@ -1,4 +1,4 @@
-"""Live webcam mode without Qt: cameras, a single-slot "newest wins" holder, and the capture/pose/audio pipeline.
+"""Live webcam mode: the capture/pose/audio pipeline beside the streaming engine (no Qt).
 
 Two plain threads, and nothing queues between them:
 
@@ -16,142 +16,25 @@ its next tick.
 
 from __future__ import annotations
 
-import glob
 import logging
-import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Protocol
 
 import numpy as np
 
-from minet_desktop.core.errors import InputError
+from minet_desktop.core.latest import LatestSlot
+from minet_desktop.media.camera import CameraSource
+from minet_desktop.pose.live import PoseEstimator
 
 log = logging.getLogger("minet_desktop")
-
-T = TypeVar("T")
 
 #: Most audio live mode lets wait in the sink. More (the burst after calibration, a stall) is dropped,
 #: oldest first, so a backlog never turns into permanent latency.
 MAX_AUDIO_LAG_S = 0.12
-
-
-class CameraSource(Protocol):
-    """A camera: :meth:`read` blocks until the next frame and returns it as ``(H, W, 3)`` uint8 RGB, or None
-    once the camera is gone (unplugged, taken by another program)."""
-
-    name: str
-    fps: float
-
-    def read(self) -> np.ndarray | None: ...
-
-    def close(self) -> None: ...
-
-
-class OpenCVCamera:
-    """A webcam through ``cv2.VideoCapture``."""
-
-    def __init__(self, index: int) -> None:
-        import cv2
-
-        self.name = f"camera {index}"
-        self._cap = cv2.VideoCapture(index)
-        if not self._cap.isOpened():
-            self._cap.release()
-            raise InputError(self.name, "cannot be opened (unplugged, or in use by another program?)")
-        fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
-        self.fps = fps if 1.0 <= fps <= 240.0 else 30.0  # many drivers report 0 or nonsense
-
-    def read(self) -> np.ndarray | None:
-        import cv2
-
-        ok, bgr = self._cap.read()
-        if not ok or bgr is None:
-            return None
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-
-    def close(self) -> None:
-        self._cap.release()
-
-
-def list_cameras() -> list[tuple[int, str]]:
-    """``(index, name)`` of the cameras that seem present (Linux: ``/dev/video*``; elsewhere indices 0-3)."""
-    if sys.platform.startswith("linux"):
-        indices = sorted(int(p[len("/dev/video") :]) for p in glob.glob("/dev/video[0-9]*"))
-        return [(i, f"Camera {i} (/dev/video{i})") for i in indices]
-    import cv2
-
-    found = []
-    for i in range(4):
-        cap = cv2.VideoCapture(i)
-        if cap.isOpened():
-            found.append((i, f"Camera {i}"))
-        cap.release()
-    return found
-
-
-class FakeCamera:
-    """Frames from a list, paced at ``fps`` (tests, screenshots); returns None after ``fail_after`` frames."""
-
-    def __init__(
-        self,
-        frames: Sequence[np.ndarray],
-        fps: float = 30.0,
-        fail_after: int | None = None,
-        name: str = "fake camera",
-    ) -> None:
-        self.frames = list(frames)
-        self.fps = float(fps)
-        self.fail_after = fail_after
-        self.name = name
-        self.reads = 0
-        self.closed = False
-        self._next_at = time.monotonic()
-
-    def read(self) -> np.ndarray | None:
-        if self.closed or (self.fail_after is not None and self.reads >= self.fail_after):
-            return None
-        delay = self._next_at - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        self._next_at = max(self._next_at + 1.0 / self.fps, time.monotonic())
-        frame = self.frames[self.reads % len(self.frames)]
-        self.reads += 1
-        return frame.copy()
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class LatestSlot(Generic[T]):
-    """Holds one item; :meth:`put` replaces whatever was not taken yet (counted in :attr:`replaced`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._item: T | None = None
-        self._ready = threading.Event()
-        self.replaced = 0
-
-    def put(self, item: T) -> None:
-        with self._lock:
-            if self._item is not None:
-                self.replaced += 1
-            self._item = item
-            self._ready.set()
-
-    def take(self) -> T | None:
-        """The newest item (and empty the slot), or None."""
-        with self._lock:
-            item, self._item = self._item, None
-            self._ready.clear()
-            return item
-
-    def wait(self, timeout: float) -> bool:
-        """Block until an item is there (True) or ``timeout`` s passed (False)."""
-        return self._ready.wait(timeout)
 
 
 @dataclass
@@ -163,35 +46,6 @@ class LiveFrame:
     index: int  # frames captured before this one
     captured_at: float  # time.monotonic() when the camera returned it
     processed_at: float  # ... when its keypoints (and audio) were done
-
-
-class PoseEstimator(Protocol):
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        """``(3, 47)`` keypoints (pixels, confidence) of one RGB frame."""
-        ...
-
-    def close(self) -> None: ...
-
-
-class MediaPipePose:
-    """MediaPipe Holistic in tracking mode, for a stream of frames (build and use it on one thread)."""
-
-    def __init__(self) -> None:
-        from minet_desktop.pose.extract import holistic
-
-        self._context = holistic(static_image_mode=False)
-        self._graph: Any = self._context.__enter__()
-
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        from minet_desktop.pose.mediapipe_map import map_holistic
-
-        frame = np.ascontiguousarray(rgb)
-        frame.flags.writeable = False
-        h, w = frame.shape[:2]
-        return map_holistic(self._graph.process(frame), w, h).astype(np.float32)
-
-    def close(self) -> None:
-        self._context.__exit__(None, None, None)
 
 
 class LiveAudio(Protocol):
@@ -218,7 +72,7 @@ class LivePipeline:
         ``generator_factory(fps)`` builds the live audio generator on the processing thread; None: no sound.
         If it raises, :attr:`generation_error` says why and the overlay keeps going.
     sink
-        Where the generated audio goes (:class:`~minet_desktop.gui.audio.AudioSink`), or None.
+        Where the generated audio goes (:class:`~minet_desktop.media.sound_output.AudioSink`), or None.
     """
 
     def __init__(

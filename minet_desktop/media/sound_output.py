@@ -265,3 +265,38 @@ class Playback:
         if end > self._next:
             self.sink.write(self.wave[self._next : end])
             self._next = end
+
+
+class SoundOutput:
+    """The one sound device the app plays through, reopened when the sample rate changes.
+
+    When there is no sound (no device, a broken driver) :attr:`problem` says so once, and the device is not
+    tried again and again; playback is then disabled and everything else keeps working.
+    """
+
+    def __init__(self, sink_factory: SinkFactory | None = None) -> None:
+        self._factory: SinkFactory = sink_factory or open_sound_device
+        self.sink: AudioSink | None = None
+        self.problem: str | None = None
+
+    def sink_for(self, sample_rate: int) -> AudioSink | None:
+        """A sink at ``sample_rate`` (the open one when it matches), or None when there is no sound."""
+        if self.sink is not None and self.sink.sample_rate == sample_rate:
+            return self.sink
+        self.close()
+        if self.problem is not None:
+            return None
+        try:
+            self.sink = self._factory(sample_rate)
+        except NoSoundDevice as exc:
+            self.problem = f"Playback disabled: {exc}. Export still works."
+            log.warning("%s", self.problem)
+        except Exception as exc:
+            log.exception("opening the sound device failed")
+            self.problem = f"Playback disabled: the sound device failed ({exc}). Export still works."
+        return self.sink
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
