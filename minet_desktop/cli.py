@@ -76,51 +76,19 @@ def _info_bundle(path: Path) -> int:
     """Model card, config summary and parameter counts of a model bundle."""
     import torch
 
+    from minet_desktop.engine import model_types
     from minet_desktop.engine.backends import load_backend
-    from minet_desktop.model.config import BaselineBundleConfig, BundleConfig
 
     backend = load_backend(path, torch.device("cpu"))
     cfg = backend.cfg
     print(f"model bundle    {path}")
-    print(f"model type      {backend.model_type}")
+    print(f"model type      {backend.model_type} ({model_types.label(backend.model_type)})")
     a = cfg.audio
     print(
         f"audio           {a.sample_rate} Hz, {a.n_bins} bins, hop {a.hop_length} "
         f"({a.frame_rate:g} frames/s), Griffin-Lim {a.griffin_lim_iters} iterations"
     )
-    if isinstance(cfg, BaselineBundleConfig):  # seed 000's RNN Seq2Seq / Graph-Transformer
-        from minet_desktop.engine.baselines import BaselineBackend
-        from minet_desktop.engine.baselines import describe as describe_baseline
-
-        assert isinstance(backend, BaselineBackend)
-        print(describe_baseline(backend))
-        print(backend.summary())
-        card = backend.model_card.strip()
-        print()
-        print(card if card else "(this bundle has no model card)")
-        return 0
-    if not isinstance(cfg, BundleConfig):  # seed 003's frame regressor
-        from minet_desktop.engine.regressor import RegressorBackend, describe
-
-        assert isinstance(backend, RegressorBackend)
-        print(describe(backend))
-        print(backend.summary())
-        card = backend.model_card.strip()
-        print()
-        print(card if card else "(this bundle has no model card)")
-        return 0
-    v, pr = cfg.vqvae, cfg.prior
-    print(
-        f"VQ-VAE          {v.channels} channels, codebook {v.codebook_size} x {v.code_dim}, "
-        f"{v.downsample} frames/code ({cfg.code_rate:g} codes/s), bands {v.encoder_bands}"
-        + (f", decoder context {v.decoder_context} codes" if v.decoder_context else "")
-        + (f", decoder head {v.decoder_head} units" if v.decoder_head else "")
-    )
-    print(
-        f"prior           {pr.n_layer} layers x {pr.n_embd} dims x {pr.n_head} heads, window {pr.block_size} "
-        f"codes ({pr.block_size / cfg.code_rate:.2f} s), keeps {pr.window_keep} when sliding"
-        + (", per-frame motion" if pr.per_frame_motion else "")
-    )
+    print(backend.describe())
     print(backend.summary())
     card = backend.model_card.strip()
     print()

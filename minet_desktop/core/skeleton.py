@@ -164,6 +164,35 @@ def interpolate_missing(kp: np.ndarray, threshold: float = 0.3) -> tuple[np.ndar
     return out, ~ok
 
 
+class CausalGapFiller:
+    """:func:`interpolate_missing` for a stream, one frame at a time (live mode): a missing joint keeps its
+    last offset from its parent (the neck: its last place), which is what the offline interpolation holds
+    after a joint's last detection. A joint not seen yet sits on its parent."""
+
+    def __init__(self, threshold: float = 0.3) -> None:
+        self.threshold = threshold
+        self._last = np.zeros((2, N_JOINTS), np.float32)  # last filled x, y of each joint
+        self._seen = np.zeros(N_JOINTS, bool)
+
+    def fill(self, frame: np.ndarray) -> np.ndarray:
+        """``(3, 47)`` keypoints -> a filled float32 copy (confidences kept)."""
+        out = frame.astype(np.float32, copy=True)
+        ok = (out[2] >= self.threshold) & np.isfinite(out[0]) & np.isfinite(out[1])
+        for j in TOPOLOGICAL_ORDER:
+            p = PARENTS[j]
+            if ok[j]:
+                continue
+            if p < 0:
+                out[:2, j] = self._last[:, j]
+            elif self._seen[j]:
+                out[:2, j] = out[:2, p] + (self._last[:, j] - self._last[:, p])
+            else:
+                out[:2, j] = out[:2, p]
+        self._last = out[:2].copy()
+        self._seen |= ok
+        return out
+
+
 @dataclass(frozen=True)
 class NormStats:
     """What :func:`normalize` removed: ``pixel = normalised * scale + center``."""

@@ -26,7 +26,7 @@ from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.core.errors import InputError
 from minet_desktop.engine import model_types
 from minet_desktop.engine.motion import MotionWindow, default_stride, iter_movement, window_frames
-from minet_desktop.engine.progress import Progress, stage_fraction
+from minet_desktop.engine.progress import Progress, stage_fraction, staged
 from minet_desktop.engine.sampling import CodeSampler
 from minet_desktop.engine.synthesis import iter_decode, iter_griffin_lim
 from minet_desktop.model.bundle import Bundle, describe, load_bundle
@@ -111,6 +111,15 @@ class GenerationBackend(ABC):
     @abstractmethod
     def summary(self) -> str: ...
 
+    @abstractmethod
+    def describe(self) -> str:
+        """The lines ``minet-desktop info`` prints about the sizes of this model."""
+
+    def movement_embedding(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """``embed(skeleton (B, 3, 47, T)) -> (B, D)``: the movement embedding the papers classify by
+        instrument, or None for a model without one (the evaluation's Table 3)."""
+        return None
+
 
 class MINetBackend(GenerationBackend):
     """MI Net (seed 000): movement encoder -> prior -> VQ-VAE decoder -> Griffin-Lim.
@@ -148,6 +157,23 @@ class MINetBackend(GenerationBackend):
     def summary(self) -> str:
         return describe(self.bundle)
 
+    def describe(self) -> str:
+        cfg = self.cfg
+        v, pr = cfg.vqvae, cfg.prior
+        return (
+            f"VQ-VAE          {v.channels} channels, codebook {v.codebook_size} x {v.code_dim}, "
+            f"{v.downsample} frames/code ({cfg.code_rate:g} codes/s), bands {v.encoder_bands}"
+            + (f", decoder context {v.decoder_context} codes" if v.decoder_context else "")
+            + (f", decoder head {v.decoder_head} units" if v.decoder_head else "")
+            + f"\nprior           {pr.n_layer} layers x {pr.n_embd} dims x {pr.n_head} heads, window "
+            f"{pr.block_size} codes ({pr.block_size / cfg.code_rate:.2f} s), keeps {pr.window_keep} when sliding"
+            + (", per-frame motion" if pr.per_frame_motion else "")
+        )
+
+    def movement_embedding(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        movement = self.bundle.movement
+        return lambda x: movement(x)[0]  # the movement encoder's final state h
+
     def iter_batch(
         self, job: Job, seeds: list[int], device: torch.device
     ) -> Generator[Progress, None, BatchOutput]:
@@ -171,12 +197,12 @@ class MINetBackend(GenerationBackend):
             if cfg.prior.per_frame_motion  # per-frame motion comes from each code's own window
             else job.motion_stride or default_stride(cfg.prior.block_size, cfg.prior.window_keep, False),
         )
-        h, motion = yield from _staged("motion", gen)
-        cond = h if motion is None else torch.cat([h, motion], dim=-1)  # (n_codes, cond_dim)
+        h, motion = yield from staged("motion", gen)
         job.timings["motion"] = job.timings.get("motion", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()
         memory_fn: Callable[[int, int], object] | None = None
+        notes_t: torch.Tensor | None = None
         if self.needs_notes:
             if job.notes is None:
                 raise ValueError("the MIDI-conditioned model needs notes")
@@ -184,15 +210,20 @@ class MINetBackend(GenerationBackend):
             notes[: min(T, job.notes.size)] = job.notes[: n_codes * ds]
             notes_t = torch.from_numpy(notes)[None].expand(B, -1).to(device)
             h_all = h[None].expand(B, -1, -1)
-            # With aligned notes (ContentConfig.aligned_dim) each code's condition also carries its notes.
-            with torch.inference_mode():
-                cond = b.prior._condition(
-                    h[None], None if motion is None else motion[None], 0, n_codes, notes_t[:1]
-                )[0]
 
             def memory_fn(start: int, span: int) -> object:
-                return b.prior._memory(notes_t, h_all, start, span)
+                return b.prior.cross_memory(notes_t, h_all, start, span)
 
+        # The prior's own conditioning, as live mode's: h per code, its motion features, and with aligned notes
+        # (ContentConfig.aligned_dim) its notes. (n_codes, cond_dim)
+        with torch.inference_mode():
+            cond = b.prior.condition(
+                h[None],
+                None if motion is None else motion[None],
+                0,
+                n_codes,
+                None if notes_t is None else notes_t[:1],
+            )[0]
         sampler = CodeSampler(
             b.prior,
             seeds,
@@ -214,26 +245,16 @@ class MINetBackend(GenerationBackend):
         job.timings["codes"] = job.timings.get("codes", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        spec = yield from _staged("decode", iter_decode(b.vqvae, codes.to(device), self.decode_chunk))
+        spec = yield from staged("decode", iter_decode(b.vqvae, codes.to(device), self.decode_chunk))
         spec = spec[..., :T]
         job.timings["decode"] = job.timings.get("decode", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        wave = yield from _staged(
+        wave = yield from staged(
             "waveform", iter_griffin_lim(spec, cfg.audio, job.griffin_lim_iters, job.n_samples)
         )
         job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
         return BatchOutput(spec.cpu(), wave.float().cpu(), codes)
-
-
-def _staged(stage: str, gen: Generator[tuple[int, int], None, R]) -> Generator[Progress, None, R]:
-    """Re-yield a ``(done, total)`` generator as :class:`Progress` of ``stage``; return its value."""
-    while True:
-        try:
-            done, total = next(gen)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        yield Progress(stage, done, total, stage_fraction(stage, done, total))
 
 
 def _load_minet(path: Path, device: torch.device) -> GenerationBackend:

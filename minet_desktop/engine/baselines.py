@@ -20,7 +20,7 @@ every take is the same audio.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -28,9 +28,9 @@ from torch import Tensor
 
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
-from minet_desktop.engine.progress import Progress, stage_fraction
+from minet_desktop.engine.progress import Progress, staged
 from minet_desktop.engine.synthesis import iter_griffin_lim
-from minet_desktop.engine.windowing import crossfade_weights, window_starts
+from minet_desktop.engine.windowing import iter_windowed
 from minet_desktop.model.baselines import BaselineBundle, describe_baseline
 from minet_desktop.model.config import BaselineBundleConfig
 
@@ -69,29 +69,48 @@ class BaselineBackend(GenerationBackend):
     def summary(self) -> str:
         return describe_baseline(self.bundle) + "\ndeterministic: seeds and sampling settings are ignored"
 
+    def describe(self) -> str:
+        cfg = self.cfg
+        window = f"windows of {cfg.window_seconds:.2f} s ({cfg.window_frames} frames), half-overlapping"
+        if cfg.seq2seq is not None:
+            s = cfg.seq2seq
+            lines = [
+                f"encoder         bi-GRU {s.encoder_layers} x {s.encoder_hidden} over the skeleton frames",
+                f"decoder         GRU {s.decoder_layers} x {s.decoder_hidden}, pre-net {s.prenet_dim}, one frame per "
+                f"step from its previous frame; {window}",
+            ]
+        else:
+            g = cfg.graph_transformer
+            assert g is not None
+            lines = [
+                f"encoder         ST-GCN {len(g.gcn_channels)} blocks {g.gcn_channels}, temporal stride "
+                f"{g.total_stride}, kernel {g.temporal_kernel}",
+                f"decoder         Transformer {g.n_layer} layers x {g.d_model} dims x {g.n_head} heads, one query per "
+                f"frame; {window}",
+            ]
+        return "\n".join(lines)
+
+    def movement_embedding(self) -> Callable[[Tensor], Tensor] | None:
+        model = self.model
+        return model.embed if hasattr(model, "embed") else None
+
     def iter_spectrogram(self, frames: np.ndarray, device: torch.device) -> Generator[Progress, None, Tensor]:
         """Predict the log-spectrogram ``(F, T)`` of skeleton frames ``(T, 3, 47)``, window by window."""
         T = int(frames.shape[0])
         W = self.cfg.window_frames
         skeleton = torch.from_numpy(np.ascontiguousarray(frames.transpose(1, 2, 0), dtype=np.float32))
         skeleton = skeleton[None].to(device)  # (1, 3, 47, T)
-        starts = window_starts(T, W)
-        acc = torch.zeros(self.cfg.audio.n_bins, T, device=device)
-        total = torch.zeros(T, device=device)
-        for i, a in enumerate(starts):
-            b = min(T, a + W)
-            with torch.no_grad():
-                spec = self.model.generate(skeleton[..., a:b])[0]
-            w = torch.from_numpy(crossfade_weights(b - a)).to(device)
-            acc[:, a:b] += spec.float() * w
-            total[a:b] += w
-            yield Progress(
+        return (
+            yield from iter_windowed(
+                lambda a, b: self.model.generate(skeleton[..., a:b])[0],
+                T,
+                W,
+                self.cfg.audio.n_bins,
+                device,
                 "spectrogram",
-                i + 1,
-                len(starts),
-                stage_fraction("spectrogram", i + 1, len(starts), STAGE_WEIGHTS),
+                STAGE_WEIGHTS,
             )
-        return acc / total
+        )
 
     def iter_batch(
         self, job: Job, seeds: list[int], device: torch.device
@@ -102,39 +121,13 @@ class BaselineBackend(GenerationBackend):
         job.timings["spectrogram"] = job.timings.get("spectrogram", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        gen = iter_griffin_lim(spec[None], self.cfg.audio, job.griffin_lim_iters, job.n_samples)
-        while True:
-            try:
-                done, n = next(gen)
-            except StopIteration as stop:
-                wave: Tensor = stop.value
-                break
-            yield Progress("waveform", done, n, stage_fraction("waveform", done, n, STAGE_WEIGHTS))
+        wave: Tensor = yield from staged(
+            "waveform",
+            iter_griffin_lim(spec[None], self.cfg.audio, job.griffin_lim_iters, job.n_samples),
+            STAGE_WEIGHTS,
+        )
         job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
         # Deterministic: every take is the same audio.
         return BatchOutput(
             spec[None].cpu().expand(B, -1, -1).contiguous(), wave.float().cpu().expand(B, -1).contiguous()
         )
-
-
-def describe(backend: BaselineBackend) -> str:
-    """The lines ``minet-desktop info`` prints about a baseline bundle's sizes."""
-    cfg = backend.cfg
-    window = f"windows of {cfg.window_seconds:.2f} s ({cfg.window_frames} frames), half-overlapping"
-    if cfg.seq2seq is not None:
-        s = cfg.seq2seq
-        lines = [
-            f"encoder         bi-GRU {s.encoder_layers} x {s.encoder_hidden} over the skeleton frames",
-            f"decoder         GRU {s.decoder_layers} x {s.decoder_hidden}, pre-net {s.prenet_dim}, one frame per "
-            f"step from its previous frame; {window}",
-        ]
-    else:
-        g = cfg.graph_transformer
-        assert g is not None
-        lines = [
-            f"encoder         ST-GCN {len(g.gcn_channels)} blocks {g.gcn_channels}, temporal stride "
-            f"{g.total_stride}, kernel {g.temporal_kernel}",
-            f"decoder         Transformer {g.n_layer} layers x {g.d_model} dims x {g.n_head} heads, one query per "
-            f"frame; {window}",
-        ]
-    return "\n".join(lines)

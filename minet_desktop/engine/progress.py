@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from typing import TypeVar
+
+R = TypeVar("R")
 
 #: Stages in order, with their rough share of the work on a CPU at the paper's size (for a single progress
 #: bar): the prior and Griffin-Lim dominate, the movement encoder and the VQ-VAE decoder are quick.
@@ -61,3 +64,19 @@ def stage_fraction(stage: str, done: int, total: int, weights: dict[str, float] 
             return before + weight * (done / total if total else 1.0)
         before += weight
     return min(before, 1.0)
+
+
+def staged(
+    stage: str, gen: Generator[tuple[int, int], None, R], weights: dict[str, float] = STAGE_WEIGHTS
+) -> Generator[Progress, None, R]:
+    """Re-yield a ``(done, total)`` generator as :class:`Progress` of ``stage``; return its value.
+
+    Every backend drains its stages (Griffin-Lim, decoding, the movement encoder) through this one loop;
+    ``weights`` are the backend's stage shares.
+    """
+    while True:
+        try:
+            done, total = next(gen)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        yield Progress(stage, done, total, stage_fraction(stage, done, total, weights))

@@ -34,9 +34,9 @@ from torch import Tensor
 
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
-from minet_desktop.engine.progress import Progress, stage_fraction
+from minet_desktop.engine.progress import Progress, stage_fraction, staged
 from minet_desktop.engine.synthesis import iter_griffin_lim
-from minet_desktop.engine.windowing import crossfade_weights, window_starts
+from minet_desktop.engine.windowing import iter_windowed
 from minet_desktop.features.audio import LogMel
 from minet_desktop.features.pose_image import render_pose_images, sample_poses
 from minet_desktop.model.config import RegressorBundleConfig
@@ -83,6 +83,20 @@ class RegressorBackend(GenerationBackend):
     def summary(self) -> str:
         return describe_regressor(self.bundle)
 
+    def describe(self) -> str:
+        cfg = self.bundle.cfg
+        r, m = cfg.regressor, cfg.mel
+        lines = [
+            f"mel             {m.sample_rate} Hz, {m.n_mels} bands, hop {m.hop_length} ({cfg.frame_rate:.2f} frames/s), "
+            f"Griffin-Lim {m.griffin_lim_iters} iterations",
+            f"frames          {r.image_size}x{r.image_size} {'grey' if r.grayscale else 'RGB'} stick figures at "
+            f"{r.image_fps:g} images/s, ResNet-18 x{r.width:g} ({r.feature_dim}-dim embedding)",
+            f"decoder         LSTM {r.lstm_layers} x {r.lstm_hidden}, windows of {cfg.window_seconds:.2f} s "
+            f"({cfg.window_frames} mel frames)"
+            + (f"; MIDI piano roll -> LSTM {r.midi_hidden}" if r.midi else ""),
+        ]
+        return "\n".join(lines)
+
     def iter_mel(
         self, frames: np.ndarray, notes: np.ndarray | None, device: torch.device
     ) -> Generator[Progress, None, Tensor]:
@@ -115,20 +129,14 @@ class RegressorBackend(GenerationBackend):
             seq[: min(T, notes.size)] = notes[:T]
             notes_t = torch.from_numpy(seq)[None].to(device)
 
-        starts = window_starts(T, cfg.window_frames)
-        acc = torch.zeros(cfg.mel.n_mels, T, device=device)
-        total = torch.zeros(T, device=device)
-        for i, a in enumerate(starts):
-            b = min(T, a + cfg.window_frames)
-            with torch.no_grad():
-                mel = model.decode(visual[:, a:b], None if notes_t is None else notes_t[:, a:b])[0]
-            w = torch.from_numpy(crossfade_weights(b - a)).to(device)
-            acc[:, a:b] += mel.float() * w
-            total[a:b] += w
-            yield Progress(
-                "mel", i + 1, len(starts), stage_fraction("mel", i + 1, len(starts), STAGE_WEIGHTS)
+        def predict(a: int, b: int) -> Tensor:
+            return model.decode(visual[:, a:b], None if notes_t is None else notes_t[:, a:b])[0]
+
+        return (
+            yield from iter_windowed(
+                predict, T, cfg.window_frames, cfg.mel.n_mels, device, "mel", STAGE_WEIGHTS
             )
-        return acc / total
+        )
 
     def iter_batch(
         self, job: Job, seeds: list[int], device: torch.device
@@ -143,32 +151,11 @@ class RegressorBackend(GenerationBackend):
         with torch.no_grad():
             linear = self.logmel.to(device).linear_magnitude(mel)
             spec = torch.log(linear.clamp(min=cfg.mel.log_floor))[None]  # (1, n_fft // 2 + 1, T)
-        gen = iter_griffin_lim(spec, cfg.audio, job.griffin_lim_iters, job.n_samples)
-        while True:
-            try:
-                done, n = next(gen)
-            except StopIteration as stop:
-                wave: Tensor = stop.value
-                break
-            yield Progress("waveform", done, n, stage_fraction("waveform", done, n, STAGE_WEIGHTS))
+        wave: Tensor = yield from staged(
+            "waveform", iter_griffin_lim(spec, cfg.audio, job.griffin_lim_iters, job.n_samples), STAGE_WEIGHTS
+        )
         job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
         # Deterministic: every take is the same audio.
         return BatchOutput(
             spec.cpu().expand(B, -1, -1).contiguous(), wave.float().cpu().expand(B, -1).contiguous(), None
         )
-
-
-def describe(backend: RegressorBackend) -> str:
-    """The lines ``minet-desktop info`` prints about a regressor bundle's sizes."""
-    cfg = backend.bundle.cfg
-    r, m = cfg.regressor, cfg.mel
-    lines = [
-        f"mel             {m.sample_rate} Hz, {m.n_mels} bands, hop {m.hop_length} ({cfg.frame_rate:.2f} frames/s), "
-        f"Griffin-Lim {m.griffin_lim_iters} iterations",
-        f"frames          {r.image_size}x{r.image_size} {'grey' if r.grayscale else 'RGB'} stick figures at "
-        f"{r.image_fps:g} images/s, ResNet-18 x{r.width:g} ({r.feature_dim}-dim embedding)",
-        f"decoder         LSTM {r.lstm_layers} x {r.lstm_hidden}, windows of {cfg.window_seconds:.2f} s "
-        f"({cfg.window_frames} mel frames)"
-        + (f"; MIDI piano roll -> LSTM {r.midi_hidden}" if r.midi else ""),
-    ]
-    return "\n".join(lines)

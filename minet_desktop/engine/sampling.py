@@ -107,6 +107,15 @@ class CodeSampler:
         """The key/value buffers (per layer (B, n_head, block_size, n_embd / n_head) x 2), when cached."""
         return None if self._decoder is None else [(c[:, 0], c[:, 1]) for c in self._decoder.cache]
 
+    def nbytes(self) -> int:
+        """Bytes of the state kept between steps: the window's codes and conditions, the key/value cache."""
+        conds = self._conds
+        n = self._codes.numel() * self._codes.element_size()
+        n += 0 if conds is None else conds.numel() * conds.element_size()
+        if self._cache is not None:
+            n += sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in self._cache)
+        return int(n)
+
     @torch.inference_mode()
     def step(self, cond: Tensor) -> Tensor:
         """Draw the next code of every take given its condition.
@@ -116,7 +125,7 @@ class CodeSampler:
         cond
             ``(B, cond_dim)``: the movement vector h of this code, followed by its per-frame motion features
             when the prior uses them, and by its aligned note features for a content prior with
-            ``aligned_dim`` (the concatenation ``Prior._condition`` builds).
+            ``aligned_dim`` (the concatenation ``Prior.condition`` builds).
 
         Returns
         -------
@@ -133,7 +142,7 @@ class CodeSampler:
             tokens = self._window[:, : w + 1].to(self.device)
             conds = torch.cat([*self._cond_list, cond], dim=1) if w else cond
             if self._decoder is None:
-                logits = prior._run(tokens, conds, 0, None, self._memory)[0][:, -1]
+                logits = prior.run_window(tokens, conds, 0, None, self._memory)[0][:, -1]
             else:
                 logits = self._decoder.prefill(tokens, conds, self._memory)
             self._new_window = False

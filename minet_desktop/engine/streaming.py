@@ -42,8 +42,7 @@ from minet_desktop.core.errors import MinetError
 from minet_desktop.core.ringbuffer import RingBuffer
 from minet_desktop.core.skeleton import (
     N_JOINTS,
-    PARENTS,
-    TOPOLOGICAL_ORDER,
+    CausalGapFiller,
     NormStats,
     normalize,
 )
@@ -132,8 +131,7 @@ class LiveGenerator:
         self.norm_stats = norm_stats
         self._calib_frames = max(1, int(math.ceil(calibration_s * self.fps)))
         self._calib = RingBuffer(self._calib_frames, (3, N_JOINTS))
-        self._last_good = np.zeros((2, N_JOINTS), np.float32)  # last filled x, y of each joint
-        self._seen = np.zeros(N_JOINTS, bool)
+        self._gaps = CausalGapFiller(self.threshold)  # the offline gap filling, causal
         self._prev: np.ndarray | None = None  # previous source frame (normalised)
         self.n_src = 0  # source frames processed (after calibration)
         self.n_out = 0  # skeleton frames emitted at the frame rate
@@ -156,14 +154,7 @@ class LiveGenerator:
     def state_nbytes(self) -> int:
         """Bytes held by the live state (ring buffers, the prior's window and cache, Griffin-Lim context)."""
         n = sum(r.nbytes for r in (self._calib, self._frames, self._codes, self._audio))
-        s = self.sampler
-        n += s._codes.numel() * 8 + (0 if s._conds is None else s._conds.numel() * 4)
-        if s._cache is not None:
-            n += sum(k.numel() * k.element_size() + v.numel() * v.element_size() for k, v in s._cache)
-        if self.gl._ctx is not None:
-            n += self.gl._ctx.numel() * 8
-        n += self.gl._ola.nbytes + self.gl._env.nbytes
-        return int(n)
+        return int(n + self.sampler.nbytes() + self.gl.nbytes())
 
     def max_state_nbytes(self) -> int:
         """Upper bound of :meth:`state_nbytes` from the sizes alone: it does not grow with time."""
@@ -176,24 +167,6 @@ class LiveGenerator:
         return int(n)
 
     # -- pose ------------------------------------------------------------------------------------------
-
-    def _fill(self, frame: np.ndarray) -> np.ndarray:
-        """Causal gap filling: a missing joint keeps its last offset from its parent (neck: its last place)."""
-        out = frame.astype(np.float32, copy=True)
-        ok = (out[2] >= self.threshold) & np.isfinite(out[0]) & np.isfinite(out[1])
-        for j in TOPOLOGICAL_ORDER:
-            p = PARENTS[j]
-            if ok[j]:
-                continue
-            if p < 0:
-                out[:2, j] = self._last_good[:, j]
-            elif self._seen[j]:
-                out[:2, j] = out[:2, p] + (self._last_good[:, j] - self._last_good[:, p])
-            else:
-                out[:2, j] = out[:2, p]
-        self._last_good = out[:2].copy()
-        self._seen |= ok
-        return out
 
     def _normalise(self, frame: np.ndarray) -> np.ndarray:
         assert self.norm_stats is not None
@@ -235,7 +208,7 @@ class LiveGenerator:
         if kp.shape[1:] != (3, N_JOINTS):
             raise MinetError(f"live keypoints must be (n, 3, {N_JOINTS}), got {kp.shape}")
         for frame in kp:
-            filled = self._fill(frame)
+            filled = self._gaps.fill(frame)
             if self.norm_stats is None:
                 self._calib.write(filled[None])
                 if len(self._calib) < self._calib_frames:
@@ -283,13 +256,13 @@ class LiveGenerator:
                 held = self._frames.latest(available - start)[: stop - start]  # (L, 3, 47)
                 x = torch.from_numpy(np.ascontiguousarray(held.transpose(1, 2, 0)))[None].to(self.device)
                 self._h, per_frame = self.movement(x)
-            h = self._h
-            cond = h
+            motion = None
             if self.cfg.prior.per_frame_motion:  # stride 1: per_frame is this code's window
                 i = self.n_codes
                 idx = np.clip(np.arange(i * ds, (i + 1) * ds) - start, 0, stop - start - 1)
-                cond = torch.cat([h, per_frame[0, torch.as_tensor(idx)].mean(0)[None]], dim=-1)
-            code = self.sampler.step(cond)
+                motion = per_frame[0, torch.as_tensor(idx)].mean(0)[None, None]  # (1, 1, H)
+            # The prior's own conditioning, as offline: h, then this code's motion features.
+            code = self.sampler.step(self.prior.condition(self._h, motion, 0, 1)[:, 0])
             self._codes.write(code.numpy().astype(np.int64))
             if self.record:
                 self.codes.append(int(code[0]))
@@ -316,18 +289,8 @@ class LiveGenerator:
             self.spectrogram.append(frames.numpy())
         self._audio.write(self.gl.push(frames))
         if final:
-            self._audio.write(self._gl_tail())
-
-    def _gl_tail(self) -> np.ndarray:
-        gl = self.gl
-        tail = gl._ola / np.maximum(gl._env, 1e-8)
-        a = self.cfg.audio
-        n_samples = int(round(self.n_src / self.fps * a.sample_rate))
-        want = max(0, n_samples - gl.samples_out)
-        out = np.zeros(want, np.float32)
-        out[: min(want, tail.size)] = tail[:want]
-        gl.samples_out += want
-        return out
+            a_cfg = self.cfg.audio
+            self._audio.write(self.gl.finish(int(round(self.n_src / self.fps * a_cfg.sample_rate))))
 
     def pull_audio(self, max_samples: int | None = None) -> np.ndarray:
         """The samples ready so far (oldest first, float32 at the session's sample rate; maybe empty)."""

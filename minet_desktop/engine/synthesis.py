@@ -284,3 +284,18 @@ class StreamingGriffinLim:
             out = out[-start_time:] if -start_time < out.size else np.zeros(0)
         self.samples_out += out.size
         return out.astype(np.float32)
+
+    def finish(self, n_samples: int) -> np.ndarray:
+        """The end of the signal: the committed tail, cut or zero-padded so that ``n_samples`` samples were
+        returned in all (float32, possibly empty)."""
+        tail = self._ola / np.maximum(self._env, 1e-8)
+        want = max(0, n_samples - self.samples_out)
+        out = np.zeros(want, np.float32)
+        out[: min(want, tail.size)] = tail[:want]
+        self.samples_out += want
+        return out
+
+    def nbytes(self) -> int:
+        """Bytes of the state kept between pushes (phase context and overlap-add tail)."""
+        ctx = 0 if self._ctx is None else self._ctx.numel() * self._ctx.element_size()
+        return int(ctx + self._ola.nbytes + self._env.nbytes)

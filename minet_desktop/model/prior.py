@@ -318,7 +318,7 @@ class Prior(nn.Module):
 
     # -- conditioning ----------------------------------------------------------------------------------
 
-    def _condition(
+    def condition(
         self, h: Tensor, motion: Tensor | None, start: int, length: int, notes: Tensor | None = None
     ) -> Tensor:
         """Per-position condition for targets ``start .. start+length-1``: (B, length, cond_dim).
@@ -337,11 +337,11 @@ class Prior(nn.Module):
             raise ValueError(f"conditioning covers fewer than the {start + length} codes asked for")
         return torch.cat(parts, dim=-1)
 
-    def _memory(self, notes: Tensor | None, h: Tensor, start: int, length: int) -> list[KV] | None:
+    def cross_memory(self, notes: Tensor | None, h: Tensor, start: int, length: int) -> list[KV] | None:
         """Per-layer cross-attention keys/values for a window; the unconditional prior has none."""
         return None
 
-    def _run(
+    def run_window(
         self, tokens: Tensor, cond: Tensor, pos0: int, past: list[KV] | None, memory: list[KV] | None
     ) -> tuple[Tensor, list[KV]]:
         """tokens (B, L), cond (B, L, cond_dim) at window positions pos0.. -> (logits (B, L, K), cache)."""
@@ -373,7 +373,7 @@ class Prior(nn.Module):
 
         Returns the logits (B, K) of the last position.
         """
-        logits, present = self._run(tokens, cond, 0, None, memory)
+        logits, present = self.run_window(tokens, cond, 0, None, memory)
         L = tokens.shape[1]
         for buf, (k, v) in zip(cache, present, strict=True):
             buf[:, 0, :, :L] = k
@@ -445,8 +445,8 @@ class Prior(nn.Module):
         """
         B, T = codes.shape
         tokens = torch.cat([codes.new_full((B, 1), self.bos), codes[:, :-1]], dim=1)
-        memory = self._memory(notes, h, 0, T)
-        logits, _ = self._run(tokens, self._condition(h, motion, 0, T, notes), 0, None, memory)
+        memory = self.cross_memory(notes, h, 0, T)
+        logits, _ = self.run_window(tokens, self.condition(h, motion, 0, T, notes), 0, None, memory)
         targets = codes
         if lengths is not None:
             pad = torch.arange(T, device=codes.device)[None] >= lengths[:, None]
@@ -492,19 +492,19 @@ class Prior(nn.Module):
             bos = out.new_full((B, 1), self.bos)
             decoder = CachedDecoder(self, B, graph) if use_cache else None
             # Once for the clip, as the engine does (CodeSampler is handed each code's condition).
-            cond_all = self._condition(h, motion, 0, n_codes, notes)
+            cond_all = self.condition(h, motion, 0, n_codes, notes)
             n = 0  # codes drawn
             start = 0  # index of the code the window's BOS position predicts
             while n < n_codes:
                 span = min(block, n_codes - start)  # positions this window can condition
-                memory = self._memory(notes, h, start, span)
+                memory = self.cross_memory(notes, h, start, span)
                 cond = cond_all[:, start : start + span]
                 tokens = torch.cat([bos, out[:, start:n]], dim=1)
                 L = tokens.shape[1]
                 if decoder is not None:
                     logits = decoder.prefill(tokens, cond[:, :L], memory)
                 else:
-                    logits = self._run(tokens, cond[:, :L], 0, None, memory)[0][:, -1]
+                    logits = self.run_window(tokens, cond[:, :L], 0, None, memory)[0][:, -1]
                 while True:
                     if should_cancel is not None and should_cancel():
                         raise Cancelled("generation cancelled")
@@ -520,7 +520,7 @@ class Prior(nn.Module):
                         logits = decoder.step(nxt, cond[:, pos : pos + 1])
                     else:
                         tokens = torch.cat([bos, out[:, start:n]], dim=1)
-                        logits = self._run(tokens, cond[:, : pos + 1], 0, None, memory)[0][:, -1]
+                        logits = self.run_window(tokens, cond[:, : pos + 1], 0, None, memory)[0][:, -1]
                 start = n - keep
             return out
         finally:
@@ -694,10 +694,10 @@ class ContentConditionedPrior(Prior):
         self.content_encoder.apply(_init_weights)
         self.code_notes = CodeNotes(content, frames_per_code) if content.aligned_dim else None
 
-    def _condition(
+    def condition(
         self, h: Tensor, motion: Tensor | None, start: int, length: int, notes: Tensor | None = None
     ) -> Tensor:
-        cond = super()._condition(h, motion, start, length)
+        cond = super().condition(h, motion, start, length)
         if self.code_notes is None:
             return cond
         if notes is None:
@@ -705,7 +705,7 @@ class ContentConditionedPrior(Prior):
         aligned = self.code_notes(notes, start, length)
         return torch.cat([cond, aligned.to(cond.dtype).expand(cond.shape[0], -1, -1)], dim=-1)
 
-    def _memory(self, notes: Tensor | None, h: Tensor, start: int, length: int) -> list[KV] | None:
+    def cross_memory(self, notes: Tensor | None, h: Tensor, start: int, length: int) -> list[KV] | None:
         if notes is None:
             raise ValueError("the content-conditioned prior needs notes (B, n_frames) long")
         fpc = self.frames_per_code

@@ -136,3 +136,19 @@ def test_bad_shapes_are_refused():
         sk.interpolate_missing(np.zeros((5, 2, 47)))
     with pytest.raises(ValueError):
         sk.resample(_pose(3), 0.0, 62.5)
+
+
+def test_live_gap_filling_agrees_with_the_offline_one_once_a_joint_is_lost_for_good():
+    """Live mode fills causally; after a joint's last detection the offline interpolation holds the same
+    offset from its parent, so both give the same skeleton."""
+    kp = _pose(T=12)
+    shift = np.linspace(0, 60, 12, dtype=np.float32) ** 1.3 / 5  # the wrist moves on a curve
+    kp[:, 0, [sk.R_WRIST, *sk.R_HAND]] += shift[:, None]
+    kp[6:, 2, [sk.R_ELBOW, *sk.R_HAND]] = 0.0  # elbow and hand lost from frame 6 to the end
+    kp[6:, :2, [sk.R_ELBOW, *sk.R_HAND]] = 0.0
+    kp[:, 2, sk.hand_joint("L", 8)] = 0.0  # a fingertip never seen: it sits on its parent
+    offline, _ = sk.interpolate_missing(kp, threshold=0.3)
+    live = sk.CausalGapFiller(threshold=0.3)
+    online = np.stack([live.fill(frame) for frame in kp])
+    np.testing.assert_allclose(online[:, :2], offline[:, :2], atol=1e-3)
+    assert not np.allclose(online[6:, :2, sk.hand_joint("R", 4)], 0.0)  # the hand follows the wrist

@@ -13,8 +13,8 @@ from engine_helpers import performance
 
 from minet_desktop.cli import main
 from minet_desktop.core.errors import Cancelled
-from minet_desktop.engine.baselines import crossfade_weights, window_starts
 from minet_desktop.engine.session import Session
+from minet_desktop.engine.windowing import crossfade_weights, window_starts
 from minet_desktop.model.baselines import build_baseline, save_baseline_bundle
 from minet_desktop.model.config import BaselineBundleConfig
 

@@ -26,7 +26,7 @@ def _aligned_config() -> BundleConfig:
 
 
 def test_step_by_step_sampling_matches_generate_with_aligned_notes() -> None:
-    """CodeSampler, given ``Prior._condition``'s per-code conditions, draws what Prior.generate draws."""
+    """CodeSampler, given ``Prior.condition``'s per-code conditions, draws what Prior.generate draws."""
     torch.manual_seed(3)
     _, _, prior = build_modules(_aligned_config())
     with torch.no_grad():
@@ -36,9 +36,9 @@ def test_step_by_step_sampling_matches_generate_with_aligned_notes() -> None:
     h = torch.randn(1, n, H)
     notes = torch.randint(0, 129, (1, n * FPC))
     expected = prior.generate(h, n, generator=torch.Generator().manual_seed(7), notes=notes)
-    cond = prior._condition(h, None, 0, n, notes)
+    cond = prior.condition(h, None, 0, n, notes)
     sampler = CodeSampler(
-        prior, [7], memory_fn=lambda start, span: prior._memory(notes, h, start, span), n_total=n
+        prior, [7], memory_fn=lambda start, span: prior.cross_memory(notes, h, start, span), n_total=n
     )
     got = torch.stack([sampler.step(cond[:, t]) for t in range(n)], dim=1)
     assert torch.equal(got, expected)

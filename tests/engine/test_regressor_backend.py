@@ -10,8 +10,9 @@ import torch
 from engine_helpers import performance
 
 from minet_desktop.core.errors import Cancelled, InputError
-from minet_desktop.engine.regressor import RegressorBackend, crossfade_weights, window_starts
+from minet_desktop.engine.regressor import RegressorBackend
 from minet_desktop.engine.session import Session
+from minet_desktop.engine.windowing import crossfade_weights, window_starts
 from minet_desktop.features.audio import LogMel
 from minet_desktop.media.midi import Note
 from minet_desktop.model.config import RegressorBundleConfig

@@ -34,7 +34,7 @@ def _sample(
     if notes is not None:
 
         def memory_fn(start: int, span: int):
-            return prior._memory(notes, h, start, span)
+            return prior.cross_memory(notes, h, start, span)
 
     sampler = CodeSampler(prior, list(seeds), memory_fn=memory_fn, n_total=n, **kw)
     cond = h if motion is None else torch.cat([h, motion], dim=-1)
@@ -101,7 +101,7 @@ def test_cuda_graph_steps_draw_what_eager_steps_draw(model_type) -> None:
     # Teacher-forced: both decoders see the same tokens; a window restart in the middle.
     tokens = torch.randint(0, prior.n_codes, (2, BLOCK), device=dev)
     tokens[:, 0] = prior.bos
-    memory = prior._memory(notes, h, 0, BLOCK) if notes is not None else None
+    memory = prior.cross_memory(notes, h, 0, BLOCK) if notes is not None else None
     logits = {}
     with torch.inference_mode():
         for graph in (True, False):
@@ -135,7 +135,7 @@ def test_the_benchmarks_count_of_computed_positions_is_the_engines(use_cache, mo
 
     prior = _prior()
     counted = [0]
-    run, step = Prior._run, CachedDecoder.step
+    run, step = Prior.run_window, CachedDecoder.step
 
     def count_run(self, tokens, *a, **k):  # a naive step, or a cached window's prefill
         counted[0] += tokens.shape[1]
@@ -145,7 +145,7 @@ def test_the_benchmarks_count_of_computed_positions_is_the_engines(use_cache, mo
         counted[0] += 1
         return step(self, *a, **k)
 
-    monkeypatch.setattr(Prior, "_run", count_run)
+    monkeypatch.setattr(Prior, "run_window", count_run)
     monkeypatch.setattr(CachedDecoder, "step", count_step)
     n = int(3.5 * BLOCK)
     _step_all(prior, torch.randn(1, n, H), None, None, n, use_cache=use_cache)

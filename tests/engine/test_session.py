@@ -217,3 +217,16 @@ def test_cpu_and_gpu_generate_the_same_music(make_bundle) -> None:
     sampled_cpu = Session(make_bundle(), device="cpu").generate(kf, seed=5)
     sampled_gpu = Session(make_bundle(), device="cuda").generate(kf, seed=5)
     assert (sampled_cpu.codes == sampled_gpu.codes).mean() > 0.95
+
+
+def test_every_model_type_has_a_backend_and_every_backend_a_registry_entry():
+    """One list of model types (engine/model_types.py): the loaders, the bundled paths and the labels agree."""
+    from minet_desktop.engine import model_types
+    from minet_desktop.engine.backends import BACKENDS
+    from minet_desktop.engine.paths import bundled_model_path
+
+    assert set(BACKENDS) == {t.key for t in model_types.MODEL_TYPES}
+    for t in model_types.app_model_types():
+        assert bundled_model_path(t.key).name == t.bundled_file
+    assert model_types.label("frame_regressor") == "Frame regressor (Visually Indicated Music)"
+    assert model_types.has_prior("minet_midi") and not model_types.has_prior("seq2seq")

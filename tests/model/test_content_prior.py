@@ -89,7 +89,7 @@ def test_aligned_notes_are_in_the_condition_and_old_configs_have_none() -> None:
     prior = _content_prior(aligned_dim=8).eval()
     assert prior.code_notes is not None and prior.cond_dim == H + 8
     h, notes = torch.randn(1, H), torch.randint(0, 129, (1, BLOCK * FPC))
-    cond = prior._condition(h, None, 0, BLOCK, notes)
+    cond = prior.condition(h, None, 0, BLOCK, notes)
     assert cond.shape == (1, BLOCK, H + 8)
     torch.testing.assert_close(cond[..., H:], prior.code_notes(notes, 0, BLOCK))
     # The notes of code 12 change the logits from code 11 on (the context reaches one code back), not before.

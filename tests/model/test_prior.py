@@ -175,7 +175,7 @@ def _window_inputs(prior: Prior, b: int, n: int) -> tuple[torch.Tensor, torch.Te
     tokens[:, 0] = prior.bos
     cond = torch.randn(b, n, prior.in_proj.in_features - prior.cfg.n_embd)
     notes = torch.randint(0, 129, (b, n * FPC))
-    return tokens, cond, prior._memory(notes, torch.randn(b, H), 0, n)
+    return tokens, cond, prior.cross_memory(notes, torch.randn(b, H), 0, n)
 
 
 @pytest.mark.parametrize(("model_type", "motion"), [("minet", False), ("minet", True), ("minet_midi", False)])
@@ -190,14 +190,14 @@ def test_static_cache_steps_equal_the_concatenating_cache_and_recomputation(
     with torch.no_grad():
         logits = prior.prefill(tokens[:, :3], cond[:, :3], cache, memory)
         prior.prefill(tokens[:, :3], cond[:, :3], masked, memory)
-        ref, past = prior._run(tokens[:, :3], cond[:, :3], 0, None, memory)
+        ref, past = prior.run_window(tokens[:, :3], cond[:, :3], 0, None, memory)
         assert torch.equal(logits, ref[:, -1])
         for pos in range(3, BLOCK):
             t, c = tokens[:, pos : pos + 1], cond[:, pos : pos + 1]
             logits = prior.step(t, c, pos, cache, memory)
-            ref, past = prior._run(t, c, pos, past, memory)  # the cache that grows by concatenation
+            ref, past = prior.run_window(t, c, pos, past, memory)  # the cache that grows by concatenation
             assert torch.equal(logits, ref[:, -1]), pos  # the same operations: bit for bit
-            full, _ = prior._run(tokens[:, : pos + 1], cond[:, : pos + 1], 0, None, memory)
+            full, _ = prior.run_window(tokens[:, : pos + 1], cond[:, : pos + 1], 0, None, memory)
             torch.testing.assert_close(logits, full[:, -1], rtol=1e-4, atol=1e-5)
             graph_form = prior.step(t, c, torch.tensor([pos]), masked, memory)
             torch.testing.assert_close(graph_form, logits, rtol=1e-5, atol=1e-6)
@@ -226,7 +226,7 @@ def test_cached_decoder_restarts_windows_and_stays_eager_on_the_cpu() -> None:
         keep[:, 0] = prior.bos
         decoder.prefill(keep[:, :-1], cond[:, -KEEP - 1 : -1])
         logits = decoder.step(keep[:, -1:], cond[:, -1:])
-        full, _ = prior._run(keep, cond[:, -KEEP - 1 :], 0, None, None)
+        full, _ = prior.run_window(keep, cond[:, -KEEP - 1 :], 0, None, None)
         # The graph form attends to every slot: the masked ones still hold the old window's keys.
         masked = prior.step(keep[:, -1:], cond[:, -1:], torch.tensor([KEEP]), decoder.cache, None)
     torch.testing.assert_close(logits, full[:, -1], rtol=1e-4, atol=1e-5)

@@ -813,22 +813,12 @@ def _model_type(path: Path) -> str:
 
 
 def movement_embedder(path: Path) -> Callable[[torch.Tensor], torch.Tensor] | None:
-    """The movement embedding the paper classifies: MI Net's movement-encoder final state, the Seq2Seq
-    encoder's final state, the mean of the ST-GCN outputs; None for models without one."""
-    mt = _model_type(path)
-    if mt in ("minet", "minet_midi"):
-        from minet_desktop.model.bundle import load_bundle
+    """The movement embedding the paper classifies (the backend's
+    :meth:`~minet_desktop.engine.backends.GenerationBackend.movement_embedding`): MI Net's movement-encoder
+    final state, the Seq2Seq encoder's final state, the mean of the ST-GCN outputs; None for models without one."""
+    from minet_desktop.engine.backends import load_backend
 
-        b = load_bundle(path)
-        return lambda x: b.movement(x)[0]
-    if mt in ("seq2seq", "graph_transformer"):
-        from minet_desktop.engine.backends import load_backend
-
-        backend = load_backend(path, torch.device("cpu"))
-        model = getattr(backend, "model", None)
-        if model is not None and hasattr(model, "embed"):
-            return lambda x: model.embed(x)
-    return None
+    return load_backend(path, torch.device("cpu")).movement_embedding()
 
 
 def _windows(n: int, size: int) -> list[tuple[int, int]]:
