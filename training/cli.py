@@ -17,7 +17,7 @@ from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
     from training.train.config import Recipe, TrainConfig
-    from training.train.run import RunResult
+    from training.train.stage import RunResult
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:

@@ -35,8 +35,10 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from minet_desktop.core.config import from_json, to_dict, to_json
+from minet_desktop.core.config import from_json, to_json
 from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.engine import model_types
+from minet_desktop.engine.model_types import MINET_PAPER
 from minet_desktop.model.baselines import (
     ContentGRU,
     Seq2Seq,
@@ -58,22 +60,10 @@ from training.train.data import (
     codes_fingerprint,
     precompute_codes,
     spectrogram_stats,
-    split_summary,
     vqvae_fingerprint,
 )
 from training.train.modules import _TrainingModule
-from training.train.run import (
-    CKPT_DIR,
-    LAST,
-    RunResult,
-    _check_run_dir,
-    _fit,
-    _has_val,
-    _metrics,
-    _setup,
-    _write_run_info,
-    make_trainer,
-)
+from training.train.stage import RunResult, Stage, begin_stage, fresh_start, has_val_split, run_stage
 
 CONTENT_GRU = "content_gru"
 
@@ -135,33 +125,6 @@ class BaselineModule(_TrainingModule):
             self.log("val/free_running_mse", masked_mse(free, target, length), sync_dist=True, batch_size=bs)
 
 
-def baseline_card(
-    cfg: BaselineBundleConfig, info: dict[str, Any], metrics: dict[str, float], steps: int
-) -> str:
-    """A short markdown card: what the model is, what it was trained on, how far the losses got."""
-    data = info.get("data", {}).get("train", {})
-    name = "RNN Seq2Seq" if cfg.model_type == "seq2seq" else "Graph-Transformer"
-    what = (
-        "a bi-GRU encoder over the keypoints and a GRU decoder that emits one log-spectrogram frame per step "
-        "from its previous frame"
-        if cfg.model_type == "seq2seq"
-        else "an ST-GCN encoder over the 47-joint skeleton graph and a Transformer decoder (self-attention, "
-        "cross-attention to the pose features, feed-forward) that predicts a window of log-spectrogram frames"
-    )
-    lines = [
-        f"# {name} baseline ({cfg.model_type})",
-        "",
-        f"Seed 000's {name} baseline, trained with `minet-train`: {what}. MSE on the log-spectrogram "
-        "standardised per bin; Griffin-Lim. Deterministic: every take is the same audio.",
-        "",
-        f"- training data: {data.get('tracks', '?')} tracks, {data.get('minutes', '?')} min, instruments "
-        f"{', '.join(data.get('instruments', [])) or '?'} (cache {info.get('cache', '?')})",
-        f"- window {cfg.window_seconds:g} s ({cfg.window_frames} frames); {steps} steps; "
-        + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())),
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def train_baseline(
     cache_dir: str | PathLike[str],
     run_dir: str | PathLike[str],
@@ -181,34 +144,44 @@ def train_baseline(
     train = train or recipe.train(model_type)
     cfg = recipe.model.baseline_config(model_type, window_seconds=train.crop_seconds)
     manifest = check_cache(cache, cfg)  # type: ignore[arg-type]  # reads .audio and .skeleton only
-    _check_run_dir(run, model_type, cfg, resume)
-    _setup(train)
+    begin_stage(run, model_type, cfg, train, resume)
     module = BaselineModule(to_json(cfg), to_json(train))
-    if not (resume and (run / CKPT_DIR / LAST).is_file()):
+    if fresh_start(run, resume):
         mean, std = spectrogram_stats(cache, "train")
         module.model.set_normalization(torch.from_numpy(mean), torch.from_numpy(std))
-    data = BaselineDataModule(cache, cfg, train)  # type: ignore[arg-type]
-    trainer = make_trainer(run, train, callbacks, progress, _has_val(manifest, False))
-    info = {
-        "stage": model_type,
-        "cache": str(cache.resolve()),
-        "model_config": to_dict(cfg),
-        "train_config": to_dict(train),
-        "data": split_summary(manifest),
-    }
-    if trainer.is_global_zero:
-        run.mkdir(parents=True, exist_ok=True)
-        _write_run_info(run, info)
-    _fit(trainer, module, data, resume)
-    out = run / f"{model_type}.ckpt"
-    trainer.save_checkpoint(out, weights_only=True)
-    metrics = _metrics(trainer)
-    bundle = None
-    if trainer.is_global_zero:
-        text = card if card is not None else baseline_card(cfg, info, metrics, trainer.global_step)
-        bundle = save_baseline_bundle(run / "model.safetensors", cfg, module.model, text)
-    return RunResult(
-        run, out, bundle, trainer.global_step, metrics, time.monotonic() - t0, trainer.is_global_zero
+    name = model_types.label(model_type)
+    what = (
+        "a bi-GRU encoder over the keypoints and a GRU decoder that emits one log-spectrogram frame per step "
+        "from its previous frame"
+        if model_type == "seq2seq"
+        else "an ST-GCN encoder over the 47-joint skeleton graph and a Transformer decoder (self-attention, "
+        "cross-attention to the pose features, feed-forward) that predicts a window of log-spectrogram frames"
+    )
+    stage = Stage(
+        model_type,
+        cfg,
+        module,
+        BaselineDataModule(cache, cfg, train),  # type: ignore[arg-type]
+        has_val_split(manifest, False),
+        save_bundle=lambda path, text: save_baseline_bundle(path, cfg, module.model, text),
+        title=f"{name} baseline ({model_type})",
+        description=(
+            f"The {name} baseline of the {MINET_PAPER} paper, trained with `minet-train`: {what}. MSE on the "
+            "log-spectrogram standardised per bin; Griffin-Lim. Deterministic: every take is the same audio."
+        ),
+        details=[f"window {cfg.window_seconds:g} s ({cfg.window_frames} frames)"],
+    )
+    return run_stage(
+        stage,
+        cache,
+        run,
+        train,
+        manifest,
+        resume=resume,
+        progress=progress,
+        callbacks=callbacks,
+        t0=t0,
+        card=card,
     )
 
 
@@ -342,30 +315,23 @@ def train_content_gru(
     vq_cfg, vqvae = load_vqvae(vqvae_path)
     cfg = recipe.model.content_gru_config(vq_cfg)
     manifest = check_cache(cache, cfg)  # type: ignore[arg-type]  # reads .audio and .skeleton only
-    _check_run_dir(run, CONTENT_GRU, cfg, resume)
-    _setup(train)
+    begin_stage(run, CONTENT_GRU, cfg, train, resume)
     fingerprint = codes_fingerprint(vqvae)
     module = ContentGRUModule(to_json(cfg), to_json(train), vqvae_fingerprint(vqvae), fingerprint)
-    data = ContentGRUDataModule(cache, cfg, train, vqvae, fingerprint)
-    trainer = make_trainer(run, train, callbacks, progress, _has_val(manifest, True))
-    info = {
-        "stage": CONTENT_GRU,
-        "cache": str(cache.resolve()),
-        "vqvae_checkpoint": str(Path(vqvae_path).resolve()),
-        "vqvae_sha256": vqvae_fingerprint(vqvae),
-        "codes_sha256": fingerprint,
-        "model_config": to_dict(cfg),
-        "train_config": to_dict(train),
-        "data": split_summary(manifest),
-    }
-    if trainer.is_global_zero:
-        run.mkdir(parents=True, exist_ok=True)
-        _write_run_info(run, info)
-    _fit(trainer, module, data, resume)
-    out = run / f"{CONTENT_GRU}.ckpt"
-    trainer.save_checkpoint(out, weights_only=True)
-    return RunResult(
-        run, out, None, trainer.global_step, _metrics(trainer), time.monotonic() - t0, trainer.is_global_zero
+    stage = Stage(
+        CONTENT_GRU,
+        cfg,
+        module,
+        ContentGRUDataModule(cache, cfg, train, vqvae, fingerprint),
+        has_val_split(manifest, True),
+        info={
+            "vqvae_checkpoint": str(Path(vqvae_path).resolve()),
+            "vqvae_sha256": vqvae_fingerprint(vqvae),
+            "codes_sha256": fingerprint,
+        },
+    )
+    return run_stage(
+        stage, cache, run, train, manifest, resume=resume, progress=progress, callbacks=callbacks, t0=t0
     )
 
 

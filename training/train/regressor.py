@@ -30,27 +30,18 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from minet_desktop.core.config import describe_mismatch, to_dict, to_json
+from minet_desktop.core.config import describe_mismatch, to_json
 from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.engine.model_types import REGRESSOR_PAPER
 from minet_desktop.features.pose_image import render_pose_images, sample_poses
 from minet_desktop.model.config import RegressorBundleConfig
 from minet_desktop.model.regressor import FrameRegressor, save_regressor_bundle
 from training.cache import MANIFEST_NAME, CropDataset, load_manifest, manifest_config
 from training.datasets.base import instrument_index
 from training.train.config import Recipe, TrainConfig
-from training.train.data import _CropDataModule, _optional_split, split_summary
+from training.train.data import _CropDataModule, _optional_split
 from training.train.modules import _TrainingModule
-from training.train.run import (
-    CKPT_DIR,
-    LAST,
-    RunResult,
-    _check_run_dir,
-    _fit,
-    _metrics,
-    _setup,
-    _write_run_info,
-    make_trainer,
-)
+from training.train.stage import RunResult, Stage, begin_stage, fresh_start, has_val_split, run_stage
 
 STAGE = "regressor"
 
@@ -258,28 +249,6 @@ class RegressorModule(_TrainingModule):
         )
 
 
-def regressor_card(
-    cfg: RegressorBundleConfig, info: dict[str, Any], metrics: dict[str, float], steps: int
-) -> str:
-    """A short markdown card: what the model is, what it was trained on, how far the losses got."""
-    data = info.get("data", {}).get("train", {})
-    r = cfg.regressor
-    lines = [
-        f"# Seed 003 frame regressor ({cfg.model_type})",
-        "",
-        f"Trained with `minet-train regressor`: ResNet-18 (x{r.width:g}) over {r.image_size}x{r.image_size} "
-        f"{'grey' if r.grayscale else 'RGB'} stick figures drawn from the keypoints at {r.image_fps:g} images/s, "
-        f"a {r.lstm_layers}-layer LSTM of {r.lstm_hidden}"
-        + (f", a MIDI piano-roll branch (LSTM {r.midi_hidden})" if r.midi else "")
-        + f", {r.n_mels}-band log-mel, Griffin-Lim. MSE on log-mel.",
-        "",
-        f"- training data: {data.get('tracks', '?')} tracks, {data.get('minutes', '?')} min, instruments "
-        f"{', '.join(data.get('instruments', [])) or '?'} (cache {info.get('cache', '?')})",
-        f"- {steps} steps; " + ", ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items())),
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def train_regressor(
     cache_dir: str | PathLike[str],
     run_dir: str | PathLike[str],
@@ -297,37 +266,39 @@ def train_regressor(
     train = train or recipe.train(STAGE)
     cfg = recipe.model.regressor_config(midi, window_seconds=train.crop_seconds)
     manifest = check_regressor_cache(cache, cfg)
-    _check_run_dir(run, STAGE, cfg, resume)
-    _setup(train)
+    begin_stage(run, STAGE, cfg, train, resume)
     module = RegressorModule(to_json(cfg), to_json(train))
-    if not (resume and (run / CKPT_DIR / LAST).is_file()):
+    if fresh_start(run, resume):
         mean, std = mel_stats(cache, "train")
         module.regressor.set_normalization(torch.from_numpy(mean), torch.from_numpy(std))
-    data = RegressorDataModule(cache, cfg, train)  # type: ignore[arg-type]
-    has_val = any(
-        e.get("split") == "val" and (e.get("has_notes") or not midi) for e in manifest["tracks"].values()
+    r = cfg.regressor
+    stage = Stage(
+        STAGE,
+        cfg,
+        module,
+        RegressorDataModule(cache, cfg, train),  # type: ignore[arg-type]
+        has_val_split(manifest, midi),
+        save_bundle=lambda path, text: save_regressor_bundle(path, cfg, module.regressor, text),
+        title=f"Frame regressor, {REGRESSOR_PAPER} ({cfg.model_type})",
+        description=(
+            f"Trained with `minet-train regressor`: ResNet-18 (x{r.width:g}) over {r.image_size}x{r.image_size} "
+            f"{'grey' if r.grayscale else 'RGB'} stick figures drawn from the keypoints at {r.image_fps:g} "
+            f"images/s, a {r.lstm_layers}-layer LSTM of {r.lstm_hidden}"
+            + (f", a MIDI piano-roll branch (LSTM {r.midi_hidden})" if r.midi else "")
+            + f", {r.n_mels}-band log-mel, Griffin-Lim. MSE on log-mel."
+        ),
     )
-    trainer = make_trainer(run, train, callbacks, progress, has_val)
-    info = {
-        "stage": STAGE,
-        "cache": str(cache.resolve()),
-        "model_config": to_dict(cfg),
-        "train_config": to_dict(train),
-        "data": split_summary(manifest),
-    }
-    if trainer.is_global_zero:
-        run.mkdir(parents=True, exist_ok=True)
-        _write_run_info(run, info)
-    _fit(trainer, module, data, resume)
-    out = run / "regressor.ckpt"
-    trainer.save_checkpoint(out, weights_only=True)
-    metrics = _metrics(trainer)
-    bundle = None
-    if trainer.is_global_zero:
-        text = card if card is not None else regressor_card(cfg, info, metrics, trainer.global_step)
-        bundle = save_regressor_bundle(run / "model.safetensors", cfg, module.regressor, text)
-    return RunResult(
-        run, out, bundle, trainer.global_step, metrics, time.monotonic() - t0, trainer.is_global_zero
+    return run_stage(
+        stage,
+        cache,
+        run,
+        train,
+        manifest,
+        resume=resume,
+        progress=progress,
+        callbacks=callbacks,
+        t0=t0,
+        card=card,
     )
 
 
