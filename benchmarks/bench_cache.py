@@ -25,7 +25,7 @@ from minet_desktop.core.skeleton import interpolate_missing, normalize, resample
 from minet_desktop.features.audio import LogSpectrogram
 from minet_desktop.pose.keypoint_file import KeypointFile
 from training.cache import CropDataset, load_manifest, n_crop_frames, prepare
-from training.datasets.base import read_dataset
+from training.datasets.reading import read_dataset
 from training.datasets.urmp import write_urmp_piece
 
 INSTRUMENT_PAIRS = (("vn", "vc"), ("fl", "cl"), ("vn", "fl"), ("va", "vc"), ("ob", "bn"), ("tpt", "tbn"))

@@ -77,7 +77,7 @@ def _info_bundle(path: Path) -> int:
     import torch
 
     from minet_desktop.engine import model_types
-    from minet_desktop.engine.backends import load_backend
+    from minet_desktop.engine.loading import load_backend
 
     backend = load_backend(path, torch.device("cpu"))
     cfg = backend.cfg

@@ -57,8 +57,8 @@ from training.datasets.base import (
     Problem,
     Track,
     instrument_index,
-    read_dataset,
 )
+from training.datasets.reading import read_dataset
 
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -456,7 +456,7 @@ def prepare(
     Parameters
     ----------
     dataset_dir
-        URMP, Solos or track-list folder (see ``training.datasets.base.read_dataset``).
+        URMP, Solos or track-list folder (see ``training.datasets.reading.read_dataset``).
     out_dir
         Cache folder; created if needed.
     config

@@ -2,7 +2,7 @@
 notes, which bundle ships with the app and how to train one.
 
 The generate panel's model list, ``minet-desktop info``, the bundled-model paths and the evaluation's rows
-are all read from :data:`MODEL_TYPES`; :data:`~minet_desktop.engine.backends.BACKENDS` maps the same keys to
+are all read from :data:`MODEL_TYPES`; :data:`~minet_desktop.engine.loading.BACKENDS` maps the same keys to
 their loaders (a test checks the two agree). Adding a type is one entry here plus its backend. Torch-free,
 so the GUI can read it before any model is loaded.
 """

@@ -78,5 +78,5 @@ def staged(
         try:
             done, total = next(gen)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         yield Progress(stage, done, total, stage_fraction(stage, done, total, weights))

@@ -35,7 +35,8 @@ import torch
 
 from minet_desktop.core.errors import Cancelled, InputError, MinetError
 from minet_desktop.core.skeleton import valid_mask
-from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job, load_backend
+from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
+from minet_desktop.engine.loading import load_backend
 from minet_desktop.engine.motion import MotionWindow, skeleton_frames
 from minet_desktop.engine.progress import Progress, ProgressCallback, ShouldCancel
 from minet_desktop.media.midi import Note, notes_to_index_sequence, read_midi_notes, read_notes_txt

@@ -265,17 +265,17 @@ class StreamingGriffinLim:
         seg = (torch.fft.irfft(new, n=self.n_fft) * self.window).double().numpy()
         w2 = (self.window.double() ** 2).numpy()
         need = (n_new - 1) * self.hop + self.n_fft
-        ola = np.zeros(need, np.float64)
-        env = np.zeros(need, np.float64)
-        ola[: self._ola.size] += self._ola
-        env[: self._env.size] += self._env
+        acc = np.zeros(need, np.float64)
+        weight = np.zeros(need, np.float64)
+        acc[: self._ola.size] += self._ola
+        weight[: self._env.size] += self._env
         for j in range(n_new):
-            ola[j * self.hop : j * self.hop + self.n_fft] += seg[j]
-            env[j * self.hop : j * self.hop + self.n_fft] += w2
+            acc[j * self.hop : j * self.hop + self.n_fft] += seg[j]
+            weight[j * self.hop : j * self.hop + self.n_fft] += w2
         # Samples before the next frame's start are final.
         final = n_new * self.hop
-        out = ola[:final] / np.maximum(env[:final], 1e-8)
-        self._ola, self._env = ola[final:].copy(), env[final:].copy()
+        out = acc[:final] / np.maximum(weight[:final], 1e-8)
+        self._ola, self._env = acc[final:].copy(), weight[final:].copy()
         # The window's first frame starts n_fft/2 before its centre; drop the part before time zero.
         start_time = (self.frames_in - 0) * self.hop - self.n_fft // 2
         self.frames_in += n_new

@@ -122,7 +122,7 @@ class MainWindow(QMainWindow):
         self._build_central()
         self._build_status_bar()
 
-        fb = Feedback(self._status, lambda title, text: self.show_error(title, text))
+        fb = Feedback(self)
         self.opener = OpenController(self.recent_menu, self.clear_recent_action, feedback=fb, parent=self)
         self.transport = TransportController(
             self.view,
@@ -445,12 +445,6 @@ class MainWindow(QMainWindow):
             self.generation.set_midi(path)
 
     # ----------------------------------------------------------------- wiring
-    def _status(self, text: str, ms: int) -> None:
-        if text:
-            self.statusBar().showMessage(text, ms)
-        else:
-            self.statusBar().clearMessage()
-
     def _on_opened(self, source: FrameSource, keypoints: Any) -> None:
         self.live.shutdown()
         self.extraction.cancel()  # its result would belong to the file being closed
@@ -490,7 +484,7 @@ class MainWindow(QMainWindow):
         problem = self.transport.sound.problem
         if problem is not None and wave_rate is not None:
             self.panel.audio_label.setText(problem)
-            self._status(problem, 10000)
+            self.statusBar().showMessage(problem, 10000)
         elif self.transport.playback is not None:
             self.panel.audio_label.setText("Space plays the video with this sound")
         else:

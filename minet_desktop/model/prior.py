@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -410,7 +411,7 @@ class Prior(nn.Module):
                 raise ValueError(f"position {pos} is outside the window of block_size={self.cfg.block_size}")
             x = x + self.pos_emb.weight[pos]
         for i, block in enumerate(self.blocks):
-            x = block.step(x, cache[i], pos, mask, memory[i] if memory is not None else None)
+            x = cast(Block, block).step(x, cache[i], pos, mask, memory[i] if memory is not None else None)
         return F.linear(_layer_norm(self.ln_f, x), self.head.weight)
 
     # -- training --------------------------------------------------------------------------------------
@@ -632,7 +633,7 @@ class CachedDecoder:
 
                 # Warm up on a side stream (lazy library initialisation must not happen during capture). It
                 # writes this position's key/value, which the first replay writes again unchanged.
-                side = torch.cuda.Stream()
+                side = torch.cuda.Stream()  # type: ignore[no-untyped-call]
                 side.wait_stream(torch.cuda.current_stream())
                 with torch.cuda.stream(side):
                     step()
@@ -714,7 +715,8 @@ class ContentConditionedPrior(Prior):
             seg = notes.new_zeros(notes.shape[0], 1)
         h_window = h if h.dim() == 2 else h[:, start : start + length].mean(1)
         content = self.content_encoder(seg, h_window)
-        return [block.cross.project(content) for block in self.blocks if block.cross is not None]
+        crosses = [cast(Block, block).cross for block in self.blocks]
+        return [cross.project(content) for cross in crosses if cross is not None]
 
 
 def build_prior(

@@ -145,6 +145,9 @@ def images_to_float(images: Tensor) -> Tensor:
 class FrameRegressor(nn.Module):
     """Stick-figure frames (and notes) -> log-mel spectrogram (seed 003 §3.3)."""
 
+    mel_mean: Tensor  # buffers, (n_mels,)
+    mel_std: Tensor
+
     def __init__(self, cfg: RegressorConfig) -> None:
         super().__init__()
         self.cfg = cfg

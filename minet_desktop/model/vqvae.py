@@ -116,6 +116,7 @@ class CodeContext(nn.Module):
         self.conv1 = nn.Conv1d(code_dim, channels, 1)
         self.conv2 = nn.Conv1d(channels, channels, 1)
         nn.init.zeros_(self.conv2.weight)
+        assert self.conv2.bias is not None
         nn.init.zeros_(self.conv2.bias)
 
     def forward(self, z: Tensor) -> Tensor:
@@ -141,6 +142,7 @@ class OutputHead(nn.Module):
         self.conv1 = nn.Conv1d(channels, hidden, kernel_size, padding=kernel_size // 2)
         self.conv2 = nn.Conv1d(hidden, bins, 1)
         nn.init.zeros_(self.conv2.weight)
+        assert self.conv2.bias is not None
         nn.init.zeros_(self.conv2.bias)
 
     def forward(self, h: Tensor) -> Tensor:

@@ -222,7 +222,7 @@ def test_cpu_and_gpu_generate_the_same_music(make_bundle) -> None:
 def test_every_model_type_has_a_backend_and_every_backend_a_registry_entry():
     """One list of model types (engine/model_types.py): the loaders, the bundled paths and the labels agree."""
     from minet_desktop.engine import model_types
-    from minet_desktop.engine.backends import BACKENDS
+    from minet_desktop.engine.loading import BACKENDS
     from minet_desktop.engine.paths import bundled_model_path
 
     assert set(BACKENDS) == {t.key for t in model_types.MODEL_TYPES}

@@ -11,7 +11,7 @@ import pytest
 from minet_desktop.core.errors import InputError
 from minet_desktop.media.audio_io import write_wav
 from minet_desktop.pose.formats import write_solos
-from training.datasets.base import detect_format, read_dataset
+from training.datasets.reading import detect_format, read_dataset
 from training.datasets.solos import instrument_of_category, read_solos
 
 SR = 16_000

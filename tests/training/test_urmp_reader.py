@@ -18,11 +18,10 @@ from training.datasets.base import (
     INSTRUMENT_CODES,
     INSTRUMENTS,
     Track,
-    detect_format,
-    read_dataset,
     read_midi_part,
     write_track_list,
 )
+from training.datasets.reading import detect_format, read_dataset
 from training.datasets.urmp import read_urmp, write_urmp_piece
 
 SR = 16_000

@@ -807,7 +807,7 @@ class Evaluation:
 
 
 def _model_type(path: Path) -> str:
-    from minet_desktop.engine.backends import peek_model_type
+    from minet_desktop.engine.loading import peek_model_type
 
     return peek_model_type(path)
 
@@ -816,7 +816,7 @@ def movement_embedder(path: Path) -> Callable[[torch.Tensor], torch.Tensor] | No
     """The movement embedding the paper classifies (the backend's
     :meth:`~minet_desktop.engine.backends.GenerationBackend.movement_embedding`): MI Net's movement-encoder
     final state, the Seq2Seq encoder's final state, the mean of the ST-GCN outputs; None for models without one."""
-    from minet_desktop.engine.backends import load_backend
+    from minet_desktop.engine.loading import load_backend
 
     return load_backend(path, torch.device("cpu")).movement_embedding()
 
