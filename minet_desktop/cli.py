@@ -362,7 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="audio file (wav, flac, ogg, ...)")
     p.add_argument("-o", "--output", required=True, help="wav file to write")
     p.add_argument(
-        "--mel", action="store_true", help="use seed 003's 80-band log-mel instead of MI Net's spectrogram"
+        "--mel",
+        action="store_true",
+        help="use Visually Indicated Music's 80-band log-mel instead of MI Net's spectrogram",
     )
     p.add_argument("--iters", type=int, default=None, help="Griffin-Lim iterations")
     p.set_defaults(func=_cmd_roundtrip)

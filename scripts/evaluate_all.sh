@@ -4,8 +4,8 @@
 # Needs the corpus, cache and VQ-VAE run of scripts/train_default_model.sh in WORK_DIR (it runs that first when
 # they are missing) and the bundled MI Nets in resources/models/. Then, on two CPU cores, one thread each:
 #   1. the MBR ablation: two cpu_small VQ-VAEs, with and without MBR blocks         (~20 min)
-#   2. seed 000's baselines: RNN Seq2Seq, Graph-Transformer, the GRU seq2seq prior  (~30 min)
-#   3. seed 003's frame regressor, vision only and vision + MIDI                     (~30 min)
+#   2. the MI Net paper's baselines: RNN Seq2Seq, Graph-Transformer, the GRU seq2seq prior  (~30 min)
+#   3. Visually Indicated Music's frame regressor, vision only and vision + MIDI                     (~30 min)
 #   4. minet-train evaluate on all of them -> docs/results/                          (~40 min)
 # Every step resumes: training runs continue from their last checkpoint, the evaluation from its work folder.
 set -euo pipefail
@@ -26,14 +26,14 @@ mkdir -p "$E"
 sed 's/^\[model.vqvae\]$/[model.vqvae]\nuse_mbr = false/' "$RECIPE" > "$E/no_mbr.toml"
 [ -f "$E/vqvae_no_mbr/vqvae.ckpt" ] ||
     $T vqvae --cache "$W/cache" --out "$E/vqvae_no_mbr" --config "$E/no_mbr.toml" --no-progress
-# 2. Seed 000's baselines and the Table 5 ablation.
+# 2. The MI Net paper's baselines and the Table 5 ablation.
 [ -f "$E/seq2seq/model.safetensors" ] ||
     $T seq2seq --cache "$W/cache" --out "$E/seq2seq" --config "$RECIPE" --no-progress
 [ -f "$E/graph_transformer/model.safetensors" ] ||
     $T graph-transformer --cache "$W/cache" --out "$E/graph_transformer" --config "$RECIPE" --no-progress
 [ -f "$E/content_gru/content_gru.ckpt" ] ||
     $T content-gru --cache "$W/cache" --vqvae "$W/vqvae" --out "$E/content_gru" --config "$DEFAULT" --no-progress
-# 3. Seed 003's frame regressor.
+# 3. Visually Indicated Music's frame regressor.
 [ -f "$E/regressor/model.safetensors" ] ||
     $T regressor --cache "$W/cache" --out "$E/regressor" --config "$RECIPE" --no-progress
 [ -f "$E/regressor_midi/model.safetensors" ] ||

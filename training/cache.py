@@ -9,7 +9,7 @@ opens with ``np.load(mmap_mode="r")`` and slices::
         tracks/<track>/spec.npy          (T, 1024) float16  log-magnitude spectrogram, 62.5 frames/s
                        skeleton.npy      (T, 3, 47) float32 normalised keypoints resampled to the same frames
                        notes.npy         (T,) int16         0 = rest, pitch + 1 (highest sounding note)
-                       mel.npy           (T_mel, 80) float16 seed 003's log-mel, 22.05 kHz / hop 512
+                       mel.npy           (T_mel, 80) float16 Visually Indicated Music's log-mel, 22.05 kHz / hop 512
 
 Arrays are **time-major** on disk so that a crop is one contiguous block of the file (a few hundred KiB read
 in one go instead of 1024 strided reads); :class:`CropDataset` transposes the crop to the frequency-major

@@ -434,7 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "regressor",
-        help="train seed 003's frame regressor (stick figures -> log-mel); writes the model bundle",
+        help="train Visually Indicated Music's frame regressor (stick figures -> log-mel); writes the model bundle",
         description=(
             "Trains the frame regressor (ResNet-18 over stick figures drawn from the cached skeletons, LSTM, 80-band "
             "log-mel, MSE) on crops of the cache's training split; with --midi also on the notes (piano-roll branch). "
@@ -466,9 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
         stage = name.replace("-", "_")
         p = sub.add_parser(
             name,
-            help=f"train seed 000's {title} baseline (keypoints -> log-spectrogram); writes the model bundle",
+            help=f"train the MI Net paper's {title} baseline (keypoints -> log-spectrogram); writes the model bundle",
             description=(
-                f"Trains seed 000's {title} baseline, {what}, on crops of the cache's training split. Sizes in the "
+                f"Trains the MI Net paper's {title} baseline, {what}, on crops of the cache's training split. Sizes in the "
                 f"recipe's [model.{stage}], training in [stage.{stage}] (its crop_seconds is the window the app "
                 f"predicts in). Writes RUN_DIR/{stage}.ckpt and the model bundle RUN_DIR/model.safetensors; "
                 "--resume continues exactly."
@@ -484,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
         "content-gru",
         help="train Table 5's GRU seq2seq (notes + movement -> VQ-VAE codes) for the NLL ablation",
         description=(
-            "Trains the GRU seq2seq that replaces the content encoder + prior in seed 000's Table 5: a bi-GRU over "
+            "Trains the GRU seq2seq that replaces the content encoder + prior in the MI Net paper's Table 5: a bi-GRU over "
             "the notes, MI Net's movement encoder and a GRU decoder over the codes of the frozen VQ-VAE (codes "
             "precomputed in the cache as for the prior). Sizes in [model.content_gru] and [model.movement], "
             "training in [stage.content_gru]. Writes RUN_DIR/content_gru.ckpt; its test NLL per code is "

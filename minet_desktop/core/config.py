@@ -1,6 +1,6 @@
 """One source of truth for parameters.
 
-Frozen dataclasses describe the audio representation, the mel representation of seed 003, the skeleton
+Frozen dataclasses describe the audio representation, the mel representation of Visually Indicated Music, the skeleton
 layout and the preprocessing cache. They serialise to plain JSON and travel inside every cache manifest
 and (later) every model bundle, so the app always uses the settings a model was trained with.
 
@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class AudioConfig:
-    """Log-magnitude spectrogram of seed 000 §4 (MI Net).
+    """Log-magnitude spectrogram of the MI Net paper §4 (MI Net).
 
     16 kHz audio, 1024 frequency bins, hop 256 -> 62.5 spectrogram frames per second.
     A 2048-point STFT has 1025 bins; the Nyquist bin carries almost no energy in instrument audio, so it is
@@ -59,7 +59,7 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class MelConfig:
-    """80-band log-mel of seed 003 (22.05 kHz, 1024-sample window, 512-sample hop)."""
+    """80-band log-mel of Visually Indicated Music (22.05 kHz, 1024-sample window, 512-sample hop)."""
 
     sample_rate: int = 22_050
     n_fft: int = 1024
@@ -73,7 +73,7 @@ class MelConfig:
     # (HiFi-GAN) use; Griffin-Lim through the pseudo-inverse gets SC 0.064 with these against 0.105 with HTK.
     mel_scale: str = "slaney"
     mel_norm: str = "slaney"
-    # Seed 003 §3.4 inverts with Griffin-Lim; 100 iterations in its method section.
+    # Visually Indicated Music §3.4 inverts with Griffin-Lim; 100 iterations in its method section.
     griffin_lim_iters: int = 100
 
     @property
@@ -93,7 +93,7 @@ class SkeletonConfig:
 
     layout: str = "solos47"
     n_joints: int = 47
-    # Joints whose detector confidence is below this are treated as missing and interpolated (seed 000 §3).
+    # Joints whose detector confidence is below this are treated as missing and interpolated (MI Net paper §3).
     # MediaPipe reports visibility ~0.5-0.9 for partly occluded joints that are still usable, OpenPose 0.1-0.3
     # for guesses; 0.3 keeps the former and drops the latter.
     confidence_threshold: float = 0.3
@@ -112,7 +112,7 @@ class CacheConfig:
     audio: AudioConfig = field(default_factory=AudioConfig)
     mel: MelConfig = field(default_factory=MelConfig)
     skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
-    # Seed 000 §4 trains on random 4-second segments.
+    # The MI Net paper §4 trains on random 4-second segments.
     crop_seconds: float = 4.0
     val_fraction: float = 0.1
     test_fraction: float = 0.1

@@ -10,7 +10,7 @@ Hand points follow OpenPose's (and MediaPipe's) order without the wrist, which i
 "Right" and "left" are the performer's own, as in OpenPose: the performer's right shoulder is usually on
 the left of the image.
 
-This is seed 000's 5 body + 21 per hand point set: the neck and two shoulders, elbows, wrists, with each
+This is the MI Net paper's 5 body + 21 per hand point set: the neck and two shoulders, elbows, wrists, with each
 wrist shared between the arm and its hand.
 """
 
@@ -114,7 +114,7 @@ def _interp_series(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def interpolate_missing(kp: np.ndarray, threshold: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
-    """Fill joints that were missed or detected with low confidence (seed 000 §3).
+    """Fill joints that were missed or detected with low confidence (MI Net paper §3).
 
     The neck is interpolated linearly in time between the previous and next frames where it was detected.
     Every other joint is interpolated *relative to its parent* (elbow relative to shoulder, fingertip relative

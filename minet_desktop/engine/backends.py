@@ -2,10 +2,11 @@
 
 A backend turns prepared skeleton frames (and notes) into spectrograms and waveforms; the
 :class:`~minet_desktop.engine.session.Session` does everything around it (reading the input, seeds, takes,
-duration alignment, the out-of-memory fallback, progress and cancel). A new model type (seed 003's frame
-regressor, the baselines) plugs in by adding a :class:`GenerationBackend` subclass and a loader to
-:data:`BACKENDS`; nothing else changes. Seed 003's frame regressor does so in
-:mod:`minet_desktop.engine.regressor`, seed 000's baselines in :mod:`minet_desktop.engine.baselines`.
+duration alignment, the out-of-memory fallback, progress and cancel). A new model type (Visually Indicated Music's frame
+regressor, the baselines) plugs in by adding an entry to :data:`~minet_desktop.engine.model_types.MODEL_TYPES`,
+a :class:`GenerationBackend` subclass and its loader in :data:`~minet_desktop.engine.loading.BACKENDS`;
+nothing else changes. Visually Indicated Music's frame regressor does so in
+:mod:`minet_desktop.engine.regressor`, the MI Net paper's baselines in :mod:`minet_desktop.engine.baselines`.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ class GenerationBackend(ABC):
 
 
 class MINetBackend(GenerationBackend):
-    """MI Net (seed 000): movement encoder -> prior -> VQ-VAE decoder -> Griffin-Lim.
+    """MI Net (Multi-Instrumentalist Net): movement encoder -> prior -> VQ-VAE decoder -> Griffin-Lim.
 
     ``minet`` and ``minet_midi`` differ only in the prior (the content-conditioned one cross-attends to the
     notes), so one backend serves both.

@@ -1,4 +1,4 @@
-"""Generation with seed 000's baselines: keypoints -> log-spectrogram -> Griffin-Lim -> audio.
+"""Generation with the MI Net paper's baselines: keypoints -> log-spectrogram -> Griffin-Lim -> audio.
 
 The RNN Seq2Seq and the Graph-Transformer (:mod:`minet_desktop.model.baselines`) predict the spectrogram
 directly from the skeleton frames, which the :class:`~minet_desktop.engine.session.Session` prepares at the
@@ -39,7 +39,7 @@ STAGE_WEIGHTS = {"spectrogram": 0.3, "waveform": 0.7}
 
 
 class BaselineBackend(GenerationBackend):
-    """Seed 000's RNN Seq2Seq (``seq2seq``) and Graph-Transformer (``graph_transformer``) baselines."""
+    """The MI Net paper's RNN Seq2Seq (``seq2seq``) and Graph-Transformer (``graph_transformer``) baselines."""
 
     cfg: BaselineBundleConfig
 

@@ -16,10 +16,10 @@ STAGE_LABELS: dict[str, str] = {
     "codes": "sampling codes",
     "decode": "decoding the spectrogram",
     "waveform": "Griffin-Lim",
-    # Seed 003's frame regressor (minet_desktop.engine.regressor has its stage weights).
+    # Visually Indicated Music's frame regressor (minet_desktop.engine.regressor has its stage weights).
     "vision": "looking at the performer",
     "mel": "predicting the mel spectrogram",
-    # Seed 000's baselines (minet_desktop.engine.baselines has their stage weights).
+    # The MI Net paper's baselines (minet_desktop.engine.baselines has their stage weights).
     "spectrogram": "predicting the spectrogram",
 }
 

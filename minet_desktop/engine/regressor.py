@@ -1,4 +1,4 @@
-"""Generation with seed 003's frame regressor: keypoints -> stick figures -> log-mel -> Griffin-Lim -> audio.
+"""Generation with Visually Indicated Music's frame regressor: keypoints -> stick figures -> log-mel -> Griffin-Lim -> audio.
 
 The :class:`~minet_desktop.engine.session.Session` prepares skeleton frames (and notes) at the rate of
 ``backend.audio``; for the regressor that is the mel frame rate (22.05 kHz / hop 512, ~43 frames/s), since
@@ -13,7 +13,7 @@ Stages, each yielding :class:`~minet_desktop.engine.progress.Progress` after eve
    the drawing training used) and encoded by the ResNet, :attr:`RegressorBackend.image_chunk` at a time; the
    embeddings are interpolated to the mel frames.
 2. ``mel``: the LSTM predicts the mel in windows of the training crop's length, overlapping by half and
-   cross-faded with triangular weights (seed 003 §3.5 slides 64-frame windows by 32), so the decoder always
+   cross-faded with triangular weights (Visually Indicated Music §3.5 slides 64-frame windows by 32), so the decoder always
    runs on spans as long as it was trained on, and a long performance costs one window per half-window.
 3. ``waveform``: the mel goes back to linear frequency (the filterbank's pseudo-inverse, as
    :meth:`LogMel.inverse <minet_desktop.features.audio.LogMel.inverse>`) and through the engine's chunked
@@ -52,7 +52,7 @@ STAGE_WEIGHTS = {"vision": 0.35, "mel": 0.15, "waveform": 0.5}
 
 
 class RegressorBackend(GenerationBackend):
-    """Seed 003's frame regressor (``frame_regressor``, and ``frame_regressor_midi`` with the notes)."""
+    """Visually Indicated Music's frame regressor (``frame_regressor``, and ``frame_regressor_midi`` with the notes)."""
 
     cfg: RegressorBundleConfig
 

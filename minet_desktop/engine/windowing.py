@@ -1,5 +1,5 @@
-"""Half-overlapping windows for backends that predict a long performance window by window (seed 003's frame
-regressor, seed 000's baselines), blended with triangular weights so no join is audible."""
+"""Half-overlapping windows for backends that predict a long performance window by window (Visually Indicated Music's frame
+regressor, the MI Net paper's baselines), blended with triangular weights so no join is audible."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Audio representations (torch): seed 000's log-spectrogram and seed 003's log-mel, with their inverses."""
+"""Audio representations (torch): the MI Net paper's log-spectrogram and Visually Indicated Music's log-mel, with their inverses."""

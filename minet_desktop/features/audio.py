@@ -3,11 +3,11 @@
 Two representations live here, each as a ``torch.nn.Module`` (so it moves to the model's device and works on
 batches) with numpy conveniences for one clip at a time:
 
-* :class:`LogSpectrogram` — MI Net's representation (seed 000 §4): 16 kHz audio, 2048-point STFT with a Hann
+* :class:`LogSpectrogram` — MI Net's representation (MI Net paper §4): 16 kHz audio, 2048-point STFT with a Hann
   window, hop 256, centred frames, the first 1024 frequency bins, ``log(clamp(|STFT|, log_floor))``.
   The Nyquist bin (index 1024) is dropped to give the paper's 1024 bins and is put back as silence when
   inverting.
-* :class:`LogMel` — seed 003's 80-band log-mel: 22.05 kHz, 1024-point STFT, hop 512, Slaney mel scale with
+* :class:`LogMel` — Visually Indicated Music's 80-band log-mel: 22.05 kHz, 1024-point STFT, hop 512, Slaney mel scale with
   Slaney (area) normalisation on linear magnitudes, ``log(clamp(mel, log_floor))``. These are the settings of
   the widely used 22.05 kHz vocoder front ends (e.g. HiFi-GAN's), so a neural vocoder trained on them can be
   dropped in later.
@@ -119,7 +119,7 @@ def _griffin_lim(
 
 
 class LogSpectrogram(nn.Module):
-    """MI Net's log-magnitude spectrogram (seed 000 §4) and its Griffin-Lim inverse.
+    """MI Net's log-magnitude spectrogram (MI Net paper §4) and its Griffin-Lim inverse.
 
     Parameters
     ----------
@@ -203,7 +203,7 @@ class LogSpectrogram(nn.Module):
 
 
 class LogMel(nn.Module):
-    """Seed 003's 80-band log-mel spectrogram and its inverse (mel pseudo-inverse + Griffin-Lim).
+    """Visually Indicated Music's 80-band log-mel spectrogram and its inverse (mel pseudo-inverse + Griffin-Lim).
 
     Parameters
     ----------

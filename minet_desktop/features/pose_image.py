@@ -1,6 +1,6 @@
 """The performer as a picture: a stick figure drawn from body and hand keypoints (OpenCV).
 
-Seed 003's frame regressor looks at images, but our training corpus has no camera video and a user's video
+Visually Indicated Music's frame regressor looks at images, but our training corpus has no camera video and a user's video
 would differ from any synthetic render anyway (lighting, clothes, background, instrument). So the image the
 regressor sees is **not** the video: it is the stick figure drawn from the keypoints, the same drawing the
 synthetic corpus renders (``training/synth/video.py`` imports :func:`draw_skeleton` and :func:`crop_box` from

@@ -254,7 +254,7 @@ def notes_to_index_sequence(
 
 
 def notes_to_piano_roll(notes: Iterable[Note], frame_rate: float, n_frames: int) -> np.ndarray:
-    """Binary piano roll (seed 003's MIDI input): ``(n_frames, 128)`` float32, 1.0 where a pitch sounds."""
+    """Binary piano roll (Visually Indicated Music's MIDI input): ``(n_frames, 128)`` float32, 1.0 where a pitch sounds."""
     return _sounding(notes, frame_rate, n_frames).astype(np.float32)
 
 

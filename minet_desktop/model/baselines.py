@@ -1,4 +1,4 @@
-"""Seed 000's baselines (§4), and their model bundle.
+"""The MI Net paper's baselines (§4), and their model bundle.
 
 Two models that turn body keypoints straight into a log-spectrogram, without MI Net's discrete codes
 (Tables 1-2), and the GRU seq2seq that replaces the content encoder + prior in the ablation of Table 5:

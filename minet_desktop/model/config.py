@@ -5,15 +5,15 @@ config files can read and compare a bundle's settings without building a model. 
 :func:`minet_desktop.core.config.to_dict` / ``from_dict`` / ``to_json`` / ``from_json`` (strict: an unknown key
 is a :class:`~minet_desktop.core.errors.ConfigError`).
 
-Defaults are the paper's sizes (seed 000 §3-4): 512-channel VQ-VAE, 64-dimensional codes, a 1024-entry
+Defaults are the paper's sizes (MI Net paper §3-4): 512-channel VQ-VAE, 64-dimensional codes, a 1024-entry
 codebook, a 3-layer bi-GRU of hidden size 32 and 2-layer / 128-dimensional / 8-head attention everywhere.
 :meth:`BundleConfig.tiny` is a debug size that trains in seconds on a CPU.
 
-Seed 003's frame regressor has its own bundle config, :class:`RegressorBundleConfig` (mel settings, skeleton,
+Visually Indicated Music's frame regressor has its own bundle config, :class:`RegressorBundleConfig` (mel settings, skeleton,
 :class:`RegressorConfig` sizes); its defaults are that paper's (§3.3): ResNet-18 on 224x224 frames at 30 fps, a
 two-layer LSTM of 512, 80 mel bands, a one-layer LSTM of 128 over a 128-pitch piano roll for the MIDI variant.
 
-Seed 000's baselines (§4) have :class:`BaselineBundleConfig` (the RNN Seq2Seq's :class:`Seq2SeqConfig` or the
+The MI Net paper's baselines (§4) have :class:`BaselineBundleConfig` (the RNN Seq2Seq's :class:`Seq2SeqConfig` or the
 Graph-Transformer's :class:`GraphTransformerConfig`, with the audio settings and the window) and Table 5's GRU
 seq2seq :class:`GRUContentBundleConfig` (the VQ-VAE's sizes, the movement encoder, :class:`GRUContentConfig`);
 the paper gives no sizes for them, so their defaults are ours (documented field by field).
@@ -32,7 +32,7 @@ BUNDLE_FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class VQVAEConfig:
-    """Multi-band residual VQ-VAE over the log-spectrogram (seed 000 §3.1, Fig. 3)."""
+    """Multi-band residual VQ-VAE over the log-spectrogram (MI Net paper §3.1, Fig. 3)."""
 
     # Frequency bins of the input spectrogram: the paper's 1024 (AudioConfig.n_bins); they are Conv1d channels.
     in_bins: int = 1024
@@ -299,14 +299,14 @@ class BundleConfig:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Seed 003's frame-based regressor
+# Visually Indicated Music's frame-based regressor
 
 REGRESSOR_TYPES = ("frame_regressor", "frame_regressor_midi")
 
 
 @dataclass(frozen=True)
 class RegressorConfig:
-    """Seed 003's spectrogram regressor: ResNet-18 over frames -> LSTM -> 80-band log-mel (§3.3).
+    """Visually Indicated Music's spectrogram regressor: ResNet-18 over frames -> LSTM -> 80-band log-mel (§3.3).
 
     The frames are stick figures drawn from the keypoints (:mod:`minet_desktop.features.pose_image`), so the
     same picture reaches the model in training and in the app whatever the camera filmed.
@@ -380,7 +380,7 @@ class RegressorBundleConfig:
     skeleton: SkeletonConfig = field(default_factory=SkeletonConfig)
     regressor: RegressorConfig = field(default_factory=RegressorConfig)
     # Length of the training crops, and of the windows the app predicts in (half-overlapping, cross-faded;
-    # seed 003 §3.5 slides 64-frame windows by 32). 64 frames at 30 fps by default.
+    # Visually Indicated Music §3.5 slides 64-frame windows by 32). 64 frames at 30 fps by default.
     window_seconds: float = 64 / 30
     format_version: int = BUNDLE_FORMAT_VERSION
 
@@ -459,7 +459,7 @@ class RegressorBundleConfig:
 
 
 # --------------------------------------------------------------------------------------------------------
-# Seed 000's baselines (§4): RNN Seq2Seq and Graph-Transformer (Tables 1-2), GRU seq2seq content model (Table 5)
+# The MI Net paper's baselines (§4): RNN Seq2Seq and Graph-Transformer (Tables 1-2), GRU seq2seq content model (Table 5)
 
 BASELINE_TYPES = ("seq2seq", "graph_transformer")
 

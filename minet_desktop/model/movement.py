@@ -1,4 +1,4 @@
-"""Body movement encoder E_b of seed 000 §3.2: a bidirectional GRU over normalised skeletons.
+"""Body movement encoder E_b of the MI Net paper §3.2: a bidirectional GRU over normalised skeletons.
 
 The last layer's final hidden states (both directions, concatenated) are the global movement vector h that
 conditions the prior; the per-frame outputs are kept too, for the per-frame-motion option of the prior.

@@ -1,4 +1,4 @@
-"""Priors over the VQ-VAE codes (seed 000 §3.2-3.3, Fig. 4-5).
+"""Priors over the VQ-VAE codes (MI Net paper §3.2-3.3, Fig. 4-5).
 
 :class:`Prior` is a GPT-style decoder: each step embeds the previous code, concatenates the movement vector h
 (and optionally the per-frame motion features at that code), projects back to ``n_embd`` and predicts the next

@@ -1,4 +1,4 @@
-"""Seed 003's frame-based spectrogram regressor, and its model bundle.
+"""Visually Indicated Music's frame-based spectrogram regressor, and its model bundle.
 
 ::
 
@@ -143,7 +143,7 @@ def images_to_float(images: Tensor) -> Tensor:
 
 
 class FrameRegressor(nn.Module):
-    """Stick-figure frames (and notes) -> log-mel spectrogram (seed 003 §3.3)."""
+    """Stick-figure frames (and notes) -> log-mel spectrogram (Visually Indicated Music §3.3)."""
 
     mel_mean: Tensor  # buffers, (n_mels,)
     mel_std: Tensor

@@ -1,4 +1,4 @@
-"""The multi-band residual VQ-VAE of seed 000 §3.1 (Fig. 3).
+"""The multi-band residual VQ-VAE of the MI Net paper §3.1 (Fig. 3).
 
 Spectrogram frequency bins are Conv1d channels; time is the convolution axis, so any length works::
 

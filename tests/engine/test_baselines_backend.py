@@ -1,4 +1,4 @@
-"""Seed 000's baselines in the engine: a Session generates from their bundles like from MI Net's."""
+"""The MI Net paper's baselines in the engine: a Session generates from their bundles like from MI Net's."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Generating with seed 003's frame regressor through the Session: aligned audio, progress, cancel, notes."""
+"""Generating with Visually Indicated Music's frame regressor through the Session: aligned audio, progress, cancel, notes."""
 
 from __future__ import annotations
 

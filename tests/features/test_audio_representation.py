@@ -1,4 +1,4 @@
-"""Log-spectrogram (seed 000) and log-mel (seed 003) representations and their Griffin-Lim inverses.
+"""Log-spectrogram (MI Net paper) and log-mel (Visually Indicated Music) representations and their Griffin-Lim inverses.
 
 The round trips run on real instrument sound: melodies rendered by FluidSynth with the General MIDI soundfont
 (violin = program 40, flute = program 73), not on sine waves that any phase estimate gets right.

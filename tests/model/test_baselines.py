@@ -1,4 +1,4 @@
-"""Seed 000's baselines: shapes, what each part computes, that they learn, and their bundle."""
+"""The MI Net paper's baselines: shapes, what each part computes, that they learn, and their bundle."""
 
 from __future__ import annotations
 

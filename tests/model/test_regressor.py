@@ -1,4 +1,4 @@
-"""Seed 003's frame regressor: ResNet-18 and LSTM shapes, the MIDI branch, its config and its bundle."""
+"""Visually Indicated Music's frame regressor: ResNet-18 and LSTM shapes, the MIDI branch, its config and its bundle."""
 
 from __future__ import annotations
 

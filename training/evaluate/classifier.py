@@ -1,6 +1,6 @@
 """An instrument classifier trained on the ground-truth renders: does generated audio sound like the instrument played?
 
-Seed 000 answers that question with a listening test; the evaluation asks a classifier that has only ever heard
+The MI Net paper answers that question with a listening test; the evaluation asks a classifier that has only ever heard
 the *ground-truth* renders of the training split (FluidR3 only) to name the instrument of every generated segment. It cannot be
 fooled by a model's own artefacts in the way a classifier trained on generated audio would be, and the
 ground-truth test renders (and their Griffin-Lim resynthesis) bound what a model can reach.

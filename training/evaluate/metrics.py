@@ -1,6 +1,6 @@
 """The papers' evaluation metrics as pure functions over arrays and waveforms, and the report's figures.
 
-Seed 000 §4 (MI Net):
+The MI Net paper §4 (MI Net):
 
 * :class:`NDB` — number of statistically different bins (Richardson & Weiss 2018): k-means cells of the
   real training segments in log-spectrogram space, then a two-proportion z-test per cell between the
@@ -9,7 +9,7 @@ Seed 000 §4 (MI Net):
   :func:`tsne_figure` to look at them.
 * :func:`spectrogram_figure` — Fig. 6's grid of spectrograms.
 
-Seed 003 Table 1 (frame regressor):
+Visually Indicated Music Table 1 (frame regressor):
 
 * :func:`logmel_mse` of :func:`logmel_of` — 80-band log-mel MSE in the project's :class:`MelConfig` units.
 * :func:`pitch_accuracy` — frames whose tracked f0 lies within a semitone of the score (:func:`pitch_track`:
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 PITCH_FMIN = 32.70
 PITCH_FMAX = 2093.0
 #: pYIN analyses at 22.05 kHz with a 2048-sample frame (93 ms: two periods of 21 Hz, below PITCH_FMIN) and a
-#: 512-sample hop (23 ms, the seed 003 log-mel's frame rate). Its pitch grid is 0.2 semitone (librosa's
+#: 512-sample hop (23 ms, the Visually Indicated Music log-mel's frame rate). Its pitch grid is 0.2 semitone (librosa's
 #: default is 0.1): the Viterbi pass is quadratic in the grid, and 0.2 runs 6 times faster (0.9 s instead of
 #: 5.7 s for 10 s of audio over C1-C7) at a resolution five times finer than the 1-semitone tolerance.
 PYIN_SAMPLE_RATE = 22_050
@@ -91,7 +91,7 @@ def single_thread() -> Any:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# NDB (seed 000 §4; Richardson & Weiss 2018)
+# NDB (MI Net paper §4; Richardson & Weiss 2018)
 
 
 def _mel(hz: np.ndarray | float) -> np.ndarray:
@@ -143,7 +143,7 @@ def segment_features(
     segment is dropped); each segment's log-magnitudes are averaged over ``n_freq`` mel-spaced frequency bands
     and ``n_time`` equal time blocks, and flattened band-major.
 
-    Why pool: seed 000 clusters "in log-spectrogram space", but a 1-s segment of MI Net's spectrogram has
+    Why pool: the MI Net paper clusters "in log-spectrogram space", but a 1-s segment of MI Net's spectrogram has
     1024 × 62 = 63 488 dimensions against the ~1 600 (generated) to 8 000 (training) segments of an
     evaluation. k-means with k = 50 is then ill-posed: every centre has far more coordinates than its cell
     has members, so the cells fit noise, and three quarters of the coordinates lie above 2 kHz, so the
@@ -276,7 +276,7 @@ class NDBResult:
 
 
 class NDB:
-    """Number of statistically different bins (Richardson & Weiss 2018, as in seed 000 §4).
+    """Number of statistically different bins (Richardson & Weiss 2018, as in the MI Net paper §4).
 
     :meth:`fit` clusters the real training segments into ``k`` Voronoi cells with k-means (scikit-learn,
     k-means++ with 10 restarts, fixed seed: the same features give the same cells); :meth:`score` assigns
@@ -368,7 +368,7 @@ class NDB:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Movement embeddings: 1-NN accuracy and t-SNE (seed 000 Table 2, Fig. 7)
+# Movement embeddings: 1-NN accuracy and t-SNE (MI Net paper Table 2, Fig. 7)
 
 
 def _label(x: Any) -> Hashable:
@@ -417,7 +417,7 @@ def nearest_neighbours_cosine(train_emb: np.ndarray, test_emb: np.ndarray, chunk
 def knn_accuracy(
     train_emb: np.ndarray, train_labels: Sequence[Any], test_emb: np.ndarray, test_labels: Sequence[Any]
 ) -> KNNResult:
-    """1-nearest-neighbour accuracy with cosine similarity (seed 000: K = 1, cosine).
+    """1-nearest-neighbour accuracy with cosine similarity (MI Net paper: K = 1, cosine).
 
     Parameters
     ----------
@@ -473,7 +473,7 @@ def _colors(n: int) -> list[Any]:
 def tsne_figure(
     emb: np.ndarray, labels: Sequence[Any], path: str | PathLike[str], title: str = "", seed: int = 0
 ) -> Path:
-    """t-SNE scatter of ``(N, D)`` embeddings coloured by label (seed 000 Fig. 7), written as a PNG."""
+    """t-SNE scatter of ``(N, D)`` embeddings coloured by label (MI Net paper Fig. 7), written as a PNG."""
     from matplotlib.figure import Figure
 
     labels = [str(x) for x in labels]
@@ -495,7 +495,7 @@ def tsne_figure(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Pitch (seed 003 Table 1)
+# Pitch (Visually Indicated Music Table 1)
 
 
 def pitch_track(
@@ -645,7 +645,7 @@ def pitch_accuracy(
     fmin: float = PITCH_FMIN,
     fmax: float = PITCH_FMAX,
 ) -> PitchResult:
-    """Seed 003's pitch accuracy: the fraction of frames whose f0 "lies within one semitone" of the score.
+    """Visually Indicated Music's pitch accuracy: the fraction of frames whose f0 "lies within one semitone" of the score.
 
     Reference frames are the tracker's frames (:func:`pitch_track`) in which the score has exactly one
     sounding pitch (:func:`score_pitch_at`); rests and chords are left out. A frame is correct when the
@@ -755,11 +755,11 @@ def onset_f1(
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Log-mel (seed 003 Table 1)
+# Log-mel (Visually Indicated Music Table 1)
 
 
 def logmel_of(audio: np.ndarray, sr: int, cfg: MelConfig | None = None) -> np.ndarray:
-    """Seed 003's 80-band log-mel of a waveform, resampled to 22.05 kHz first: ``(80, T)`` float32.
+    """Visually Indicated Music's 80-band log-mel of a waveform, resampled to 22.05 kHz first: ``(80, T)`` float32.
 
     The project's :class:`~minet_desktop.features.audio.LogMel` (the cache's ``mel.npy``, transposed).
     """
@@ -803,7 +803,7 @@ def spectrogram_figure(
     db_range: float = 80.0,
     fmin_hz: float = 30.0,
 ) -> Path:
-    """A grid of log-spectrograms like seed 000 Fig. 6, written as a PNG.
+    """A grid of log-spectrograms like the MI Net paper Fig. 6, written as a PNG.
 
     Parameters
     ----------

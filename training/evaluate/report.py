@@ -122,7 +122,7 @@ def write_report(
         "",
         main_table(rows),
         "",
-        "* **NDB** (seed 000 §4): k-means with k = "
+        "* **NDB** (MI Net paper §4): k-means with k = "
         f"{opts['ndb_k']} on {extra.get('ndb_train_segments', '?')} ground-truth training log-spectrogram segments of "
         f"{opts['segment_seconds']:g} s (pooled to a 64 × 4 grid); the number of cells whose share of generated "
         "segments differs from the training share (two-proportion test, α = 0.05); lower is better, up to 50. "
@@ -131,13 +131,13 @@ def write_report(
         + ", ".join(f"{r['name']} {r['n_samples']}" for r in rows if r.get("n_samples"))
         + ".",
         "* **KNN**: 1-nearest-neighbour accuracy, cosine similarity, of movement embeddings of "
-        f"{opts['knn_crop_seconds']:g}-s skeleton crops (test-split queries, training-split neighbours; seed 000 "
+        f"{opts['knn_crop_seconds']:g}-s skeleton crops (test-split queries, training-split neighbours; the MI Net paper "
         "Table 2). MI Net: the movement encoder's final state; RNN Seq2Seq: the encoder's final state; "
         "Graph-Transformer: the mean of the ST-GCN outputs over time and joints. The frame regressor has none.",
-        "* **Log-mel MSE** (seed 003 Table 1): generated audio's 80-band log-mel against the ground-truth render's, "
+        "* **Log-mel MSE** (Visually Indicated Music Table 1): generated audio's 80-band log-mel against the ground-truth render's, "
         "frame by frame. An unconditional generator is not asked to reproduce the recording; the MIDI-conditioned "
         "ones are.",
-        f"* **Pitch accuracy** (seed 003): frames of the first {opts['audio_seconds']:g} s of each performance where "
+        f"* **Pitch accuracy** (Visually Indicated Music): frames of the first {opts['audio_seconds']:g} s of each performance where "
         "the score has one sounding note and the tracked f0 of the audio lies within a semitone of it. "
         "**Onset F1**: detected onsets against the score's note onsets, 50 ms tolerance.",
         "* **Instrument (judge)**: the instrument judge (`training/evaluate/instrument_judge.md`: a CNN on log-mel "
@@ -167,7 +167,7 @@ def write_report(
     ]
     if has_fig:
         lines += [
-            "## Spectrograms (seed 000 Fig. 6)",
+            "## Spectrograms (MI Net paper Fig. 6)",
             "",
             "Generated without content, with content (MIDI), and the ground truth, for the first "
             f"{opts['figure_seconds']:g} s of one test performance per instrument:",
@@ -181,7 +181,7 @@ def write_report(
     knn_rows = [r for r in rows if r.get("knn_per_class")]
     if knn_rows:
         lines += [
-            "## Movement embeddings (seed 000 Table 2, Fig. 7)",
+            "## Movement embeddings (MI Net paper Table 2, Fig. 7)",
             "",
             "1-NN accuracy per instrument, %:",
             "",
@@ -215,7 +215,7 @@ def write_report(
     l2 = extra.get("vqvae_l2")
     if l2:
         lines += [
-            "## VQ-VAE: multi-band residual blocks (seed 000 Table 4)",
+            "## VQ-VAE: multi-band residual blocks (MI Net paper Table 4)",
             "",
             "Test reconstruction error of two VQ-VAEs trained with the same recipe, steps and data, one with MBR "
             "blocks and one with plain 1-D convolutions (4-s crops of the test split):",
@@ -229,7 +229,7 @@ def write_report(
     nll = extra.get("prior_nll")
     if nll:
         lines += [
-            "## Prior NLL (seed 000 Table 5)",
+            "## Prior NLL (MI Net paper Table 5)",
             "",
             "Teacher-forced negative log-likelihood of the test split's codes, nats per code (lower is better):",
             "",

@@ -1,9 +1,9 @@
 """Drawing a skeleton with OpenCV, and the optional 224x224 performer video (``--render-video``).
 
-The video is what a frame-based model (seed 003) sees of a synthetic performer: the tracked skeleton drawn as a
+The video is what a frame-based model (Visually Indicated Music) sees of a synthetic performer: the tracked skeleton drawn as a
 stick figure (head, thick limbs, hand bones) with the instrument as grey lines, cropped around the performer.
 It is drawn from the *clean* pose (what a camera would film), not from the tracker output. The drawing itself
-(:func:`draw_skeleton`, :func:`crop_box`) lives in :mod:`minet_desktop.features.pose_image`, where seed 003's
+(:func:`draw_skeleton`, :func:`crop_box`) lives in :mod:`minet_desktop.features.pose_image`, where Visually Indicated Music's
 frame regressor draws the same stick figure from keypoints at training and at inference time.
 """
 

@@ -9,6 +9,6 @@ way lightning-hydra-template keeps ``models/components`` apart from its Lightnin
 - :mod:`.callbacks`  stop on a non-finite loss without saving a checkpoint
 - :mod:`.checkpoints` reading checkpoints without executing code, writing the model bundle
 - :mod:`.run`        the two training stages as the CLI runs them
-- :mod:`.regressor`  seed 003's frame regressor: crops with stick figures drawn on the fly, its module, its run
-- :mod:`.baselines`  seed 000's RNN Seq2Seq and Graph-Transformer, Table 5's GRU seq2seq and its test NLL
+- :mod:`.regressor`  Visually Indicated Music's frame regressor: crops with stick figures drawn on the fly, its module, its run
+- :mod:`.baselines`  the MI Net paper's RNN Seq2Seq and Graph-Transformer, Table 5's GRU seq2seq and its test NLL
 """

@@ -1,4 +1,4 @@
-"""Training seed 000's baselines, and the test NLL of Table 5's GRU seq2seq.
+"""Training the MI Net paper's baselines, and the test NLL of Table 5's GRU seq2seq.
 
 - `minet-train seq2seq --cache C --out RUN`: the RNN Seq2Seq (teacher-forced MSE on the standardised
   log-spectrogram); writes ``RUN/seq2seq.ckpt`` and the bundle ``RUN/model.safetensors``.

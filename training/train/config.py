@@ -7,12 +7,12 @@ A recipe has two tables (``training/recipes/*.toml``)::
     [train]                 TrainConfig fields shared by both stages
     [stage.vqvae]           TrainConfig fields that override [train] for `minet-train vqvae`
     [stage.prior]           ... and for `minet-train prior`
-    [model.mel]             MelConfig fields (seed 003's frame regressor; must match the cache's)
+    [model.mel]             MelConfig fields (Visually Indicated Music's frame regressor; must match the cache's)
     [model.regressor]       RegressorConfig fields (the frame regressor's sizes; ``midi`` is set by --midi)
     [stage.regressor]       TrainConfig overrides for `minet-train regressor` (its crop_seconds is the window
                             the regressor is trained on and predicts in)
-    [model.seq2seq]         Seq2SeqConfig fields (seed 000's RNN Seq2Seq baseline)
-    [model.graph_transformer]  GraphTransformerConfig fields (seed 000's Graph-Transformer baseline)
+    [model.seq2seq]         Seq2SeqConfig fields (the MI Net paper's RNN Seq2Seq baseline)
+    [model.graph_transformer]  GraphTransformerConfig fields (the MI Net paper's Graph-Transformer baseline)
     [model.content_gru]     GRUContentConfig fields (Table 5's GRU seq2seq; the movement encoder is [model.movement])
     [stage.seq2seq], [stage.graph_transformer], [stage.content_gru]
                             TrainConfig overrides for `minet-train seq2seq / graph-transformer / content-gru`
@@ -81,7 +81,7 @@ class TrainConfig:
     devices: int = 1
     strategy: str = "auto"
     num_nodes: int = 1
-    # Crop length (seconds); 4 s as in the paper (seed 000 §4). The prior's crop is cut to prior.block_size codes.
+    # Crop length (seconds); 4 s as in the paper (MI Net paper §4). The prior's crop is cut to prior.block_size codes.
     crop_seconds: float = 4.0
     # Crops per track per epoch, so that one epoch over ~40 URMP tracks is not a handful of steps.
     crops_per_track: int = 16
@@ -134,7 +134,7 @@ class ModelRecipe:
     content_gru: GRUContentConfig = field(default_factory=GRUContentConfig)
 
     def baseline_config(self, model_type: str, window_seconds: float) -> BaselineBundleConfig:
-        """The bundle config of seed 000's ``seq2seq`` or ``graph_transformer`` baseline."""
+        """The bundle config of the MI Net paper's ``seq2seq`` or ``graph_transformer`` baseline."""
         return BaselineBundleConfig(
             model_type=model_type,
             audio=self.audio,

@@ -1,4 +1,4 @@
-"""Training seed 003's frame regressor: `minet-train regressor --cache C --out RUN [--midi]`.
+"""Training Visually Indicated Music's frame regressor: `minet-train regressor --cache C --out RUN [--midi]`.
 
 Data: crops of ``window_seconds`` (the stage's ``crop_seconds``) from the cache of `minet-train prepare`: the
 log-mel frames, the stick figures of the same span drawn on the fly from ``skeleton.npy`` at ``image_fps``
@@ -7,7 +7,7 @@ a 96-pixel figure takes ~0.1 ms, far less than the ResNet spends on it), and for
 notes at the mel frames. Image 0 of a training crop lies a random fraction of an image frame before the first
 mel frame, so the model sees every phase between the image grid and the mel grid, as it does in the app.
 
-Loss: mean squared error on the log-mel (seed 003 §3.4), over the real (unpadded) frames of each crop. The
+Loss: mean squared error on the log-mel (Visually Indicated Music §3.4), over the real (unpadded) frames of each crop. The
 validation also logs ``val/mean_mse``, the error of always predicting the training set's average spectrum: a
 model that does not beat it has learnt nothing from the frames.
 
@@ -216,7 +216,7 @@ def masked_mse(pred: Tensor, target: Tensor, length: Tensor) -> Tensor:
 
 
 class RegressorModule(_TrainingModule):
-    """Trains :class:`~minet_desktop.model.regressor.FrameRegressor` with MSE on log-mel (seed 003 §3.4).
+    """Trains :class:`~minet_desktop.model.regressor.FrameRegressor` with MSE on log-mel (Visually Indicated Music §3.4).
 
     Batch: ``images`` (B, T_img, C, S, S) uint8, ``positions`` (B, T), ``mel`` (B, n_mels, T), ``notes`` (B, T),
     ``length`` (B,). The attribute ``regressor`` is the bundle's prefix, so a checkpoint's weights map onto the
