@@ -24,7 +24,6 @@ Run folders are laid out as the other stages' (:mod:`training.train.run`): ``run
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -63,7 +62,7 @@ from training.train.data import (
     vqvae_fingerprint,
 )
 from training.train.modules import _TrainingModule
-from training.train.stage import RunResult, Stage, begin_stage, fresh_start, has_val_split, run_stage
+from training.train.stage import Fit, RunResult, Stage, begin_stage, fresh_start, has_val_split, run_stage
 
 CONTENT_GRU = "content_gru"
 
@@ -139,14 +138,13 @@ def train_baseline(
     """Train the ``seq2seq`` or ``graph_transformer`` baseline of ``recipe``; write RUN_DIR/model.safetensors."""
     if model_type not in BASELINE_TYPES:
         raise ValueError(f"model_type must be one of {BASELINE_TYPES}, got {model_type!r}")
-    t0 = time.monotonic()
-    cache, run = Path(cache_dir), Path(run_dir)
-    train = train or recipe.train(model_type)
+    fit = Fit(Path(cache_dir), Path(run_dir), train or recipe.train(model_type), resume, progress, callbacks)
+    cache, train = fit.cache, fit.train
     cfg = recipe.model.baseline_config(model_type, window_seconds=train.crop_seconds)
     manifest = check_cache(cache, cfg)  # type: ignore[arg-type]  # reads .audio and .skeleton only
-    begin_stage(run, model_type, cfg, train, resume)
+    begin_stage(fit, model_type, cfg)
     module = BaselineModule(to_json(cfg), to_json(train))
-    if fresh_start(run, resume):
+    if fresh_start(fit):
         mean, std = spectrogram_stats(cache, "train")
         module.model.set_normalization(torch.from_numpy(mean), torch.from_numpy(std))
     name = model_types.label(model_type)
@@ -171,18 +169,7 @@ def train_baseline(
         ),
         details=[f"window {cfg.window_seconds:g} s ({cfg.window_frames} frames)"],
     )
-    return run_stage(
-        stage,
-        cache,
-        run,
-        train,
-        manifest,
-        resume=resume,
-        progress=progress,
-        callbacks=callbacks,
-        t0=t0,
-        card=card,
-    )
+    return run_stage(stage, fit, manifest, card)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -309,13 +296,12 @@ def train_content_gru(
     The VQ-VAE (its codes, audio settings, codebook size and downsampling) comes from ``vqvae_path``; the
     movement encoder and GRU sizes from ``recipe`` (``[model.movement]``, ``[model.content_gru]``).
     """
-    t0 = time.monotonic()
-    cache, run = Path(cache_dir), Path(run_dir)
-    train = train or recipe.train(CONTENT_GRU)
+    fit = Fit(Path(cache_dir), Path(run_dir), train or recipe.train(CONTENT_GRU), resume, progress, callbacks)
+    cache, train = fit.cache, fit.train
     vq_cfg, vqvae = load_vqvae(vqvae_path)
     cfg = recipe.model.content_gru_config(vq_cfg)
     manifest = check_cache(cache, cfg)  # type: ignore[arg-type]  # reads .audio and .skeleton only
-    begin_stage(run, CONTENT_GRU, cfg, train, resume)
+    begin_stage(fit, CONTENT_GRU, cfg)
     fingerprint = codes_fingerprint(vqvae)
     module = ContentGRUModule(to_json(cfg), to_json(train), vqvae_fingerprint(vqvae), fingerprint)
     stage = Stage(
@@ -330,9 +316,7 @@ def train_content_gru(
             "codes_sha256": fingerprint,
         },
     )
-    return run_stage(
-        stage, cache, run, train, manifest, resume=resume, progress=progress, callbacks=callbacks, t0=t0
-    )
+    return run_stage(stage, fit, manifest)
 
 
 def load_content_gru(path: str | PathLike[str]) -> tuple[GRUContentBundleConfig, ContentGRU, str]:

@@ -19,7 +19,6 @@ The run folder is laid out as the other stages' (:mod:`training.train.run`): ``r
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
@@ -41,7 +40,7 @@ from training.datasets.base import instrument_index
 from training.train.config import Recipe, TrainConfig
 from training.train.data import _CropDataModule, _optional_split
 from training.train.modules import _TrainingModule
-from training.train.stage import RunResult, Stage, begin_stage, fresh_start, has_val_split, run_stage
+from training.train.stage import Fit, RunResult, Stage, begin_stage, fresh_start, has_val_split, run_stage
 
 STAGE = "regressor"
 
@@ -261,14 +260,13 @@ def train_regressor(
     callbacks: Sequence[Callback] = (),
 ) -> RunResult:
     """Train the frame regressor (``midi``: with the piano-roll branch); write RUN_DIR/model.safetensors."""
-    t0 = time.monotonic()
-    cache, run = Path(cache_dir), Path(run_dir)
-    train = train or recipe.train(STAGE)
+    fit = Fit(Path(cache_dir), Path(run_dir), train or recipe.train(STAGE), resume, progress, callbacks)
+    cache, train = fit.cache, fit.train
     cfg = recipe.model.regressor_config(midi, window_seconds=train.crop_seconds)
     manifest = check_regressor_cache(cache, cfg)
-    begin_stage(run, STAGE, cfg, train, resume)
+    begin_stage(fit, STAGE, cfg)
     module = RegressorModule(to_json(cfg), to_json(train))
-    if fresh_start(run, resume):
+    if fresh_start(fit):
         mean, std = mel_stats(cache, "train")
         module.regressor.set_normalization(torch.from_numpy(mean), torch.from_numpy(std))
     r = cfg.regressor
@@ -288,18 +286,7 @@ def train_regressor(
             + f", {r.n_mels}-band log-mel, Griffin-Lim. MSE on log-mel."
         ),
     )
-    return run_stage(
-        stage,
-        cache,
-        run,
-        train,
-        manifest,
-        resume=resume,
-        progress=progress,
-        callbacks=callbacks,
-        t0=t0,
-        card=card,
-    )
+    return run_stage(stage, fit, manifest, card)
 
 
 __all__ = [

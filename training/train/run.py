@@ -1,25 +1,11 @@
 """MI Net's training stages as `minet-train vqvae`, `decoder` and `prior` run them (the template they fill:
 :mod:`training.train.stage`).
 
-A run folder holds everything of one stage::
-
-    RUN_DIR/run.json                 the model and training configs, the cache, the data summary
-    RUN_DIR/checkpoints/last.ckpt    written every ckpt_every steps; --resume continues from it exactly
-    RUN_DIR/checkpoints/best.ckpt    the weights of the lowest val/loss so far (`minet-train bundle --prior` it)
-    RUN_DIR/logs/                    CSV metrics (metrics.csv)
-    RUN_DIR/tensorboard/             TensorBoard events (`tensorboard --logdir RUN_DIR/tensorboard`)
-    RUN_DIR/vqvae.ckpt | prior.ckpt  the final weights (no optimiser state)
-    RUN_DIR/model.safetensors        prior stage: the model bundle the app loads
-
-Seeds: ``L.seed_everything(seed)`` before the modules are built, crops drawn from ``(seed, epoch, index)``
-and batches from ``(seed, epoch, step)``, the global RNG state saved in checkpoints: the same command gives
-the same run, and a resumed run continues exactly where the killed one stopped (on the CPU; cuDNN kernels
-on a GPU are not bit-reproducible unless made deterministic).
+What a run folder holds, and how seeds make a run repeatable: :mod:`training.train.stage`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from os import PathLike
@@ -45,6 +31,7 @@ from training.train.data import (
 )
 from training.train.modules import PriorModule, VQVAEModule
 from training.train.stage import (
+    Fit,
     RunResult,
     Stage,
     begin_stage,
@@ -68,21 +55,18 @@ def train_vqvae(
     The decoder is the paper's: a recipe's ``decoder_head`` and ``decoder_context`` are trained afterwards, on
     this VQ-VAE's frozen codes, by :func:`train_decoder`.
     """
-    t0 = time.monotonic()
-    cache, run = Path(cache_dir), Path(run_dir)
-    train = train or recipe.train("vqvae")
+    fit = Fit(Path(cache_dir), Path(run_dir), train or recipe.train("vqvae"), resume, progress, callbacks)
+    cache, train = fit.cache, fit.train
     cfg = recipe.model.bundle_config()
     cfg = replace(cfg, vqvae=replace(cfg.vqvae, decoder_head=0, decoder_context=0))
     manifest = check_cache(cache, cfg)
-    begin_stage(run, "vqvae", cfg, train, resume)
+    begin_stage(fit, "vqvae", cfg)
     module = VQVAEModule(to_json(cfg), to_json(train))
-    if fresh_start(run, resume):
+    if fresh_start(fit):
         mean, std = spectrogram_stats(cache, "train")
         module.vqvae.set_normalization(torch.from_numpy(mean), torch.from_numpy(std))
     stage = Stage("vqvae", cfg, module, VQVAEDataModule(cache, cfg, train), has_val_split(manifest, False))
-    return run_stage(
-        stage, cache, run, train, manifest, resume=resume, progress=progress, callbacks=callbacks, t0=t0
-    )
+    return run_stage(stage, fit, manifest)
 
 
 def train_decoder(
@@ -105,9 +89,8 @@ def train_decoder(
     ``[stage.decoder]``.
     Writes RUN_DIR/vqvae.ckpt, which every command that takes a VQ-VAE accepts.
     """
-    t0 = time.monotonic()
-    cache, run = Path(cache_dir), Path(run_dir)
-    train = train or recipe.train("decoder")
+    fit = Fit(Path(cache_dir), Path(run_dir), train or recipe.train("decoder"), resume, progress, callbacks)
+    cache, train = fit.cache, fit.train
     src_cfg, src = load_vqvae(vqvae_path)
     want = recipe.model.vqvae
     cfg = replace(
@@ -115,7 +98,7 @@ def train_decoder(
         vqvae=replace(src_cfg.vqvae, decoder_head=want.decoder_head, decoder_context=want.decoder_context),
     )
     manifest = check_cache(cache, cfg)
-    begin_stage(run, "decoder", cfg, train, resume)
+    begin_stage(fit, "decoder", cfg)
     for key in ("decoder_head", "decoder_context"):
         have, asked = getattr(src.cfg, key), getattr(cfg.vqvae, key)
         if have not in (0, asked):
@@ -135,9 +118,7 @@ def train_decoder(
     data = VQVAEDataModule(cache, cfg, train)
     # Written as RUN_DIR/vqvae.ckpt, which every command that takes a VQ-VAE accepts.
     stage = Stage("decoder", cfg, module, data, has_val_split(manifest, False), info, checkpoint="vqvae")
-    result = run_stage(
-        stage, cache, run, train, manifest, resume=resume, progress=progress, callbacks=callbacks, t0=t0
-    )
+    result = run_stage(stage, fit, manifest)
     if codes_fingerprint(module.vqvae) != codes:  # pragma: no cover - the freeze is the stage's contract
         raise RuntimeError("the decoder stage changed the encoder or codebook")
     return result
@@ -160,9 +141,8 @@ def train_prior(
     The VQ-VAE and the audio settings come from ``vqvae_path``; the movement encoder, prior and content
     encoder sizes from ``recipe``.
     """
-    t0 = time.monotonic()
-    cache, run = Path(cache_dir), Path(run_dir)
-    train = train or recipe.train("prior")
+    fit = Fit(Path(cache_dir), Path(run_dir), train or recipe.train("prior"), resume, progress, callbacks)
+    cache, train = fit.cache, fit.train
     vq_cfg, vqvae = load_vqvae(vqvae_path)
     m = recipe.model
     cfg = BundleConfig(
@@ -175,7 +155,7 @@ def train_prior(
         content=m.content if content else None,
     )
     manifest = check_cache(cache, cfg)
-    begin_stage(run, "prior", cfg, train, resume)
+    begin_stage(fit, "prior", cfg)
     fingerprint = vqvae_fingerprint(vqvae)
     module = PriorModule(to_json(cfg), to_json(train), fingerprint)
     module.vqvae.load_state_dict(vqvae.state_dict())
@@ -203,15 +183,4 @@ def train_prior(
         ),
         details=[f"VQ-VAE: {Path(vqvae_path).resolve()} (weights sha256 {fingerprint[:12]})"],
     )
-    return run_stage(
-        stage,
-        cache,
-        run,
-        train,
-        manifest,
-        resume=resume,
-        progress=progress,
-        callbacks=callbacks,
-        t0=t0,
-        card=card,
-    )
+    return run_stage(stage, fit, manifest, card)

@@ -183,7 +183,9 @@ def setup(train: TrainConfig) -> None:
     L.seed_everything(train.seed, workers=True, verbose=False)
 
 
-def fit(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule, resume: bool) -> None:
+def fit_module(
+    trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule, resume: bool
+) -> None:
     trainer.fit(module, datamodule=data, ckpt_path="last" if resume else None, weights_only=True)
 
 
@@ -195,15 +197,28 @@ def has_val_split(manifest: dict[str, Any], needs_notes: bool) -> bool:
     )
 
 
-def begin_stage(run_dir: Path, name: str, cfg: Any, train: TrainConfig, resume: bool) -> None:
-    """Before the modules are built: refuse to mix runs in ``run_dir``, set the seed and the threads."""
-    check_run_dir(run_dir, name, cfg, resume)
-    setup(train)
+@dataclass
+class Fit:
+    """Where and how a stage runs (each stage function makes one from its arguments first)."""
+
+    cache: Path
+    run: Path
+    train: TrainConfig
+    resume: bool = False
+    progress: bool = True
+    callbacks: Sequence[Callback] = ()
+    t0: float = field(default_factory=time.monotonic)
 
 
-def fresh_start(run_dir: Path, resume: bool) -> bool:
+def begin_stage(fit: Fit, name: str, cfg: Any) -> None:
+    """Before the modules are built: refuse to mix runs in the run folder, set the seed and the threads."""
+    check_run_dir(fit.run, name, cfg, fit.resume)
+    setup(fit.train)
+
+
+def fresh_start(fit: Fit) -> bool:
     """True unless the stage resumes from a checkpoint (whose normalisation statistics it keeps)."""
-    return not (resume and (run_dir / CKPT_DIR / LAST).is_file())
+    return not (fit.resume and (fit.run / CKPT_DIR / LAST).is_file())
 
 
 @dataclass
@@ -244,22 +259,11 @@ def model_card(stage: Stage, info: dict[str, Any], metrics: dict[str, float], st
     return "\n".join(lines) + "\n"
 
 
-def run_stage(
-    stage: Stage,
-    cache: Path,
-    run: Path,
-    train: TrainConfig,
-    manifest: dict[str, Any],
-    *,
-    resume: bool,
-    progress: bool,
-    callbacks: Sequence[Callback],
-    t0: float,
-    card: str | None = None,
-) -> RunResult:
+def run_stage(stage: Stage, fit: Fit, manifest: dict[str, Any], card: str | None = None) -> RunResult:
     """Fit ``stage`` and leave RUN_DIR/run.json, RUN_DIR/<name>.ckpt and (with a bundle) the model card
     inside RUN_DIR/model.safetensors (``card`` replaces the generated one)."""
-    trainer = make_trainer(run, train, callbacks, progress, stage.has_val)
+    cache, run, train = fit.cache, fit.run, fit.train
+    trainer = make_trainer(run, train, fit.callbacks, fit.progress, stage.has_val)
     info = {
         "stage": stage.name,
         "cache": str(cache.resolve()),
@@ -271,7 +275,7 @@ def run_stage(
     if trainer.is_global_zero:
         run.mkdir(parents=True, exist_ok=True)
         write_run_info(run, info)
-    fit(trainer, stage.module, stage.data, resume)
+    fit_module(trainer, stage.module, stage.data, fit.resume)
     out = run / f"{stage.checkpoint or stage.name}.ckpt"
     trainer.save_checkpoint(out, weights_only=True)
     metrics = final_metrics(trainer)
@@ -280,5 +284,5 @@ def run_stage(
         text = card if card is not None else model_card(stage, info, metrics, trainer.global_step)
         bundle = stage.save_bundle(run / "model.safetensors", text)
     return RunResult(
-        run, out, bundle, trainer.global_step, metrics, time.monotonic() - t0, trainer.is_global_zero
+        run, out, bundle, trainer.global_step, metrics, time.monotonic() - fit.t0, trainer.is_global_zero
     )
