@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QTextDocument
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
 from minet_desktop.core.errors import MinetError
 from minet_desktop.engine import model_types
 from minet_desktop.engine.paths import bundled_model_path
+from minet_desktop.gui import settings as app_settings
 from minet_desktop.gui.feedback import Feedback
 from minet_desktop.gui.generate_panel import GeneratePanel
 from minet_desktop.gui.transport import TransportController
@@ -29,6 +30,8 @@ from minet_desktop.media.frames import VideoSource
 log = logging.getLogger("minet_desktop")
 
 NO_MODEL = "no model loaded"
+MODEL_FILTER = "MI Net model bundles (*.safetensors);;All files (*)"
+MIDI_FILTER = "MIDI files (*.mid *.midi);;All files (*)"
 NO_MODEL_HELP = (
     "No model loaded: use File › Open Model… to choose an MI Net model bundle (.safetensors). "
     "Without a model the app shows videos and keypoints only."
@@ -44,8 +47,7 @@ def _open_session(path: Path) -> Any:  # -> Session (imports torch: call it off 
 class GenerationController(QObject):
     """Owns the session (loaded model), the MIDI notes, the generation job and its result.
 
-    ``status(text, ms)`` shows a line in the status bar; ``show_error(title, text)`` a warning;
-    ``ask_model_file(title) -> str`` a file dialog. :attr:`model_changed` fires when a model has loaded,
+    File dialogs open over the parent window. :attr:`model_changed` fires when a model has loaded,
     :attr:`result_changed` when the result or the notes change, :attr:`state_changed` when a job starts or ends.
     """
 
@@ -60,18 +62,13 @@ class GenerationController(QObject):
         transport: TransportController,
         *,
         feedback: Feedback,
-        ask_model_file: Callable[[str], str],
         open_session: Callable[[Path], Any] | None = None,
         extract: ExtractFn | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
         self.panel, self.model_label, self.transport = panel, model_label, transport
-        self._status, self._show_error, self._ask_model_file = (
-            feedback.status,
-            feedback.show_error,
-            ask_model_file,
-        )
+        self._status, self._show_error = feedback.status, feedback.show_error
         self._open_session = open_session or _open_session
         self._extract = extract
         self.session: Any = None  # engine.session.Session | None
@@ -89,6 +86,30 @@ class GenerationController(QObject):
         self.blocked: Callable[[], bool] = lambda: False  # live mode on: no model switching, no generating
 
     # ----------------------------------------------------------------- model
+    def _dialog_parent(self) -> QWidget | None:
+        parent = self.parent()
+        return parent if isinstance(parent, QWidget) else None
+
+    def ask_model_file(self, title: str = "Open model bundle") -> str:
+        """A model bundle the user picks in a file dialog ("" if cancelled; tests replace it)."""
+        settings = app_settings.open_settings()
+        start = str(self.model_path.parent) if self.model_path else app_settings.last_directory(settings)
+        path, _ = QFileDialog.getOpenFileName(self._dialog_parent(), title, start, MODEL_FILTER)
+        return path
+
+    def open_model_dialog(self) -> None:
+        path = self.ask_model_file()
+        if path:
+            self.open_model(path)
+
+    def open_midi_dialog(self) -> None:
+        settings = app_settings.open_settings()
+        path, _ = QFileDialog.getOpenFileName(
+            self._dialog_parent(), "Open MIDI file", app_settings.last_directory(settings), MIDI_FILTER
+        )
+        if path:
+            self.set_midi(path)
+
     def kind(self) -> str:
         return model_types.label(self.session.model_type) if self.session is not None else NO_MODEL
 
@@ -116,7 +137,7 @@ class GenerationController(QObject):
         label = model_types.label(model_type)
         path = bundled_model_path(model_type)
         if not path.is_file():
-            chosen = self._ask_model_file(f"Open a {label} model bundle (none ships with the app)")
+            chosen = self.ask_model_file(f"Open a {label} model bundle (none ships with the app)")
             if not chosen:
                 self.panel.show_loaded_type()
                 hint = entry.how_to_train if entry is not None else "Train one"

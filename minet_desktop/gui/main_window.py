@@ -27,7 +27,6 @@ from PySide6.QtCore import QMimeData, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -66,14 +65,6 @@ from minet_desktop.pose.live import MediaPipePose, PoseEstimator
 log = logging.getLogger("minet_desktop")
 
 APP_TITLE = "MI Net Desktop"
-OPEN_FILTER = (
-    "Videos and keypoint files (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv *.npz);;"
-    "Videos (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;"
-    "Keypoint files (*.npz);;"
-    "All files (*)"
-)
-MODEL_FILTER = "MI Net model bundles (*.safetensors);;All files (*)"
-MIDI_FILTER = "MIDI files (*.mid *.midi);;All files (*)"
 #: Share of the window's height the spectrogram inspector gets at first launch.
 INSPECTOR_SHARE = 0.42
 
@@ -148,7 +139,6 @@ class MainWindow(QMainWindow):
             self.model_label,
             self.transport,
             feedback=fb,
-            ask_model_file=lambda title: self.ask_model_file(title),
             open_session=open_session,
             extract=extract,
             parent=self,
@@ -334,7 +324,7 @@ class MainWindow(QMainWindow):
         """Wire actions and panel signals to the controllers, and the controllers to each other."""
         t, g, x = self.transport, self.generation, self.extraction
         e, live, c = self.exporter, self.live, self.comparison
-        self.open_action.triggered.connect(self.open_dialog)
+        self.open_action.triggered.connect(self.opener.open_dialog)
         self.quit_action.triggered.connect(self.close)
         self.play_action.triggered.connect(t.toggle_play)
         self.step_back_action.triggered.connect(lambda: t.step(-1))
@@ -343,8 +333,8 @@ class MainWindow(QMainWindow):
         self.about_action.triggered.connect(
             lambda: QMessageBox.about(self, f"About {APP_TITLE}", self.about_text())
         )
-        self.open_model_action.triggered.connect(self.open_model_dialog)
-        self.open_midi_action.triggered.connect(self.open_midi_dialog)
+        self.open_model_action.triggered.connect(g.open_model_dialog)
+        self.open_midi_action.triggered.connect(g.open_midi_dialog)
         self.generate_action.triggered.connect(g.start)
         self.cancel_generation_action.triggered.connect(g.cancel)
         self.live_action.toggled.connect(live.set_live)
@@ -355,9 +345,9 @@ class MainWindow(QMainWindow):
         t.position_changed.connect(self.inspector.set_playhead)
 
         p = self.panel
-        p.open_model_requested.connect(self.open_model_dialog)
+        p.open_model_requested.connect(g.open_model_dialog)
         p.model_type_chosen.connect(g.choose_model_type)
-        p.choose_midi_requested.connect(self.open_midi_dialog)
+        p.choose_midi_requested.connect(g.open_midi_dialog)
         p.clear_midi_requested.connect(lambda: g.set_midi(None))
         p.generate_requested.connect(g.start)
         p.cancel_requested.connect(g.cancel)
@@ -403,14 +393,6 @@ class MainWindow(QMainWindow):
         )
         return text + self.generation.about_model()
 
-    def open_dialog(self) -> None:
-        settings = app_settings.open_settings()
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open video or keypoint file", app_settings.last_directory(settings), OPEN_FILTER
-        )
-        if path:
-            self.open_path(path)
-
     def open_path(self, path: str | Path) -> bool:
         """Open a video (with its sidecar keypoints, audio and MIDI, read in the background) or a ``.npz``
         keypoint file. Returns False (after telling the user why) if the file cannot be used."""
@@ -422,27 +404,6 @@ class MainWindow(QMainWindow):
             if url.isLocalFile():
                 return self.open_path(url.toLocalFile())
         return False
-
-    def ask_model_file(self, title: str = "Open model bundle") -> str:
-        """A model bundle the user picks in a file dialog ("" if cancelled; tests replace it)."""
-        settings = app_settings.open_settings()
-        model_path = self.generation.model_path
-        start = str(model_path.parent) if model_path else app_settings.last_directory(settings)
-        path, _ = QFileDialog.getOpenFileName(self, title, start, MODEL_FILTER)
-        return path
-
-    def open_model_dialog(self) -> None:
-        path = self.ask_model_file()
-        if path:
-            self.generation.open_model(path)
-
-    def open_midi_dialog(self) -> None:
-        settings = app_settings.open_settings()
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open MIDI file", app_settings.last_directory(settings), MIDI_FILTER
-        )
-        if path:
-            self.generation.set_midi(path)
 
     # ----------------------------------------------------------------- wiring
     def _on_opened(self, source: FrameSource, keypoints: Any) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from minet_desktop.core.errors import InputError, MinetError
 from minet_desktop.gui import settings as app_settings
@@ -24,6 +24,13 @@ from minet_desktop.gui.workers import CallJob
 from minet_desktop.media.frames import CanvasSource, FrameSource, VideoSource
 
 log = logging.getLogger("minet_desktop")
+
+OPEN_FILTER = (
+    "Videos and keypoint files (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv *.npz);;"
+    "Videos (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;"
+    "Keypoint files (*.npz);;"
+    "All files (*)"
+)
 
 
 def canvas_size_for(keypoints: np.ndarray) -> tuple[int, int]:
@@ -88,6 +95,18 @@ class OpenController(QObject):
     def _clear_recent(self) -> None:
         app_settings.clear_recent_files(app_settings.open_settings())
         self._rebuild_recent_menu()
+
+    def open_dialog(self) -> None:
+        parent = self.parent()
+        settings = app_settings.open_settings()
+        path, _ = QFileDialog.getOpenFileName(
+            parent if isinstance(parent, QWidget) else None,
+            "Open video or keypoint file",
+            app_settings.last_directory(settings),
+            OPEN_FILTER,
+        )
+        if path:
+            self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
         """Open a video or a ``.npz`` keypoint file; False (after telling the user why) if it cannot be used,

@@ -119,11 +119,13 @@ class KeypointFile:
         if not p.is_file():
             raise InputError(p, "keypoint file not found")
         try:
-            loaded = np.load(p, allow_pickle=False)
-            if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy gives one array
-                raise InputError(p, "not a keypoint file (a single array, expected an .npz archive)")
-            with loaded as npz:
-                data = {k: npz[k] for k in npz.files}
+            # Our own handle, so a file numpy cannot parse is closed too.
+            with open(p, "rb") as fh:
+                loaded = np.load(fh, allow_pickle=False)
+                if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy gives one array
+                    raise InputError(p, "not a keypoint file (a single array, expected an .npz archive)")
+                with loaded as npz:
+                    data = {k: npz[k] for k in npz.files}
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
             raise InputError(p, f"not a keypoint file ({exc.__class__.__name__}: {exc})") from None
         missing = [k for k in _REQUIRED_KEYS if k not in data]

@@ -85,7 +85,9 @@ def test_choosing_the_regressor_loads_the_shipped_one_and_generates_with_it(
 ):
     window = minet_window
     shipped({"frame_regressor": bundles["frame_regressor"]})
-    window.ask_model_file = lambda title="": pytest.fail("the shipped regressor needs no file dialog")
+    window.generation.ask_model_file = lambda title="": pytest.fail(
+        "the shipped regressor needs no file dialog"
+    )
     choose(window, "frame_regressor")
     wait_loaded(window, qtbot, "frame_regressor")
     assert window.errors == []
@@ -115,7 +117,9 @@ def test_without_a_shipped_regressor_the_user_picks_one_and_the_midi_variant_ask
     window = minet_window
     shipped({})
     titles = []
-    window.ask_model_file = lambda title="": titles.append(title) or str(bundles["frame_regressor_midi"])
+    window.generation.ask_model_file = lambda title="": (
+        titles.append(title) or str(bundles["frame_regressor_midi"])
+    )
     choose(window, "frame_regressor_midi")
     wait_loaded(window, qtbot, "frame_regressor_midi")
     assert (
@@ -142,7 +146,7 @@ def test_without_a_regressor_cancelling_the_dialog_explains_and_keeps_the_loaded
 ):
     window = minet_window
     shipped({})
-    window.ask_model_file = lambda title="": ""
+    window.generation.ask_model_file = lambda title="": ""
     choose(window, "frame_regressor")
     ((title, text),) = window.errors
     assert "Frame regressor (Visually Indicated Music)" in title
@@ -154,7 +158,7 @@ def test_without_a_regressor_cancelling_the_dialog_explains_and_keeps_the_loaded
 def test_a_bundle_of_another_type_loads_as_what_it_is(minet_window, shipped, bundles, qtbot):
     window = minet_window
     shipped({})
-    window.ask_model_file = lambda title="": str(bundles["frame_regressor"])
+    window.generation.ask_model_file = lambda title="": str(bundles["frame_regressor"])
     choose(window, "frame_regressor_midi")
     wait_loaded(window, qtbot, "frame_regressor")
     assert window.panel.model_combo.currentData() == "frame_regressor"
