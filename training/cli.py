@@ -58,6 +58,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             render_video=args.render_video,
             workers=args.workers,
             progress=progress,
+            views=args.views,
+            exclude=args.exclude,
         )
     print(summary.summary())
     return 0
@@ -372,6 +374,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--render-video", action="store_true", help="also write a 224x224 video of each performance"
     )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--views",
+        choices=["standard", "hard"],
+        default="standard",
+        help="performer, camera and tracker ranges (training.synth.variety): standard (training) or hard "
+        "(the hard-views benchmark: oblique cameras, upper-body close-ups, OpenPose-style tracking)",
+    )
+    p.add_argument(
+        "--exclude",
+        default=None,
+        metavar="CORPUS_DIR",
+        help="use none of this corpus's pieces of music (a benchmark apart from the training corpus)",
+    )
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser(
