@@ -119,6 +119,11 @@ def _line_fits(piece: Piece, li: int, inst: instr.Instrument) -> bool:
     return piece.lines[li].span <= inst.high - inst.low
 
 
+def _plays_in(piece: Piece, li: int, q0: float, q1: float) -> bool:
+    """Whether line ``li`` has a note in the excerpt (a voice may rest through it: no player for it then)."""
+    return any(q0 - 1e-6 <= n[0] < q1 - 1e-6 for n in piece.lines[li].notes)
+
+
 def plan_corpus(
     minutes: float,
     instruments: Sequence[instr.Instrument],
@@ -170,7 +175,9 @@ def plan_corpus(
                 break
             inst = next(i for i in instruments if i.code == code)
             lines = [
-                li for li in range(len(piece.lines)) if _line_fits(piece, li, inst) and li not in used_lines
+                li
+                for li in range(len(piece.lines))
+                if _line_fits(piece, li, inst) and li not in used_lines and _plays_in(piece, li, q0, q1)
             ]
             if not lines and len(piece.lines) == 1 and _line_fits(piece, 0, inst):
                 lines = [0]  # a tune: several players may share the one line
