@@ -177,9 +177,12 @@ def write_report(
         f"Griffin-Lim {opts['griffin_lim_iters']} iterations; {opts['takes']} takes per performance for the "
         "stochastic MI Nets, one for the deterministic baselines.",
         "",
+    ]
+    main_rows = [r for r in rows if r.get("ndb") is not None or r.get("instrument_accuracy") is not None]
+    main_section = [  # (none with --hard-views-only)
         "## Main table",
         "",
-        main_table([r for r in rows if r.get("ndb") is not None or r.get("instrument_accuracy") is not None]),
+        main_table(main_rows),
         "",
         "* **NDB** (seed 000 §4): k-means with k = "
         f"{opts['ndb_k']} on {extra.get('ndb_train_segments', '?')} ground-truth training log-spectrogram segments of "
@@ -224,6 +227,8 @@ def write_report(
         "so the gap between this row and MI Net's is the prior's, the gap to the row above the VQ-VAE's.",
         "",
     ]
+    if main_rows:
+        lines += main_section
     if has_fig:
         lines += [
             "## Spectrograms (seed 000 Fig. 6)",
