@@ -74,7 +74,11 @@ def test_the_report_holds_every_table_with_sane_numbers(trained: dict[str, Path]
         "MI Net",
         "Instrument judge on a soundfont it never heard",
     }
-    real, oracle, minet = rows["Test set (ground-truth renders)"], rows["Test set through Griffin-Lim"], rows["MI Net"]
+    real, oracle, minet = (
+        rows["Test set (ground-truth renders)"],
+        rows["Test set through Griffin-Lim"],
+        rows["MI Net"],
+    )
     vq = rows["Test set through the VQ-VAE"]
     # The recording against itself: no log-mel error, every segment the classifier saw in training is a tone
     # of a different pitch per instrument, so the real audio is identified.
@@ -183,8 +187,8 @@ def test_hard_views_rows_use_every_track_of_the_second_cache(
     assert main([*base, "--griffin-lim-iters", "4", "--hard-views", str(hard), "--hard-views-only"]) == 0
     res = json.loads((out / "results.json").read_text())
     rows = {r["name"]: r for r in res["rows"]}
-    assert set(rows) == {"Hard views (real audio)", "MI Net"}
-    minet, real = rows["MI Net"], rows["Hard views (real audio)"]
+    assert set(rows) == {"Hard views (ground-truth renders)", "MI Net"}
+    minet, real = rows["MI Net"], rows["Hard views (ground-truth renders)"]
     # all four tracks of the hard cache are queries, whatever split its own prepare gave them
     assert res["extra"]["hard_views"]["n_tracks"] == 4
     assert set(minet["hard_knn_per_class"]) == {"vn", "vc", "fl", "cl"}
@@ -195,7 +199,7 @@ def test_hard_views_rows_use_every_track_of_the_second_cache(
     readme = (out / "README.md").read_text()
     assert "## Hard views (synthetic)" in readme and "KNN hard" in readme
     # A re-run reads the generated tracks back.
-    work = sorted((out / "work").glob("hard-minet-*/*.json"))
+    work = sorted((out / "work").glob("hard-minet-*/*.npy"))
     assert len(work) == 4
     assert main([*base, "--griffin-lim-iters", "4", "--hard-views", str(hard), "--hard-views-only"]) == 0
     again = {r["name"]: r for r in json.loads((out / "results.json").read_text())["rows"]}

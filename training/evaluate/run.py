@@ -142,6 +142,8 @@ class ModelRow:
     hard_knn_per_class: dict[str, float] = field(default_factory=dict)
     hard_instrument_accuracy: float | None = None
     hard_instrument_per_class: dict[str, float] = field(default_factory=dict)
+    hard_judge_accuracy: float | None = None
+    hard_judge_per_class: dict[str, float] = field(default_factory=dict)
     bundle: str = ""
 
 
@@ -752,23 +754,31 @@ class Evaluation:
     def hard_reference_row(self) -> ModelRow:
         """The hard-views set's own recordings through the classifier: what a model's audio can reach there."""
         row = ModelRow(HARD_REAL, "reference")
-        preds, labels = [], []
+        mels, labels = [], []
         for t in self.hard_tracks:
             wave, sr = read_audio(t.audio)
-            preds.append(self._heard(wave, sr))
+            mels.append(M.logmel_of(wave, sr))
             labels.append(t.instrument)
-        row.hard_instrument_accuracy, row.hard_instrument_per_class = _share(preds, labels)
+        self._hard_scores(row, mels, labels)
         self.rows.append(row)
         return row
 
-    def _heard(self, wave: np.ndarray, sr: int) -> list[str]:
-        segs = segment_mels(M.logmel_of(wave, sr), self.mel_frames_per_segment)
-        return [str(x) for x in self.classifier.predict(segs)] if segs else []
+    def _hard_scores(self, row: ModelRow, mels: Sequence[np.ndarray], labels: Sequence[str]) -> None:
+        """The classifier's (and the judge's, when there is one) share of 1-s segments heard as the instrument."""
+        segs = [segment_mels(np.asarray(m, np.float32), self.mel_frames_per_segment) for m in mels]
+        preds = [[str(x) for x in self.classifier.predict(s)] if s else [] for s in segs]
+        row.hard_instrument_accuracy, row.hard_instrument_per_class = _share(preds, labels)
+        judge = self.judge
+        if judge is not None:
+            jp = [list(judge.predict(np.stack(s))) if s else [] for s in segs]
+            row.hard_judge_accuracy, row.hard_judge_per_class = _share(jp, labels)
 
     def hard_views(self, row: ModelRow, bundle_path: str | PathLike[str]) -> None:
         """Fill ``row``'s hard-views columns: the bundle generates every hard-views performance (one take, as
-        the app does) and the classifier says what it hears; its movement embedding (if any) of the hard-views
-        crops is classified by 1-NN against this cache's training split."""
+        the app does) and the classifier (and the instrument judge, when one is there) says what it hears; its
+        movement embedding (if any) of the hard-views crops is classified by 1-NN against this cache's training
+        split. The generated log-mel is kept in the work folder: a re-run (or a new judge) scores it again
+        without generating."""
         from minet_desktop.engine.session import Session
 
         assert self.hard_cache is not None
@@ -777,11 +787,11 @@ class Evaluation:
         midi = session.model_type.endswith("_midi")
         work = self.work / f"hard-{session.model_type}-{file_sha256(bundle_path)[:16]}"
         work.mkdir(parents=True, exist_ok=True)
-        preds, labels = [], []
+        mels, labels = [], []
         for i, t in enumerate(self.hard_tracks):
-            path = work / f"{t.key}.json"
+            path = work / f"{t.key}.npy"
             if path.is_file():
-                pred = json.loads(path.read_text())["heard"]
+                mel = np.load(path)
             else:
                 notes = self.hard_notes[t.id] if midi else None
                 if midi and notes is None:
@@ -796,13 +806,17 @@ class Evaluation:
                     seed=self.opts.seed + 1000 * i,
                     griffin_lim_iters=self.opts.griffin_lim_iters,
                 )
-                pred = self._heard(res.waveform[0], res.sample_rate)
+                mel = M.logmel_of(res.waveform[0], res.sample_rate).astype(np.float16)
                 with atomic_path(path) as tmp:
-                    Path(tmp).write_text(json.dumps({"heard": pred, "seconds": time.perf_counter() - t0}))
-                self.log(f"  {row.name} (hard views): {i + 1}/{len(self.hard_tracks)} {t.id}")
-            preds.append(pred)
+                    with open(tmp, "wb") as fh:
+                        np.save(fh, mel)
+                self.log(
+                    f"  {row.name} (hard views): {i + 1}/{len(self.hard_tracks)} {t.id} "
+                    f"({time.perf_counter() - t0:.1f} s)"
+                )
+            mels.append(mel)
             labels.append(t.instrument)
-        row.hard_instrument_accuracy, row.hard_instrument_per_class = _share(preds, labels)
+        self._hard_scores(row, mels, labels)
         embed = movement_embedder(bundle_path)
         if embed is not None:
             tr_x, tr_y = self._embed_crops(embed, self.train_entries, self.opts.knn_train_crops)
