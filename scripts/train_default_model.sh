@@ -6,15 +6,24 @@
 # 4. the prior and the MIDI-conditioned prior on the VQ-VAE's codes (training/recipes/default.toml),
 # 5. the bundles (priors + the trained-further decoder) into resources/models/ and four demo clips from the
 #    test split into resources/demo/.
+# The corpus's performers, cameras and trackers vary as real videos do (training/synth/variety.py) and every
+# skeleton-reading stage trains on augmented crops ([train] augment_skeleton in default.toml). The audio of a
+# seed does not depend on the motion (training.synth.corpus.render_piece), so the VQ-VAE and decoder stages see
+# the same recordings as before the simulator was widened; only the priors (and the frame regressors, trained in
+# scripts/evaluate_all.sh) learn from the new skeletons. To retrain just those on an existing VQ-VAE run:
+#   scripts/train_default_model.sh WORK_DIR priors     (WORK_DIR holding vqvae/ and decoder/ of an earlier run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/default}
+ONLY=${2:-all}
 T=.venv/bin/minet-train
 RECIPE=training/recipes/default.toml
 $T synth --out "$W/corpus" --minutes 180 --seed 2026 --workers 2
 $T prepare "$W/corpus" --out "$W/cache" --workers 2
-$T vqvae --cache "$W/cache" --out "$W/vqvae" --config "$RECIPE" --no-progress
-$T decoder --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/decoder" --config "$RECIPE" --no-progress
+if [ "$ONLY" != priors ]; then
+    $T vqvae --cache "$W/cache" --out "$W/vqvae" --config "$RECIPE" --no-progress
+    $T decoder --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/decoder" --config "$RECIPE" --no-progress
+fi
 $T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior" --config "$RECIPE" --no-progress
 $T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior_midi" --content midi --config "$RECIPE" --no-progress
 mkdir -p resources/models

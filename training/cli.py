@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minet_desktop.core.errors import Cancelled, MinetError
+from minet_desktop.core.errors import Cancelled, ConfigError, MinetError
 from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
@@ -58,6 +58,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             render_video=args.render_video,
             workers=args.workers,
             progress=progress,
+            views=args.views,
+            exclude=args.exclude,
         )
     print(summary.summary())
     return 0
@@ -262,12 +264,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    ev = Evaluation(args.cache, args.out, opts, work_dir=args.work)
+    if args.hard_views_only and not args.hard_views:
+        raise ConfigError("--hard-views-only needs --hard-views CACHE_DIR")
+    ev = Evaluation(args.cache, args.out, opts, work_dir=args.work, hard_views=args.hard_views)
     results = ev.run(
         args.bundles,
         vqvae_ablation=tuple(args.vqvae_ablation) if args.vqvae_ablation else None,  # type: ignore[arg-type]
         content_gru=args.content_gru,
         demo_dir=args.demos,
+        hard_views_only=args.hard_views_only,
     )
     command = args.command_line or "minet-train " + " ".join(shlex.quote(a) for a in args.argv)
     readme = write_report(results, ev.figure, args.out, command)
@@ -372,6 +377,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--render-video", action="store_true", help="also write a 224x224 video of each performance"
     )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--views",
+        choices=["standard", "hard"],
+        default="standard",
+        help="performer, camera and tracker ranges (training.synth.variety): standard (training) or hard "
+        "(the hard-views benchmark: oblique cameras, upper-body close-ups, OpenPose-style tracking)",
+    )
+    p.add_argument(
+        "--exclude",
+        default=None,
+        metavar="CORPUS_DIR",
+        help="use none of this corpus's pieces of music (a benchmark apart from the training corpus)",
+    )
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser(
@@ -551,6 +569,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="where generated tracks are kept (default REPORT_DIR/work)",
+    )
+    p.add_argument(
+        "--hard-views",
+        default=None,
+        metavar="CACHE_DIR",
+        help="also the hard-views benchmark: a cache of `minet-train synth --views hard` (every track a query; "
+        "1-NN of movement embeddings against CACHE's training split, and the instrument the audio is heard as)",
+    )
+    p.add_argument(
+        "--hard-views-only",
+        action="store_true",
+        help="only the hard-views rows (skips the test split's models, NDB and figures)",
     )
     p.add_argument("--takes", type=int, default=2, help="takes per performance of the stochastic models")
     p.add_argument("--seed", type=int, default=0)
