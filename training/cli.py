@@ -200,6 +200,25 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prototypes(args: argparse.Namespace) -> int:
+    import json
+
+    from minet_desktop.core.atomic import atomic_write_text
+    from minet_desktop.core.errors import InputError
+    from training.prototypes import compute_prototypes, report_json
+
+    card = None
+    if args.card:
+        try:
+            card = Path(args.card).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(args.card, f"cannot read the model card ({exc})") from exc
+    report = compute_prototypes(args.bundle, args.cache, args.out, card)
+    if args.report:
+        atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))
+    return 0
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache", required=True, metavar="CACHE_DIR", help="folder written by `minet-train prepare`"
@@ -523,6 +542,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, metavar="MODEL.safetensors")
     p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed")
     p.set_defaults(func=_cmd_bundle)
+
+    p = sub.add_parser(
+        "prototypes",
+        help="add per-instrument movement prototypes to an MI Net bundle (instrument detection and override)",
+        description=(
+            "Embeds every movement window of the cache with the bundle's movement encoder; the training "
+            "split's instrument labels give one prototype per instrument (the only use of labels), the "
+            "validation split calibrates the probabilities and the 'uncertain' thresholds, the test split "
+            "measures top-1 accuracy. Rewrites the bundle (or writes --out) with the prototypes."
+        ),
+    )
+    p.add_argument("--bundle", required=True, metavar="MODEL.safetensors", help="an MI Net bundle")
+    p.add_argument(
+        "--cache", required=True, metavar="CACHE_DIR", help="folder written by `minet-train prepare`"
+    )
+    p.add_argument("-o", "--out", default=None, metavar="MODEL.safetensors", help="default: rewrite --bundle")
+    p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed instead")
+    p.add_argument("--report", default=None, metavar="REPORT.json", help="also write what was measured")
+    p.set_defaults(func=_cmd_prototypes)
 
     p = sub.add_parser(
         "demo", help="cut demo performances (video + keypoints + MIDI + audio) from a synthetic corpus"
