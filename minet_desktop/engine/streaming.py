@@ -80,6 +80,10 @@ class LiveGenerator:
         Audio kept for :meth:`pull_audio`; older samples are dropped if nobody pulls (newest wins).
     record
         Keep every code and decoded frame in :attr:`codes` and :attr:`spectrogram` (tests: it grows).
+    instrument
+        Play this instrument (a code of ``session.instruments``) instead of the one the movement shows: each
+        movement vector is moved by the step from the running mean of the performance's movement vectors so
+        far to the instrument's prototype (the offline override moves by the whole clip's mean).
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class LiveGenerator:
         calibration_s: float = 1.0,
         max_buffered_s: float = 2.0,
         record: bool = False,
+        instrument: str | None = None,
     ) -> None:
         backend = session.backend
         if not isinstance(backend, MINetBackend) or backend.needs_notes:
@@ -106,8 +111,14 @@ class LiveGenerator:
             )
         if fps <= 0:
             raise MinetError(f"frame rate must be positive, got {fps}")
+        session.check_instrument(instrument)
         self.session, self.fps = session, float(fps)
         b = backend.bundle
+        self.instrument = instrument
+        self.prototypes = b.instruments if instrument is not None else None
+        self._h_sum: torch.Tensor | None = None  # running sums of the movement vectors (and motion features)
+        self._m_sum: torch.Tensor | None = None
+        self._h_count = self._m_count = 0
         self.vqvae, self.movement, self.prior = b.vqvae, b.movement, b.prior
         self.cfg = cfg = backend.cfg
         self.device = session.device
@@ -283,17 +294,34 @@ class LiveGenerator:
                 held = self._frames.latest(available - start)[: stop - start]  # (L, 3, 47)
                 x = torch.from_numpy(np.ascontiguousarray(held.transpose(1, 2, 0)))[None].to(self.device)
                 self._h, per_frame = self.movement(x)
-            h = self._h
+                if self.prototypes is not None:
+                    self._h_sum = self._h.clone() if self._h_sum is None else self._h_sum + self._h
+                    self._h_count += 1
+            h = self._steer(self._h, self._h_sum, self._h_count, motion=False)
             cond = h
             if self.cfg.prior.per_frame_motion:  # stride 1: per_frame is this code's window
                 i = self.n_codes
                 idx = np.clip(np.arange(i * ds, (i + 1) * ds) - start, 0, stop - start - 1)
-                cond = torch.cat([h, per_frame[0, torch.as_tensor(idx)].mean(0)[None]], dim=-1)
+                m = per_frame[0, torch.as_tensor(idx)].mean(0)[None]
+                if self.prototypes is not None and self.prototypes.cfg.motion:
+                    self._m_sum = m.clone() if self._m_sum is None else self._m_sum + m
+                    self._m_count += 1
+                    m = self._steer(m, self._m_sum, self._m_count, motion=True)
+                cond = torch.cat([h, m], dim=-1)
             code = self.sampler.step(cond)
             self._codes.write(code.numpy().astype(np.int64))
             if self.record:
                 self.codes.append(int(code[0]))
             self.n_codes += 1
+
+    def _steer(self, x: torch.Tensor, total: torch.Tensor | None, count: int, motion: bool) -> torch.Tensor:
+        """The instrument override, causally: x moved by the step from the running mean to the prototype."""
+        p = self.prototypes
+        if p is None or self.instrument is None or total is None or count == 0:
+            return x
+        protos = p.motion_prototypes if motion else p.prototypes
+        target = protos[p.index(self.instrument)].to(x.dtype)
+        return x + p.cfg.strength * (target - total / count)
 
     @torch.no_grad()
     def _decode_ready(self, final: bool) -> None:

@@ -95,10 +95,10 @@ def _open_session(path: Path):  # -> Session (imports torch: call it off the GUI
     return Session(path)
 
 
-def _live_generator(session, fps: float, seed: int):  # -> LiveGenerator
+def _live_generator(session, fps: float, seed: int, instrument: str | None = None):  # -> LiveGenerator
     from minet_desktop.engine.streaming import LiveGenerator
 
-    return LiveGenerator(session, fps=fps, seed=seed)
+    return LiveGenerator(session, fps=fps, seed=seed, instrument=instrument)
 
 
 def compute_device_name() -> str:
@@ -191,6 +191,8 @@ class MainWindow(QMainWindow):
         self._gen_job: GenerationJob | None = None
         self._generate_again = False  # a request arrived while one was running: start it when that stops
         self._export_job: CallJob | None = None
+        self._detect_job: CallJob | None = None  # which instrument the open performance's movement shows
+        self._detect_again = False
         self._result = None  # engine.session.GenerationResult | None
         self._result_audio = None  # the AudioConfig it was made with
         self._original: tuple[np.ndarray, int] | None = None  # the video's own audio (mono, rate)
@@ -770,6 +772,7 @@ class MainWindow(QMainWindow):
         self._update_inspector()
         self.inspector.set_playhead(0.0)
         self._update_actions()
+        self.detect_instrument()
         if not self.seek(0):
             self._raw_frame = None
             self._frame_index = 0
@@ -818,6 +821,7 @@ class MainWindow(QMainWindow):
             8000,
         )
         self._render()
+        self.detect_instrument()
 
     @Slot(str)
     def _on_extraction_failed(self, message: str) -> None:
@@ -920,6 +924,8 @@ class MainWindow(QMainWindow):
         self.panel.set_model(
             f"{path.name}<br><small>{kind}, {session.sample_rate} Hz</small>", session.model_type
         )
+        self.panel.set_instruments(session.instruments)
+        self.detect_instrument()
         app_settings.open_settings().setValue(app_settings.KEY_MODEL, str(path))
         requested = self._requested_type
         if requested is not None and requested != session.model_type:
@@ -943,6 +949,7 @@ class MainWindow(QMainWindow):
         if self._session is None or self._model_path is None:
             self.model_label.setText(NO_MODEL)
             self.panel.set_model(None, None)
+            self.panel.set_instruments(())
             return
         kind = MODEL_TYPE_LABELS.get(self._session.model_type, self._session.model_type)
         self.model_label.setText(f"Model: {self._model_path.name} ({kind})")
@@ -1008,9 +1015,16 @@ class MainWindow(QMainWindow):
         if notes is not None and not session.backend.needs_notes:
             notes = None  # shown in the inspector only; the model does not take notes
 
+        instrument = options.instrument if options.instrument in session.instruments else None
+
         def make_generator(keypoints):
             return session.iter_generate(
-                keypoints, notes, takes=options.takes, temperature=options.temperature, seed=options.seed
+                keypoints,
+                notes,
+                takes=options.takes,
+                temperature=options.temperature,
+                seed=options.seed,
+                instrument=instrument,
             )
 
         video = self._source.path if isinstance(self._source, VideoSource) else None
@@ -1049,6 +1063,7 @@ class MainWindow(QMainWindow):
         if self._keypoints is None:
             self._keypoints = keypoints
             self._render()
+            self.detect_instrument()
         self._result = result
         self._result_audio = self._gen_audio
         self.panel.set_result(result.takes, list(result.seeds))
@@ -1081,6 +1096,45 @@ class MainWindow(QMainWindow):
         if self._generate_again:
             self._generate_again = False
             QTimer.singleShot(0, self, self.start_generation)
+
+    # ----------------------------------------------------------------- which instrument
+    @property
+    def detection(self) -> CallJob | None:
+        """The running instrument detection, if any."""
+        return self._detect_job
+
+    def detect_instrument(self) -> None:
+        """Find which instruments the open performance's movement looks like, on a worker thread, and show
+        them next to Generate; a request while one runs starts again when it ends (the newest wins)."""
+        session, keypoints = self._session, self._keypoints
+        if session is None or not session.instruments or keypoints is None:
+            self.panel.set_detection(
+                "" if session is None or keypoints is None else "this model cannot tell the instrument"
+            )
+            return
+        if self._detect_job is not None:
+            self._detect_again = True
+            return
+        source = self._source
+        job = CallJob(lambda: session.detect(keypoints), "finding the instrument", parent=self)
+        job.succeeded.connect(lambda det: self._on_instrument_detected(source, session, det))
+        job.failed.connect(lambda message: self.panel.set_detection(f"unknown ({message})"))
+        job.finished.connect(self._on_detection_finished)
+        self._detect_job = job
+        self.panel.set_detection("listening to the movement…")
+        job.start()
+
+    def _on_instrument_detected(self, source, session, detection) -> None:
+        if source is self._source and session is self._session and not self._detect_again:
+            self.panel.set_detection(detection.summary())
+
+    def _on_detection_finished(self) -> None:
+        job, self._detect_job = self._detect_job, None
+        if job is not None and job.wait():
+            job.deleteLater()
+        if self._detect_again:
+            self._detect_again = False
+            self.detect_instrument()
 
     # ----------------------------------------------------------------- listening
     def _read_original_audio(self, source: FrameSource) -> tuple[np.ndarray, int] | None:
@@ -1403,8 +1457,10 @@ class MainWindow(QMainWindow):
                 note = "no sound: " + (self._sink_problem or "no sound device")
             else:
                 sink.clear()
-                seed = self.panel.options().seed or 0
-                generator_factory = lambda fps: _live_generator(session, fps, seed)  # noqa: E731
+                options = self.panel.options()
+                seed = options.seed or 0
+                instrument = options.instrument if options.instrument in session.instruments else None
+                generator_factory = lambda fps: _live_generator(session, fps, seed, instrument)  # noqa: E731
         self._live = LivePipeline(camera, self._pose_factory, generator_factory, sink)
         self._live_camera_name = camera.name
         self._live_note = note
@@ -1561,7 +1617,8 @@ class MainWindow(QMainWindow):
                 log.warning("keypoint extraction did not stop within 30 s of closing the window")
             self._on_extraction_finished()
         self._generate_again = False
-        for name in ("_gen_job", "_model_job", "_export_job"):
+        self._detect_again = False
+        for name in ("_gen_job", "_model_job", "_export_job", "_detect_job"):
             other: BackgroundJob | None = getattr(self, name)
             if other is None:
                 continue

@@ -232,3 +232,40 @@ def test_the_frame_regressor_says_it_cannot_take_an_override(tmp_path, capsys) -
     assert "cannot tell or change the instrument" in capsys.readouterr().err
     assert main(["detect", str(kp), "--model", str(model)]) == 2
     assert "cannot tell or change the instrument" in capsys.readouterr().err
+
+
+def test_live_mode_plays_the_chosen_instrument(make_bundle, monkeypatch) -> None:
+    from minet_desktop.engine.streaming import LiveGenerator
+
+    path = add_prototypes(make_bundle())
+    s = Session(path, device="cpu")
+    protos = load_bundle(path).instruments
+    assert protos is not None
+    H = protos.dim
+    conds: dict[str | None, list[torch.Tensor]] = {}
+    step = CodeSampler.step
+    current: list[str | None] = [None]
+
+    def spy(self: CodeSampler, cond: torch.Tensor) -> torch.Tensor:
+        conds.setdefault(current[0], []).append(cond[0, :H].clone())
+        return step(self, cond)
+
+    monkeypatch.setattr(CodeSampler, "step", spy)
+    kf = player("vn", seed=11, seconds=3.0)
+    for instrument in (None, "fl"):
+        current[0] = instrument
+        live = LiveGenerator(s, fps=kf.fps, seed=0, instrument=instrument, griffin_lim_iters=2)
+        live.push_frames(kf.keypoints)
+        live.flush()
+        assert live.pull_audio().size > 0
+    fl = protos.prototypes[1]
+    auto, steered = torch.stack(conds[None]), torch.stack(conds["fl"])
+    assert auto.shape == steered.shape
+    # Each code's movement vector moves by the step from the mean of the performance's vectors so far (live
+    # cannot know the later ones) to the flute's prototype.
+    windows = torch.unique_consecutive(auto, dim=0)
+    assert len(windows) > 3
+    assert torch.allclose(steered[-1] - auto[-1], fl - windows.mean(0), atol=1e-4)
+    assert torch.allclose(steered[0] - auto[0], fl - auto[0], atol=1e-4)
+    with pytest.raises(MinetError, match="unknown instrument 'zz'"):
+        LiveGenerator(s, fps=kf.fps, instrument="zz")

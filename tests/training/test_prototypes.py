@@ -25,7 +25,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _make_cache(root, [("vn", "vc"), ("fl", "cl"), ("vn", "fl"), ("vc", "cl"), ("vn", "cl")])
 
 
-def test_prototypes_are_the_training_windows_mean_and_the_bundle_keeps_generating(cache: Path, tmp_path: Path):
+def test_prototypes_are_the_training_windows_mean_and_the_bundle_keeps_generating(
+    cache: Path, tmp_path: Path
+):
     cfg = BundleConfig.tiny(audio=AudioConfig())
     torch.manual_seed(0)
     bundle = save_bundle(tmp_path / "m.safetensors", cfg, *build_modules(cfg), model_card="# tiny")
