@@ -328,11 +328,14 @@ class LiveGenerator:
         last_ready = self.n_codes if final else self.n_codes - self.lookahead  # codes [n_decoded, last_ready)
         if last_ready <= self.n_decoded:
             return
-        lo = max(0, self.n_decoded - self.history)
+        # The convolutions see ``context`` codes either side; the causal code context (decoder_context) sees
+        # its window of earlier codes, which are handed over as history only (not decoded again).
+        lo = max(0, self.n_decoded - self.context)
+        lo_ctx = max(0, lo - max(0, self.cfg.vqvae.decoder_context - 1))
         hi = self.n_codes if final else min(self.n_codes, last_ready + self.context)
-        held = self._codes.latest(self.n_codes - lo)[: hi - lo]
+        held = self._codes.latest(self.n_codes - lo_ctx)[: hi - lo_ctx]
         codes = torch.from_numpy(held)[None].to(self.device)
-        spec = self.vqvae.decode(codes)[0].float().cpu()  # (F, (hi - lo) * ds)
+        spec = self.vqvae.decode(codes, history=lo - lo_ctx)[0].float().cpu()  # (F, (hi - lo) * ds)
         a, b = (self.n_decoded - lo) * self.ds, (last_ready - lo) * self.ds
         frames = spec[:, a:b]
         if final:  # cut to the performance's duration
