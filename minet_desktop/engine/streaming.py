@@ -69,8 +69,10 @@ class LiveGenerator:
         Iterations per new block of frames, and committed frames kept as phase context.
     lookahead_codes
         Later codes a code waits for before it is decoded; ``decoder_context`` makes the spectrogram equal the
-        offline one, fewer trades a little accuracy at the newest frames for latency (2 codes = 128 ms at the
-        paper's settings).
+        offline one, fewer trades a little accuracy at the newest frames for latency (64 ms a code at the
+        paper's settings). With the default model, against the exact decode: 0.12 nats mean absolute
+        log-magnitude error at 1 code, 0.06 at 2, 0.37 at 0 (the newest frames decoded with nothing after
+        them); 1 keeps the error near a decibel and the camera-to-audio latency lower.
     motion_stride
         Codes sharing one movement window (:func:`~minet_desktop.engine.motion.default_stride`); must match
         the offline ``motion_stride`` for the two to agree.
@@ -96,7 +98,7 @@ class LiveGenerator:
         top_p: float | None = None,
         griffin_lim_iters: int = 16,
         griffin_lim_context: int = 8,
-        lookahead_codes: int = 2,
+        lookahead_codes: int = 1,
         motion_stride: int | None = None,
         norm_stats: NormStats | None = None,
         calibration_s: float = 1.0,

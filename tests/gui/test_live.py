@@ -12,7 +12,7 @@ from gui_helpers import VIDEO_SIZE, synthetic_keypoints
 
 from minet_desktop.core.skeleton import hand_joint
 from minet_desktop.gui.audio import NullSink
-from minet_desktop.gui.live import FakeCamera, LatestSlot, LivePipeline
+from minet_desktop.gui.live import MAX_AUDIO_LAG_S, AudioLag, FakeCamera, LatestSlot, LivePipeline
 from minet_desktop.gui.overlay import RIGHT_HAND_COLOR, qimage_to_rgb
 from minet_desktop.model.bundle import build_modules, save_bundle
 from minet_desktop.model.config import BundleConfig
@@ -172,7 +172,7 @@ def test_live_audio_is_generated_with_a_model(live_window, qtbot, tmp_path):
     assert window.live.latency_s() > window.live.audio_latency_s > 0
     # The burst after calibration is not kept as a backlog: what waits in the sink stays short.
     qtbot.wait(100)
-    assert sinks[0].buffered() <= 0.12 * sinks[0].sample_rate + 1
+    assert sinks[0].buffered() <= MAX_AUDIO_LAG_S * sinks[0].sample_rate + 1
     window.set_live(False)
 
 
@@ -190,3 +190,26 @@ def test_live_pipeline_without_generation_reports_why(qtbot):
     finally:
         assert live.stop()
     assert camera.closed
+
+
+def test_the_live_sink_plays_bursts_late_instead_of_cutting_them_and_drops_a_backlog_that_never_drains():
+    from minet_desktop.gui import live as live_mod
+
+    now = [0.0]
+    sink = NullSink(1000, clock=lambda: now[0])
+    lag = AudioLag(1000, clock=lambda: now[0])
+    # Two codes' audio at once, then nothing for a while: all of it is played, nothing discarded.
+    sink.write(np.zeros(250, np.float32))
+    lag.after_write(sink)
+    assert lag.discarded == 0 and sink.buffered() == 250
+    # The start-up burst (a second of audio at once) is cut to the cap.
+    sink.write(np.zeros(1000, np.float32))
+    lag.after_write(sink)
+    assert lag.discarded == 1250 - int(live_mod.MAX_AUDIO_LAG_S * 1000) and sink.buffered() == 500
+    # A backlog that stays above the drift level for a whole window is dropped to it, once.
+    for _ in range(int(live_mod.DRIFT_WINDOW_S / 0.1) + 1):
+        now[0] += 0.1
+        sink.write(np.zeros(100, np.float32))  # as fast as it plays: the backlog never drains
+        lag.after_write(sink)
+    assert sink.buffered() <= live_mod.DRIFT_LAG_S * 1000 + 100
+    assert lag.discarded > 1250 - 500
