@@ -219,6 +219,28 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_override_eval(args: argparse.Namespace) -> int:
+    from training.evaluate.override import evaluate_override, write_report
+    from training.evaluate.run import EvalOptions, Evaluation
+
+    out = Path(args.out)
+    ev = Evaluation(
+        args.cache, out, EvalOptions(griffin_lim_iters=args.griffin_lim_iters, device=args.device)
+    )
+    report = evaluate_override(
+        ev,
+        args.bundle,
+        seconds=args.seconds,
+        per_instrument=args.per_instrument,
+        strength=args.strength,
+        midi=args.midi,
+    )
+    write_report(report, out)
+    print(report.markdown())
+    print(f"written to {out / 'override.md'} ({report.minutes:.1f} min)")
+    return 0
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache", required=True, metavar="CACHE_DIR", help="folder written by `minet-train prepare`"
@@ -561,6 +583,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed instead")
     p.add_argument("--report", default=None, metavar="REPORT.json", help="also write what was measured")
     p.set_defaults(func=_cmd_prototypes)
+
+    p = sub.add_parser(
+        "override-eval",
+        help="play test performances as every other instrument (the override) and judge each 1-s segment",
+    )
+    p.add_argument("--cache", required=True, metavar="CACHE_DIR")
+    p.add_argument(
+        "--bundle", required=True, metavar="MODEL.safetensors", help="an MI Net bundle with prototypes"
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="writes override.md and override.json")
+    p.add_argument("--seconds", type=float, default=10.0, help="of each source performance (default 10)")
+    p.add_argument("--per-instrument", type=int, default=1, help="source performances per instrument")
+    p.add_argument("--strength", type=float, default=None, help="override the bundle's steering strength")
+    p.add_argument("--midi", action="store_true", help="condition on the sources' scores (MIDI models)")
+    p.add_argument("--griffin-lim-iters", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(func=_cmd_override_eval)
 
     p = sub.add_parser(
         "demo", help="cut demo performances (video + keypoints + MIDI + audio) from a synthetic corpus"
