@@ -203,10 +203,13 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
 def _cmd_prototypes(args: argparse.Namespace) -> int:
     import json
 
+    import torch
+
     from minet_desktop.core.atomic import atomic_write_text
     from minet_desktop.core.errors import InputError
     from training.prototypes import compute_prototypes, report_json
 
+    torch.set_num_threads(args.threads)
     card = None
     if args.card:
         try:
@@ -220,7 +223,11 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
 
 
 def _cmd_override_eval(args: argparse.Namespace) -> int:
+    import torch
+
     from training.evaluate.override import evaluate_override, write_report
+
+    torch.set_num_threads(args.threads)
     from training.evaluate.run import EvalOptions, Evaluation
 
     out = Path(args.out)
@@ -582,6 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=None, metavar="MODEL.safetensors", help="default: rewrite --bundle")
     p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed instead")
     p.add_argument("--report", default=None, metavar="REPORT.json", help="also write what was measured")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     p.set_defaults(func=_cmd_prototypes)
 
     p = sub.add_parser(
@@ -599,6 +607,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi", action="store_true", help="condition on the sources' scores (MIDI models)")
     p.add_argument("--griffin-lim-iters", type=int, default=32)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     p.set_defaults(func=_cmd_override_eval)
 
     p = sub.add_parser(
