@@ -52,3 +52,26 @@ def test_prototypes_are_the_training_windows_mean_and_the_bundle_keeps_generatin
     assert 0.0 <= d["test_track_accuracy"] <= 1.0 and d["test_tracks"] == 4 and d["temperature"] > 0
     assert b.cfg.instruments.max_distance > 0 and np.isfinite(b.cfg.instruments.max_distance)
     assert b.model_card == "# tiny"
+
+
+def test_override_eval_plays_every_source_as_every_other_instrument(cache: Path, tmp_path: Path):
+    from training.evaluate.override import evaluate_override, pick_sources
+    from training.evaluate.run import EvalOptions, Evaluation
+
+    cfg = BundleConfig.tiny(audio=AudioConfig(griffin_lim_iters=2))
+    torch.manual_seed(0)
+    bundle = save_bundle(tmp_path / "m.safetensors", cfg, *build_modules(cfg), model_card="# tiny")
+    assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache)]) == 0
+    ev = Evaluation(cache, tmp_path / "eval", EvalOptions(griffin_lim_iters=2), log=lambda _: None)
+    report = evaluate_override(ev, bundle, seconds=2.0, log=lambda _: None)
+    sources = pick_sources(ev.tracks, 1)
+    codes = load_bundle(bundle).instruments.codes  # type: ignore[union-attr]
+    assert [r.instrument for r in report.rows] == list(codes)
+    per_source = report.auto.segments // len(sources)  # 1-s segments of a 2-s excerpt
+    assert per_source == 2
+    for row in report.rows:  # each instrument is asked of the sources that play another one, never its own
+        others = sum(1 for t in sources if t.instrument != row.instrument)
+        assert row.segments == others * per_source and sum(row.heard_as.values()) == row.segments
+        assert 0 <= row.heard <= row.segments
+    md = report.markdown()
+    assert "| **all** |" in md and "no override" in md and report.judge in ("judge", "classifier")

@@ -5,7 +5,8 @@ the instrument override set to each of the *other* instruments; the evaluation's
 on the real recordings of the training split) names the instrument of every 1-s segment. The table gives, per
 chosen instrument, the share of segments heard as it, and the onset F1 of the overridden audio against the
 source performance's score next to that of the audio generated without an override: the timing should still
-follow the movement.
+follow the movement. The judge is the evaluation's instrument judge (``training.evaluate.judge``) when one is
+trained, else the classifier fitted on the training split's ground-truth recordings (the report names which).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class OverrideReport:
     rows: list[OverrideRow]
     auto: OverrideRow  # the sources without an override, judged against their own instrument
     minutes: float = 0.0
+    judge: str = (
+        "classifier"  # "judge" (training.evaluate.judge) or "classifier" (training.evaluate.classifier)
+    )
 
     @property
     def accuracy(self) -> float:
@@ -98,9 +102,10 @@ class OverrideReport:
 
 
 def _add(row: OverrideRow, r: TrackAudioResult, label: str) -> None:
-    row.segments += len(r.clf_pred)
-    row.heard += sum(1 for x in r.clf_pred if x == label)
-    for x in r.clf_pred:
+    heard = r.judge_pred if r.judge_pred is not None else r.clf_pred
+    row.segments += len(heard)
+    row.heard += sum(1 for x in heard if x == label)
+    for x in heard:
         row.heard_as[x] = row.heard_as.get(x, 0) + 1
     row.onset_matched += r.onset_matched
     row.onset_ref += r.onset_ref
@@ -186,6 +191,7 @@ def evaluate_override(
         list(rows.values()),
         auto,
         (time.perf_counter() - t_start) / 60,
+        "judge" if ev.judge is not None else "classifier",
     )
 
 
