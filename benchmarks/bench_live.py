@@ -62,8 +62,12 @@ def main() -> int:
     ap.add_argument("--fps", type=float, default=24.0, help="camera frame rate the video is played at")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--warmup", type=float, default=4.0, help="start-up seconds left out of the statistics")
-    ap.add_argument("--lookahead", type=int, default=None, help="LiveGenerator lookahead_codes (default: its)")
-    ap.add_argument("--gl-iters", type=int, default=None, help="Griffin-Lim iterations per block (default: its)")
+    ap.add_argument(
+        "--lookahead", type=int, default=None, help="LiveGenerator lookahead_codes (default: its)"
+    )
+    ap.add_argument(
+        "--gl-iters", type=int, default=None, help="Griffin-Lim iterations per block (default: its)"
+    )
     ap.add_argument("--max-lag", type=float, default=None, help="the sink's cap in s (default: the app's)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
@@ -240,7 +244,9 @@ def main() -> int:
         f"{sum(1 for t, _ in discarded_at if t >= t_warm)} trims); at start-up {lost_startup / sr:.2f} s; "
         f"generator drops {gen.dropped_samples}"
     )
-    print(f"underruns after start-up: {silent:.2f} s of silence in {sum(1 for t, _ in underrun_s if t >= t_warm)} gaps")
+    print(
+        f"underruns after start-up: {silent:.2f} s of silence in {sum(1 for t, _ in underrun_s if t >= t_warm)} gaps"
+    )
     if app_figure:
         print(
             f"the app's latency figure (LivePipeline.latency_s): median {np.median(app_figure) * 1000:.0f} ms, "
