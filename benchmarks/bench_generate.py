@@ -13,7 +13,7 @@ ones). Inputs are synthetic performances at 30 fps.
   the naive / cached ratio. A warm-up run precedes each cached timing; the timed run includes its own graph capture.
   Printed with it: the transformer positions each computes, whose ratio is the most the cache can save (at the
   paper's window of 64 codes restarted with the last 32: about 24x, whatever the length).
-* **Live latency**: frames pushed one at a time at 30 fps into a :class:`LiveGenerator`; the compute time of a
+* **Live latency** (the generator alone; benchmarks/bench_live.py runs the whole live pipeline): frames pushed one at a time at 30 fps into a :class:`LiveGenerator`; the compute time of a
   push that completes audio (median / 95th percentile / max) plus the buffering latency by construction.
 
     python benchmarks/bench_generate.py                   # all of it, ~2-4 minutes on 2 CPU cores
@@ -184,7 +184,7 @@ def main() -> None:
             kv_vs_naive(session, max(args.seconds))
         if not args.skip_live:
             print("-- live mode")
-            live(session, 10.0, 16, 2)
+            live(session, 10.0, 16, 1)  # the LiveGenerator default
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""`minet-desktop`: open the app, or work headlessly (`generate`, `extract`, `info`, `roundtrip`, `self-test`).
+"""`minet-desktop`: open the app, or work headlessly (`generate`, `detect`, `extract`, `info`, `roundtrip`,
+`self-test`).
 
 Every subcommand reports problems with the user's files as one line naming the file (exit status 2) instead
 of a traceback; Ctrl-C stops cleanly (exit status 130) without leaving partial output files behind.
@@ -98,6 +99,7 @@ def _info_bundle(path: Path) -> int:
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     """Keypoints (of a video, a keypoint file, Solos or OpenPose) -> the music they play, as a wav."""
+    from minet_desktop.core.instruments import instrument_name
     from minet_desktop.engine.inputs import load_performance
     from minet_desktop.engine.paths import default_model_path
     from minet_desktop.engine.progress import Progress
@@ -121,10 +123,15 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         else:
             raise MinetError(f"{src}: not a video; --mux needs the performance video (--video FILE)")
 
+    session = Session(model, device=args.device)
+    session.check_instrument(args.instrument)  # before a long keypoint extraction
     with progress_bar(f"keypoints of {src.name}", "frame") as update:
         kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
-    session = Session(model, device=args.device)
-    print(f"{model.name}: {session.model_type} on {session.device_name}", file=sys.stderr)
+    print(
+        f"{model.name}: {session.model_type} on {session.device_name}"
+        + (f", playing {instrument_name(args.instrument)}" if args.instrument else ""),
+        file=sys.stderr,
+    )
 
     from tqdm import tqdm
 
@@ -146,6 +153,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             seed=args.seed,
             griffin_lim_iters=args.griffin_lim_iters,
             progress=progress,
+            instrument=args.instrument,
         )
     finally:
         bar.close()
@@ -176,6 +184,34 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         f"{src.name}: {result.duration:.2f} s, {result.takes} take(s) (seed {result.seeds[0]}) in {total:.1f} s "
         f"on {result.device} -> {', '.join(str(p) for p in outs + muxed)}"
     )
+    return 0
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    """The instruments the movement of a performance looks like, best first; the last line names the best."""
+    from minet_desktop.core.instruments import instrument_name
+    from minet_desktop.engine.inputs import load_performance
+    from minet_desktop.engine.paths import default_model_path
+    from minet_desktop.engine.session import Session
+
+    model = Path(args.model) if args.model else default_model_path()
+    if not model.is_file():
+        raise MinetError(f"no model bundle found at {model} (train one with minet-train or pass --model)")
+    src = Path(args.input)
+    session = Session(model, device=args.device)
+    if not session.instruments:
+        raise MinetError(session.backend.cannot_choose_instrument())
+    with progress_bar(f"keypoints of {src.name}", "frame") as update:
+        kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
+    det = session.detect(kf)
+    for code, p in det.probabilities[: args.top]:
+        print(f"{instrument_name(code):<12} {code:<4} {p:.3f}")
+    if det.uncertain:
+        print(f"uncertain: {det.reason}")
+    best = det.best
+    p_best = best[1] if best else 0.0
+    name = "uncertain" if det.uncertain or best is None else instrument_name(best[0])
+    print(f"detected: {name} {p_best:.2f}")
     return 0
 
 
@@ -349,7 +385,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=float, help="frame rate of an OpenPose folder's video (default 30)")
     p.add_argument("--video", help="video to put the audio under with --mux (default: INPUT if a video)")
     p.add_argument("--mux", help="also write an .mp4 of the video with the generated audio")
+    p.add_argument(
+        "--instrument",
+        metavar="CODE",
+        help="play this instrument instead of the one the movement shows (vn, va, vc, db, fl, ob, cl, sax, bn, "
+        "tpt, hn, tbn, tba); the timing still follows the movement",
+    )
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser(
+        "detect",
+        help="which instrument the movement of a performance looks like (best first, with probabilities)",
+    )
+    p.add_argument("input", help="the same inputs as generate: video, keypoint file, Solos or OpenPose")
+    p.add_argument("--model", help="model bundle (.safetensors); default: the bundled model")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available, else the CPU")
+    p.add_argument("--solos-id", help="YouTube id of the clip in Solos skeletons")
+    p.add_argument("--fps", type=float, help="frame rate of an OpenPose folder's video (default 30)")
+    p.add_argument("--top", type=int, default=13, help="instruments to list (default: all)")
+    p.set_defaults(func=_cmd_detect)
 
     p = sub.add_parser("info", help="describe a keypoint file or a model bundle")
     p.add_argument("file")
@@ -382,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"gui", "extract", "info", "roundtrip", "generate", "self-test"}
+    commands = {"gui", "extract", "info", "roundtrip", "generate", "detect", "self-test"}
     # `minet-desktop` and `minet-desktop performance.mp4` open the app.
     if not argv or (argv[0] not in commands and not argv[0].startswith("-")):
         argv = ["gui", *argv]

@@ -7,6 +7,9 @@
 #   2. the MI Net paper's baselines: RNN Seq2Seq, Graph-Transformer, the GRU seq2seq prior  (~30 min)
 #   3. Visually Indicated Music's frame regressor, vision only and vision + MIDI                     (~30 min)
 #   4. minet-train evaluate on all of them -> docs/results/                          (~40 min)
+#      with the hard-views benchmark: a 15-minute `synth --views hard` set of other pieces and seed  (~15 min)
+# The baselines and frame regressors train with the default recipe's skeleton augmentation (their sizes and steps
+# are the same in cpu_small.toml and default.toml).
 # Every step resumes: training runs continue from their last checkpoint, the evaluation from its work folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,21 +31,25 @@ sed 's/^\[model.vqvae\]$/[model.vqvae]\nuse_mbr = false/' "$RECIPE" > "$E/no_mbr
     $T vqvae --cache "$W/cache" --out "$E/vqvae_no_mbr" --config "$E/no_mbr.toml" --no-progress
 # 2. The MI Net paper's baselines and the Table 5 ablation.
 [ -f "$E/seq2seq/model.safetensors" ] ||
-    $T seq2seq --cache "$W/cache" --out "$E/seq2seq" --config "$RECIPE" --no-progress
+    $T seq2seq --cache "$W/cache" --out "$E/seq2seq" --config "$DEFAULT" --no-progress
 [ -f "$E/graph_transformer/model.safetensors" ] ||
-    $T graph-transformer --cache "$W/cache" --out "$E/graph_transformer" --config "$RECIPE" --no-progress
+    $T graph-transformer --cache "$W/cache" --out "$E/graph_transformer" --config "$DEFAULT" --no-progress
 [ -f "$E/content_gru/content_gru.ckpt" ] ||
     $T content-gru --cache "$W/cache" --vqvae "$W/vqvae" --out "$E/content_gru" --config "$DEFAULT" --no-progress
 # 3. Visually Indicated Music's frame regressor.
 [ -f "$E/regressor/model.safetensors" ] ||
-    $T regressor --cache "$W/cache" --out "$E/regressor" --config "$RECIPE" --no-progress
+    $T regressor --cache "$W/cache" --out "$E/regressor" --config "$DEFAULT" --no-progress
 [ -f "$E/regressor_midi/model.safetensors" ] ||
-    $T regressor --cache "$W/cache" --out "$E/regressor_midi" --midi --config "$RECIPE" --no-progress
+    $T regressor --cache "$W/cache" --out "$E/regressor_midi" --midi --config "$DEFAULT" --no-progress
+# The hard-views benchmark (synthetic): other seed, none of the corpus's pieces, views outside its ranges.
+[ -f "$W/hard/synth.json" ] ||
+    $T synth --out "$W/hard" --minutes 15 --seed 4242 --views hard --exclude "$W/corpus" --workers 2
+$T prepare "$W/hard" --out "$W/hard_cache" --workers 2
 # 4. The report.
 $T evaluate \
     resources/models/minet.safetensors resources/models/minet_midi.safetensors \
     "$E/seq2seq/model.safetensors" "$E/graph_transformer/model.safetensors" \
     "$E/regressor/model.safetensors" "$E/regressor_midi/model.safetensors" \
     --cache "$W/cache" --out docs/results --work "$E/work" --vqvae-ablation "$E/vqvae_mbr" "$E/vqvae_no_mbr" \
-    --content-gru "$E/content_gru" --demos resources/demo --threads 1 \
+    --content-gru "$E/content_gru" --demos resources/demo --hard-views "$W/hard_cache" --threads 1 \
     --command-line "scripts/evaluate_all.sh $W"

@@ -4,17 +4,27 @@
 # 1. a 180-minute synthetic corpus over all 13 instruments (seed 2026), 2. the training cache,
 # 3. the VQ-VAE, then its decoder trained further on the frozen codes (code context and output head),
 # 4. the prior and the MIDI-conditioned prior on the VQ-VAE's codes (training/recipes/default.toml),
-# 5. the bundles (priors + the trained-further decoder) into resources/models/ and four demo clips from the
-#    test split into resources/demo/.
+# 5. the bundles (priors + the trained-further decoder) into resources/models/, with per-instrument movement
+#    prototypes from the cache (instrument detection and override; the one use of the instrument labels),
+#    and four demo clips from the test split into resources/demo/.
+# The corpus's performers, cameras and trackers vary as real videos do (training/synth/variety.py) and every
+# skeleton-reading stage trains on augmented crops ([train] augment_skeleton in default.toml). The audio of a
+# seed does not depend on the motion (training.synth.corpus.render_piece), so the VQ-VAE and decoder stages see
+# the same recordings as before the simulator was widened; only the priors (and the frame regressors, trained in
+# scripts/evaluate_all.sh) learn from the new skeletons. To retrain just those on an existing VQ-VAE run:
+#   scripts/train_default_model.sh WORK_DIR priors     (WORK_DIR holding vqvae/ and decoder/ of an earlier run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/default}
+ONLY=${2:-all}
 T=.venv/bin/minet-train
 RECIPE=training/recipes/default.toml
 $T synth --out "$W/corpus" --minutes 180 --seed 2026 --workers 2
 $T prepare "$W/corpus" --out "$W/cache" --workers 2
-$T vqvae --cache "$W/cache" --out "$W/vqvae" --config "$RECIPE" --no-progress
-$T decoder --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/decoder" --config "$RECIPE" --no-progress
+if [ "$ONLY" != priors ]; then
+    $T vqvae --cache "$W/cache" --out "$W/vqvae" --config "$RECIPE" --no-progress
+    $T decoder --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/decoder" --config "$RECIPE" --no-progress
+fi
 $T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior" --config "$RECIPE" --no-progress
 $T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior_midi" --content midi --config "$RECIPE" --no-progress
 mkdir -p resources/models
@@ -23,4 +33,6 @@ card() { [ -f "resources/models/$1.md" ] && echo "--card resources/models/$1.md"
 $T bundle --prior "$W/prior" --vqvae "$W/decoder" -o resources/models/minet.safetensors $(card minet)
 # shellcheck disable=SC2046
 $T bundle --prior "$W/prior_midi" --vqvae "$W/decoder" -o resources/models/minet_midi.safetensors $(card minet_midi)
+$T prototypes --bundle resources/models/minet.safetensors --cache "$W/cache" --report "$W/prototypes_minet.json"
+$T prototypes --bundle resources/models/minet_midi.safetensors --cache "$W/cache" --report "$W/prototypes_minet_midi.json"
 $T demo "$W/corpus" --out resources/demo --cache "$W/cache" --instruments vn,vc,fl,tpt --seconds 12

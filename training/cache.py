@@ -728,6 +728,9 @@ class CropDataset(Dataset):
         self.spec_pad_value = float(manifest.get("spec_pad_value", math.log(a.log_floor)))
         self.mel_pad_value = float(manifest.get("mel_pad_value", math.log(m.log_floor)))
         self._arrays: dict[tuple[int, str], np.ndarray] = {}
+        #: ``augment(skeleton (T, 3, 47), rng) -> skeleton``, applied to every skeleton crop (the training
+        #: stages set it from ``[train] augment_skeleton``); None: the cache's skeleton as it is.
+        self.augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None
 
     # memmaps must not travel to DataLoader workers (they would be pickled as full copies): reopen there.
     def __getstate__(self) -> dict[str, Any]:
@@ -745,6 +748,12 @@ class CropDataset(Dataset):
     @property
     def track_ids(self) -> list[str]:
         return [e["id"] for e in self.entries]
+
+    def _augmented(self, skeleton: np.ndarray, index: int) -> np.ndarray:
+        """``skeleton`` through :attr:`augment` (its randomness a function of seed, epoch and index)."""
+        if self.augment is None:
+            return skeleton
+        return self.augment(skeleton, np.random.default_rng((self.seed, self.epoch, index, 0xA06)))
 
     def _array(self, i: int, name: str) -> np.ndarray:
         key = (i, name)
@@ -785,6 +794,7 @@ class CropDataset(Dataset):
             k = np.asarray(self._array(ti, "skeleton")[start:stop], dtype=np.float32)  # (length, 3, 47)
             if length < crop:
                 k = np.concatenate([k, np.repeat(k[-1:], crop - length, axis=0)], axis=0)
+            k = self._augmented(k, index)
             item["skeleton"] = torch.from_numpy(np.ascontiguousarray(k.transpose(1, 2, 0)))  # (3, 47, T)
         if "notes" in self.fields:
             n = np.zeros(crop, np.int64)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minet_desktop.core.errors import Cancelled, MinetError
+from minet_desktop.core.errors import Cancelled, ConfigError, MinetError
 from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
@@ -58,6 +58,8 @@ def _cmd_synth(args: argparse.Namespace) -> int:
             render_video=args.render_video,
             workers=args.workers,
             progress=progress,
+            views=args.views,
+            exclude=args.exclude,
         )
     print(summary.summary())
     return 0
@@ -198,6 +200,54 @@ def _cmd_bundle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prototypes(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from minet_desktop.core.atomic import atomic_write_text
+    from minet_desktop.core.errors import InputError
+    from training.prototypes import compute_prototypes, report_json
+
+    torch.set_num_threads(args.threads)
+    card = None
+    if args.card:
+        try:
+            card = Path(args.card).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(args.card, f"cannot read the model card ({exc})") from exc
+    report = compute_prototypes(args.bundle, args.cache, args.out, card)
+    if args.report:
+        atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))
+    return 0
+
+
+def _cmd_override_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from training.evaluate.override import evaluate_override, write_report
+
+    torch.set_num_threads(args.threads)
+    from training.evaluate.run import EvalOptions, Evaluation
+
+    out = Path(args.out)
+    ev = Evaluation(
+        args.cache, out, EvalOptions(griffin_lim_iters=args.griffin_lim_iters, device=args.device)
+    )
+    report = evaluate_override(
+        ev,
+        args.bundle,
+        seconds=args.seconds,
+        per_instrument=args.per_instrument,
+        strength=args.strength,
+        midi=args.midi,
+    )
+    write_report(report, out)
+    print(report.markdown())
+    print(f"written to {out / 'override.md'} ({report.minutes:.1f} min)")
+    return 0
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--cache", required=True, metavar="CACHE_DIR", help="folder written by `minet-train prepare`"
@@ -262,12 +312,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    ev = Evaluation(args.cache, args.out, opts, work_dir=args.work)
+    if args.hard_views_only and not args.hard_views:
+        raise ConfigError("--hard-views-only needs --hard-views CACHE_DIR")
+    ev = Evaluation(args.cache, args.out, opts, work_dir=args.work, hard_views=args.hard_views)
     results = ev.run(
         args.bundles,
         vqvae_ablation=tuple(args.vqvae_ablation) if args.vqvae_ablation else None,  # type: ignore[arg-type]
         content_gru=args.content_gru,
         demo_dir=args.demos,
+        hard_views_only=args.hard_views_only,
     )
     command = args.command_line or "minet-train " + " ".join(shlex.quote(a) for a in args.argv)
     readme = write_report(results, ev.figure, args.out, command)
@@ -372,6 +425,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--render-video", action="store_true", help="also write a 224x224 video of each performance"
     )
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--views",
+        choices=["standard", "hard"],
+        default="standard",
+        help="performer, camera and tracker ranges (training.synth.variety): standard (training) or hard "
+        "(the hard-views benchmark: oblique cameras, upper-body close-ups, OpenPose-style tracking)",
+    )
+    p.add_argument(
+        "--exclude",
+        default=None,
+        metavar="CORPUS_DIR",
+        help="use none of this corpus's pieces of music (a benchmark apart from the training corpus)",
+    )
     p.set_defaults(func=_cmd_synth)
 
     p = sub.add_parser(
@@ -507,6 +573,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_bundle)
 
     p = sub.add_parser(
+        "prototypes",
+        help="add per-instrument movement prototypes to an MI Net bundle (instrument detection and override)",
+        description=(
+            "Embeds every movement window of the cache with the bundle's movement encoder; the training "
+            "split's instrument labels give one prototype per instrument (the only use of labels), the "
+            "validation split calibrates the probabilities and the 'uncertain' thresholds, the test split "
+            "measures top-1 accuracy. Rewrites the bundle (or writes --out) with the prototypes."
+        ),
+    )
+    p.add_argument("--bundle", required=True, metavar="MODEL.safetensors", help="an MI Net bundle")
+    p.add_argument(
+        "--cache", required=True, metavar="CACHE_DIR", help="folder written by `minet-train prepare`"
+    )
+    p.add_argument("-o", "--out", default=None, metavar="MODEL.safetensors", help="default: rewrite --bundle")
+    p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed instead")
+    p.add_argument("--report", default=None, metavar="REPORT.json", help="also write what was measured")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
+    p.set_defaults(func=_cmd_prototypes)
+
+    p = sub.add_parser(
+        "override-eval",
+        help="play test performances as every other instrument (the override) and judge each 1-s segment",
+    )
+    p.add_argument("--cache", required=True, metavar="CACHE_DIR")
+    p.add_argument(
+        "--bundle", required=True, metavar="MODEL.safetensors", help="an MI Net bundle with prototypes"
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="writes override.md and override.json")
+    p.add_argument("--seconds", type=float, default=10.0, help="of each source performance (default 10)")
+    p.add_argument("--per-instrument", type=int, default=1, help="source performances per instrument")
+    p.add_argument("--strength", type=float, default=None, help="override the bundle's steering strength")
+    p.add_argument("--midi", action="store_true", help="condition on the sources' scores (MIDI models)")
+    p.add_argument("--griffin-lim-iters", type=int, default=32)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
+    p.set_defaults(func=_cmd_override_eval)
+
+    p = sub.add_parser(
         "demo", help="cut demo performances (video + keypoints + MIDI + audio) from a synthetic corpus"
     )
     p.add_argument("corpus", metavar="CORPUS_DIR")
@@ -551,6 +655,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="DIR",
         help="where generated tracks are kept (default REPORT_DIR/work)",
+    )
+    p.add_argument(
+        "--hard-views",
+        default=None,
+        metavar="CACHE_DIR",
+        help="also the hard-views benchmark: a cache of `minet-train synth --views hard` (every track a query; "
+        "1-NN of movement embeddings against CACHE's training split, and the instrument the audio is heard as)",
+    )
+    p.add_argument(
+        "--hard-views-only",
+        action="store_true",
+        help="only the hard-views rows (skips the test split's models, NDB and figures)",
     )
     p.add_argument("--takes", type=int, default=2, help="takes per performance of the stochastic models")
     p.add_argument("--seed", type=int, default=0)

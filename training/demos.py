@@ -3,7 +3,7 @@
 Each demo is cut from a synthetic corpus (`minet-train synth`), preferably from a piece of its test split so the
 bundled model has not heard it:
 
-    <name>.mp4                  the performer drawn as a stick figure (what the tracker reported), 30 fps
+    <name>.mp4                  the performer drawn as a stick figure (what the tracker reported), at the performance's frame rate
     <name>.mp4.keypoints.npz    the tracked keypoints, tied to the video by its SHA-256 (found automatically)
     <name>.mid                  the notes the performer plays (for MIDI-conditioned generation)
     <name>.wav                  what the synthetic performer sounded like (FluidSynth), for comparison

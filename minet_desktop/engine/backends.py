@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
+from minet_desktop.core.errors import MinetError
+from minet_desktop.engine.instruments import Detection, detect, steer
 from minet_desktop.engine.motion import MotionWindow, default_stride, iter_movement, window_frames
 from minet_desktop.engine.progress import Progress, stage_fraction, staged
 from minet_desktop.engine.sampling import CodeSampler
@@ -59,6 +61,7 @@ class Job:
     motion_window: MotionWindow = "centered"
     motion_stride: int | None = None  # codes per movement window; None: motion.default_stride
     use_cache: bool = True
+    instrument: str | None = None  # the instrument override (a code); None: the one the movement shows
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -116,6 +119,22 @@ class GenerationBackend(ABC):
         instrument, or None for a model without one (the evaluation's Table 3)."""
         return None
 
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """Instrument codes this model can detect and be told to play; () when it cannot."""
+        return ()
+
+    def cannot_choose_instrument(self) -> str:
+        """Why this model cannot detect or change the instrument (shown to the user)."""
+        return (
+            f"this model ({self.model_type}) cannot tell or change the instrument: it has no movement "
+            "prototypes of the instruments (only MI Net models do)"
+        )
+
+    def detect(self, frames: np.ndarray) -> Detection:
+        """The instruments the skeleton frames (T, 3, 47) look like; MinetError when the model cannot tell."""
+        raise MinetError(self.cannot_choose_instrument())
+
 
 class MINetBackend(GenerationBackend):
     """MI Net (Multi-Instrumentalist Net): movement encoder -> prior -> VQ-VAE decoder -> Griffin-Lim.
@@ -170,6 +189,24 @@ class MINetBackend(GenerationBackend):
         movement = self.bundle.movement
         return lambda x: movement(x)[0]  # the movement encoder's final state h
 
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        protos = self.bundle.instruments
+        return () if protos is None else protos.codes
+
+    def cannot_choose_instrument(self) -> str:
+        return (
+            "this model bundle has no instrument prototypes, so it cannot tell or change the instrument "
+            "(add them with `minet-train prototypes --bundle BUNDLE --cache CACHE`)"
+        )
+
+    def detect(self, frames: np.ndarray) -> Detection:
+        protos = self.bundle.instruments
+        if protos is None:
+            raise MinetError(self.cannot_choose_instrument())
+        cfg = self.cfg
+        return detect(self.bundle.movement, protos, frames, cfg.prior.block_size, cfg.frames_per_code)
+
     def iter_batch(
         self, job: Job, seeds: list[int], device: torch.device
     ) -> Generator[Progress, None, BatchOutput]:
@@ -194,6 +231,13 @@ class MINetBackend(GenerationBackend):
             else job.motion_stride or default_stride(cfg.prior.block_size, cfg.prior.window_keep, False),
         )
         h, motion = yield from staged("motion", gen)
+        if job.instrument is not None:  # the override: move the movement to the chosen instrument's
+            protos = b.instruments
+            if protos is None:
+                raise MinetError(self.cannot_choose_instrument())
+            h = steer(protos, h, job.instrument)
+            if motion is not None and protos.cfg.motion:
+                motion = steer(protos, motion, job.instrument, motion=True)
         job.timings["motion"] = job.timings.get("motion", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()

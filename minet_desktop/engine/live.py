@@ -32,9 +32,36 @@ from minet_desktop.pose.live import PoseEstimator
 
 log = logging.getLogger("minet_desktop")
 
-#: Most audio live mode lets wait in the sink. More (the burst after calibration, a stall) is dropped,
-#: oldest first, so a backlog never turns into permanent latency.
-MAX_AUDIO_LAG_S = 0.12
+#: Most audio live mode lets wait in the sink: more (the burst of the calibration second at start-up) is
+#: dropped, oldest first. Below it the sink is a jitter buffer: a push that completes two codes at once, or a
+#: slow frame, is played late rather than cut (a cap of 0.12 s discarded about 0.2 s every 10 s, audible gaps).
+MAX_AUDIO_LAG_S = 0.5
+#: A backlog that never drains (a camera delivering frames faster than the rate it reports) is dropped
+#: down to this once the sink has not run below it for DRIFT_WINDOW_S.
+DRIFT_LAG_S = 0.15
+DRIFT_WINDOW_S = 3.0
+
+
+class AudioLag:
+    """How much generated audio may wait in a live sink (:data:`MAX_AUDIO_LAG_S`, :data:`DRIFT_LAG_S`).
+
+    :meth:`after_write` is called after every write; it trims the sink (counted in :attr:`discarded`) only for
+    a burst beyond the cap or for a backlog that has stayed above the drift level for a whole window.
+    """
+
+    def __init__(self, sample_rate: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.sample_rate, self._clock = sample_rate, clock
+        self.discarded = 0
+        self._low_since = clock()  # last time the sink ran at or below the drift level
+
+    def after_write(self, sink: Any) -> None:
+        self.discarded += sink.trim(int(MAX_AUDIO_LAG_S * self.sample_rate))
+        now = self._clock()
+        if sink.buffered() <= DRIFT_LAG_S * self.sample_rate:
+            self._low_since = now
+        elif now - self._low_since >= DRIFT_WINDOW_S:
+            self.discarded += sink.trim(int(DRIFT_LAG_S * self.sample_rate))
+            self._low_since = now
 
 
 @dataclass
@@ -96,6 +123,7 @@ class LivePipeline:
         self.generation_error: str | None = None  # no live audio, the overlay goes on
         self.generating = False
         self.audio_latency_s = 0.0
+        self.audio_lag: AudioLag | None = None  # the sink's trimming (its discarded count), once running
         self.captured = 0
         self.processed = 0
         self._capture = threading.Thread(target=self._capture_loop, name="live-capture", daemon=True)
@@ -173,6 +201,8 @@ class LivePipeline:
                 except Exception as exc:
                     log.exception("live generation is unavailable")
                     self.generation_error = f"live generation is unavailable ({exc})"
+            lag = AudioLag(self.sink.sample_rate if self.sink is not None else 1)
+            self.audio_lag = lag
             while not self._stop.is_set():
                 if not self.frames.wait(0.05):
                     continue
@@ -187,7 +217,7 @@ class LivePipeline:
                         audio = generator.pull_audio()
                         if self.sink is not None and audio.size:
                             self.sink.write(audio)
-                            self.sink.trim(int(MAX_AUDIO_LAG_S * self.sink.sample_rate))
+                            lag.after_write(self.sink)
                     except Exception as exc:
                         log.exception("live generation failed")
                         self.generation_error = f"live generation stopped ({type(exc).__name__}: {exc})"

@@ -34,8 +34,10 @@ import numpy as np
 import torch
 
 from minet_desktop.core.errors import Cancelled, InputError, MinetError
+from minet_desktop.core.instruments import INSTRUMENT_NAMES
 from minet_desktop.core.skeleton import valid_mask
 from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
+from minet_desktop.engine.instruments import Detection
 from minet_desktop.engine.loading import load_backend
 from minet_desktop.engine.motion import MotionWindow, skeleton_frames
 from minet_desktop.engine.progress import Progress, ProgressCallback, ShouldCancel
@@ -188,6 +190,45 @@ class Session:
     def sample_rate(self) -> int:
         return self.backend.audio.sample_rate
 
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """Instrument codes the model can detect and play on request (``instrument=``); () when it cannot."""
+        return self.backend.instruments
+
+    def check_instrument(self, code: str | None) -> None:
+        """MinetError when ``code`` is not None and cannot be played: an unknown code (the message lists the
+        valid ones) or a model that cannot take an override (the message says so)."""
+        if code is None:
+            return
+        known = self.instruments
+        if not known:
+            raise MinetError(self.backend.cannot_choose_instrument())
+        if code not in known:
+            valid = ", ".join(f"{c} ({INSTRUMENT_NAMES.get(c, c)})" for c in known)
+            raise MinetError(f"unknown instrument {code!r}; valid instruments: {valid}")
+
+    def detect(self, keypoints: KeypointFile) -> Detection:
+        """The instruments the performance's movement looks like (label-free: the bundle's prototypes).
+
+        A performance without a tracked person is an uncertain detection that says so, not an error;
+        MinetError when the model cannot tell instruments at all.
+        """
+        if not self.instruments:
+            raise MinetError(self.backend.cannot_choose_instrument())
+        source = keypoints.source_name or "the keypoints"
+        thr = self.backend.skeleton.confidence_threshold
+        if (
+            keypoints.n_frames == 0
+            or keypoints.detected_fraction <= 0
+            or not valid_mask(keypoints.keypoints, thr).any()
+        ):
+            return Detection([], True, f"no person was detected in {source}")
+        frames, _ = skeleton_frames(
+            keypoints.keypoints, keypoints.fps, self.backend.audio, self.backend.skeleton
+        )
+        with torch.inference_mode():
+            return self.backend.detect(frames)
+
     # ----------------------------------------------------------------------------------------------
 
     def prepare(
@@ -197,6 +238,7 @@ class Session:
         **options: object,
     ) -> tuple[Job, list[str]]:
         """Check the input and build the backend's job: skeleton frames, notes, sampling options."""
+        self.check_instrument(options.get("instrument"))  # type: ignore[arg-type]
         source = keypoints.source_name or "the keypoints"
         if keypoints.n_frames == 0:
             raise InputError(source, "the keypoints have no frames")
@@ -246,6 +288,7 @@ class Session:
         motion_window: MotionWindow = "centered",
         motion_stride: int | None = None,
         use_cache: bool = True,
+        instrument: str | None = None,
     ) -> Generator[Progress, None, GenerationResult]:
         """Generate ``takes`` performances of the music in ``keypoints``; yields progress, returns the result.
 
@@ -253,7 +296,9 @@ class Session:
         MIDI-conditioned models; trimmed or padded to the video with a warning). ``seed`` None draws one (it
         is in the result). ``griffin_lim_iters`` None uses the bundle's. ``motion_window`` / ``motion_stride``:
         how each code's movement vector is computed (:mod:`minet_desktop.engine.motion`). ``use_cache=False``
-        recomputes the prior's window at every code (for benchmarks; same codes).
+        recomputes the prior's window at every code (for benchmarks; same codes). ``instrument``: play this
+        instrument (a code of :attr:`instruments`) instead of the one the movement shows; the timing still
+        follows the movement.
         """
         if takes < 1:
             raise MinetError(f"takes must be at least 1, got {takes}")
@@ -269,6 +314,7 @@ class Session:
             motion_window=motion_window,
             motion_stride=motion_stride,
             use_cache=use_cache,
+            instrument=instrument,
         )
         base = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
         seeds = [base + k for k in range(takes)]

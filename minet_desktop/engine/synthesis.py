@@ -231,16 +231,20 @@ class StreamingGriffinLim:
         self._env = np.zeros(self.n_fft, np.float64)
         self.frames_in = 0  # frames committed so far
         self.samples_out = 0  # samples returned so far (from time 0)
+        self._layout: dict[int, tuple[Tensor, Tensor]] = {}  # frames -> (overlap-add index, 1 / envelope)
 
-    def _synth(self, frames: Tensor) -> tuple[Tensor, Tensor]:
-        """Overlap-add of (n, n_freq) complex frames at hop spacing: (signal, window-square envelope)."""
+    def _synth(self, frames: Tensor) -> Tensor:
+        """Overlap-add of (n, n_freq) complex frames at hop spacing, divided by the window-square envelope."""
         n = frames.shape[0]
+        if n not in self._layout:  # the same few window sizes every block: index and envelope once each
+            total = (n - 1) * self.hop + self.n_fft
+            idx = (torch.arange(n)[:, None] * self.hop + torch.arange(self.n_fft)[None]).reshape(-1)
+            env = torch.zeros(total).index_add_(0, idx, (self.window**2).repeat(n))
+            self._layout[n] = (idx, 1.0 / env.clamp_min(1e-8))
+        idx, inv_env = self._layout[n]
         seg = torch.fft.irfft(frames, n=self.n_fft) * self.window  # (n, n_fft)
-        total = (n - 1) * self.hop + self.n_fft
-        idx = (torch.arange(n)[:, None] * self.hop + torch.arange(self.n_fft)[None]).reshape(-1)
-        sig = torch.zeros(total, dtype=seg.dtype).index_add_(0, idx, seg.reshape(-1))
-        env = torch.zeros(total, dtype=seg.dtype).index_add_(0, idx, (self.window**2).repeat(n))
-        return sig, env
+        sig = torch.zeros(inv_env.shape[0], dtype=seg.dtype).index_add_(0, idx, seg.reshape(-1))
+        return sig * inv_env
 
     def _analyse(self, sig: Tensor, n: int) -> Tensor:
         frames = sig.unfold(0, self.n_fft, self.hop)[:n] * self.window
@@ -257,8 +261,7 @@ class StreamingGriffinLim:
         n_ctx = ctx.shape[0]
         new = mag.to(torch.complex64)  # zero phase to start, as offline
         for _ in range(self.n_iter):
-            sig, env = self._synth(torch.cat([ctx, new]))
-            sig = sig / env.clamp_min(1e-8)
+            sig = self._synth(torch.cat([ctx, new]))
             est = self._analyse(sig, n_ctx + n_new)[n_ctx:]
             new = mag * est / (est.abs() + 1e-16)
         # Commit: overlap-add the new frames into the running tail (frames k.. start at (k*hop - n_fft/2)).

@@ -25,10 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from minet_desktop.core.instruments import INSTRUMENTS
 from minet_desktop.engine import model_types
 
 #: The model list: the types that ship with the app, from the one registry of model types.
 MODEL_TYPES = model_types.app_model_types()
+#: The instrument list's first entry: play what the movement shows.
+AUTO_INSTRUMENT = "Auto (from the movement)"
 MAX_TAKES = 8
 
 
@@ -37,6 +40,7 @@ class GenerateOptions:
     takes: int
     temperature: float
     seed: int | None  # None: a new random seed each time
+    instrument: str | None = None  # an instrument code to play; None: the one the movement shows
 
 
 class GeneratePanel(QWidget):
@@ -121,6 +125,17 @@ class GeneratePanel(QWidget):
         midi_row.addWidget(self.midi_button)
         midi_row.addWidget(self.midi_clear_button)
 
+        self.instrument_combo = QComboBox(self)
+        self.instrument_combo.addItem(AUTO_INSTRUMENT)
+        for _code, name in INSTRUMENTS:
+            self.instrument_combo.addItem(name.capitalize())
+        self.sounds_like_label = QLabel(" ", self)
+        self.sounds_like_label.setWordWrap(True)
+        self.sounds_like_label.setToolTip(
+            "The instruments the model reads from the performer's movement (no label needed), most likely first"
+        )
+        self.set_instruments(())
+
         self.generate_button = QPushButton("Generate", self)
         self.generate_button.setDefault(True)
         self.generate_button.clicked.connect(self.generate_requested)
@@ -140,6 +155,8 @@ class GeneratePanel(QWidget):
         form.addRow("Temperature:", self.temperature_spin)
         form.addRow("Seed:", seed_row)
         form.addRow("MIDI:", midi_row)
+        form.addRow("Instrument:", self.instrument_combo)
+        form.addRow(self.sounds_like_label)
         form.addRow(buttons)
         form.addRow(self.progress_bar)
         form.addRow(self.stage_label)
@@ -202,7 +219,39 @@ class GeneratePanel(QWidget):
             takes=self.takes_spin.value(),
             temperature=round(self.temperature_spin.value(), 4),
             seed=None if self.random_seed.isChecked() else self.seed_spin.value(),
+            instrument=self.instrument(),
         )
+
+    def instrument(self) -> str | None:
+        """The instrument code chosen to play, or None for "Auto" (and for models that cannot take one)."""
+        i = self.instrument_combo.currentIndex()
+        if not self.instrument_combo.isEnabled() or i <= 0:
+            return None
+        code = INSTRUMENTS[i - 1][0]
+        return code if code in self._instrument_codes else None
+
+    def set_instruments(self, codes: tuple[str, ...]) -> None:
+        """The instruments the loaded model can be told to play (none: the list shows Auto, disabled)."""
+        self._instrument_codes = tuple(codes)
+        model = self.instrument_combo.model()
+        for i, (code, _name) in enumerate(INSTRUMENTS, start=1):
+            model.item(i).setEnabled(code in codes)  # type: ignore[attr-defined]
+        if not codes:
+            self.instrument_combo.setCurrentIndex(0)
+        self.instrument_combo.setEnabled(bool(codes))
+        self.instrument_combo.setToolTip(
+            "Play this instrument; the timing still follows the performer's movement"
+            if codes
+            else "This model cannot be told which instrument to play"
+        )
+
+    def select_instrument(self, code: str | None) -> None:
+        codes = [c for c, _ in INSTRUMENTS]
+        self.instrument_combo.setCurrentIndex(codes.index(code) + 1 if code in codes else 0)
+
+    def set_detection(self, text: str) -> None:
+        """Show what the movement sounds like ("viola 56 % - cello 20 % - oboe 11 %"), or why not."""
+        self.sounds_like_label.setText(f"Sounds like: {text}" if text else " ")
 
     def set_model(self, name: str | None, model_type: str | None) -> None:
         """Show the loaded bundle and select its type; choosing another type asks for a model of that type."""

@@ -2,7 +2,9 @@
 
 Model loading and generation run as :mod:`~minet_desktop.gui.workers` jobs with progress and Cancel. One
 generation at a time: asking again cancels the running one and starts over when it stopped (STYLE: "a new
-request supersedes the old one").
+request supersedes the old one"). Which instrument the open performance's movement shows ("Sounds like" next
+to Generate) is found on a worker thread too, whenever the keypoints or the model change; the instrument list
+overrides it for generation and live mode.
 """
 
 from __future__ import annotations
@@ -84,6 +86,9 @@ class GenerationController(QObject):
         self.midi_path: Path | None = None
         self.notes: list[Any] | None = None
         self.blocked: Callable[[], bool] = lambda: False  # live mode on: no model switching, no generating
+        self.detection: CallJob | None = None  # which instrument the open performance's movement shows
+        self._detect_again = False
+        transport.keypoints_changed.connect(self.detect_instrument)
 
     # ----------------------------------------------------------------- model
     def _dialog_parent(self) -> QWidget | None:
@@ -171,6 +176,8 @@ class GenerationController(QObject):
         self.panel.set_model(
             f"{path.name}<br><small>{kind}, {session.sample_rate} Hz</small>", session.model_type
         )
+        self.panel.set_instruments(session.instruments)
+        self.detect_instrument()
         requested = self._requested_type
         if requested is not None and requested != session.model_type:
             wanted = model_types.label(requested)
@@ -187,6 +194,7 @@ class GenerationController(QObject):
         if self.session is None or self.model_path is None:
             self.model_label.setText(NO_MODEL)
             self.panel.set_model(None, None)
+            self.panel.set_instruments(())
         else:
             self.model_label.setText(f"Model: {self.model_path.name} ({self.kind()})")
         self.panel.show_loaded_type()  # a model that failed to load leaves the list on the loaded one
@@ -249,10 +257,16 @@ class GenerationController(QObject):
         options = self.panel.options()
         # Notes a model does not take are shown in the inspector only.
         notes = self.notes if session.backend.needs_notes else None
+        instrument = self.instrument(options.instrument)
 
         def make_generator(kf: Any) -> Any:
             return session.iter_generate(
-                kf, notes, takes=options.takes, temperature=options.temperature, seed=options.seed
+                kf,
+                notes,
+                takes=options.takes,
+                temperature=options.temperature,
+                seed=options.seed,
+                instrument=instrument,
             )
 
         video = source.path if isinstance(source, VideoSource) else None
@@ -287,6 +301,11 @@ class GenerationController(QObject):
         self.result = None
         self.panel.set_result(0, [])
 
+    def instrument(self, chosen: str | None) -> str | None:
+        """The instrument the loaded model is to play: ``chosen`` (a code from the panel) when the model can
+        play it, else None (the one the movement shows)."""
+        return chosen if self.session is not None and chosen in self.session.instruments else None
+
     def take_wave(self, take: int) -> tuple[np.ndarray, int] | None:
         """``(mono wave, rate)`` of generated take ``take`` (clamped), or None without a result."""
         if self.result is None:
@@ -299,7 +318,7 @@ class GenerationController(QObject):
         if self.transport.source is not self._job_source:
             return
         if self.transport.keypoints is None:
-            self.transport.set_keypoints(keypoints)
+            self.transport.set_keypoints(keypoints)  # (and find which instrument they show)
         self.result, self.result_audio = result, self._job_audio
         self.panel.set_result(result.takes, list(result.seeds))
         self.panel.generated_radio.setChecked(True)
@@ -326,10 +345,46 @@ class GenerationController(QObject):
             self._generate_again = False
             QTimer.singleShot(0, self, self.start)
 
+    # ----------------------------------------------------------------- which instrument
+    def detect_instrument(self) -> None:
+        """Find which instruments the open performance's movement looks like, on a worker thread, and show
+        them next to Generate; a request while one runs starts again when it ends (the newest wins)."""
+        session, keypoints = self.session, self.transport.keypoints
+        if session is None or not session.instruments or keypoints is None:
+            self.panel.set_detection(
+                "" if session is None or keypoints is None else "this model cannot tell the instrument"
+            )
+            return
+        if self.detection is not None:
+            self._detect_again = True
+            return
+        source = self.transport.source
+        job = CallJob(lambda: session.detect(keypoints), "finding the instrument", parent=self)
+        job.succeeded.connect(lambda det: self._on_instrument_detected(source, session, det))
+        job.failed.connect(lambda message: self.panel.set_detection(f"unknown ({message})"))
+        job.finished.connect(self._on_detection_finished)
+        self.detection = job
+        self.panel.set_detection("listening to the movement…")
+        job.start()
+
+    def _on_instrument_detected(self, source: object, session: Any, detection: Any) -> None:
+        if source is self.transport.source and session is self.session and not self._detect_again:
+            self.panel.set_detection(detection.summary())
+
+    def _on_detection_finished(self) -> None:
+        job, self.detection = self.detection, None
+        if job is not None and job.wait():
+            job.deleteLater()
+        if self._detect_again:
+            self._detect_again = False
+            self.detect_instrument()
+
     def shutdown(self) -> None:
-        """Cancel generation and model loading and wait for them (the event loop may not run again)."""
+        """Cancel generation, model loading and instrument detection and wait for them (the event loop may
+        not run again)."""
         self._generate_again = False
-        for job in (self.job, self.model_job):
+        self._detect_again = False
+        for job in (self.job, self.model_job, self.detection):
             if job is None:
                 continue
             job.cancel()

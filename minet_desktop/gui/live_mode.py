@@ -29,10 +29,12 @@ log = logging.getLogger("minet_desktop")
 LIVE_TICK_MS = 15
 
 
-def _live_generator(session: Any, fps: float, seed: int) -> Any:  # -> LiveGenerator (imports torch)
+def _live_generator(
+    session: Any, fps: float, seed: int, instrument: str | None = None
+) -> Any:  # -> LiveGenerator (imports torch)
     from minet_desktop.engine.streaming import LiveGenerator
 
-    return LiveGenerator(session, fps=fps, seed=seed)
+    return LiveGenerator(session, fps=fps, seed=seed, instrument=instrument)
 
 
 class LiveController(QObject):
@@ -132,8 +134,10 @@ class LiveController(QObject):
                 note = "no sound: " + (sound.problem or "no sound device")
             else:
                 sink.clear()
-                seed = self.panel.options().seed or 0
-                generator_factory = lambda fps: _live_generator(session, fps, seed)  # noqa: E731
+                options = self.panel.options()
+                seed = options.seed or 0
+                instrument = self.generation.instrument(options.instrument)
+                generator_factory = lambda fps: _live_generator(session, fps, seed, instrument)  # noqa: E731
         self.pipeline = LivePipeline(camera, self._pose_factory, generator_factory, sink)
         self._camera_name, self._note = camera.name, note
         self.panel.live_label.setText(f"{camera.name}: starting…" + (f"\n{note}" if note else ""))

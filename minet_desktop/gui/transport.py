@@ -70,6 +70,7 @@ class TransportController(QObject):
 
     position_changed = Signal(float)
     state_changed = Signal()
+    keypoints_changed = Signal()  # another file's keypoints, or the open file's found later
 
     def __init__(
         self,
@@ -120,10 +121,12 @@ class TransportController(QObject):
             self.raw_frame = None
             self.frame_index = 0
             self.render()
+        self.keypoints_changed.emit()
 
     def set_keypoints(self, keypoints: Any) -> None:
         self.keypoints = keypoints
         self.render()
+        self.keypoints_changed.emit()
 
     def keypoints_for_frame(self, index: int) -> np.ndarray | None:
         """``(3, 47)`` keypoints shown with video frame ``index`` (matched by time), or None."""

@@ -1,7 +1,8 @@
 """The model bundle: one self-describing ``.safetensors`` file holding a whole trained MI Net.
 
 Layout: the tensors of the VQ-VAE, the movement encoder and the prior, prefixed ``vqvae.``, ``movement.`` and
-``prior.`` (their ``state_dict`` keys, buffers included: the EMA codebook and the spectrogram statistics), and
+``prior.`` (their ``state_dict`` keys, buffers included: the EMA codebook and the spectrogram statistics), the
+instrument prototypes prefixed ``instruments.`` when the config has them (``BundleConfig.instruments``), and
 string metadata::
 
     format          "minet-bundle"
@@ -33,6 +34,7 @@ from minet_desktop.core.atomic import atomic_path
 from minet_desktop.core.config import from_json, to_json
 from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.model.config import BUNDLE_FORMAT_VERSION, BundleConfig
+from minet_desktop.model.instruments import InstrumentPrototypes
 from minet_desktop.model.movement import MovementEncoder
 from minet_desktop.model.prior import Prior, build_prior
 from minet_desktop.model.vqvae import VQVAE
@@ -45,16 +47,21 @@ PARTS = ("vqvae", "movement", "prior")
 
 @dataclass
 class Bundle:
-    """A loaded model: its config, the three modules (in eval mode) and the model card."""
+    """A loaded model: its config, the three modules (in eval mode), the model card, and the instrument
+    prototypes when the bundle has them."""
 
     cfg: BundleConfig
     vqvae: VQVAE
     movement: MovementEncoder
     prior: Prior
     model_card: str = ""
+    instruments: InstrumentPrototypes | None = None
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"vqvae": self.vqvae, "movement": self.movement, "prior": self.prior}
+        parts: dict[str, nn.Module] = {"vqvae": self.vqvae, "movement": self.movement, "prior": self.prior}
+        if self.instruments is not None:
+            parts["instruments"] = self.instruments
+        return parts
 
 
 def build_modules(cfg: BundleConfig) -> tuple[VQVAE, MovementEncoder, Prior]:
@@ -78,9 +85,20 @@ def save_bundle(
     movement: MovementEncoder,
     prior: Prior,
     model_card: str = "",
+    instruments: InstrumentPrototypes | None = None,
 ) -> Path:
-    """Write the bundle atomically (a crash leaves any earlier file at ``path`` untouched); returns ``path``."""
-    return write_bundle(path, _state({"vqvae": vqvae, "movement": movement, "prior": prior}), cfg, model_card)
+    """Write the bundle atomically (a crash leaves any earlier file at ``path`` untouched); returns ``path``.
+
+    ``instruments`` must be given exactly when ``cfg.instruments`` is set (and built from it).
+    """
+    if (instruments is None) != (cfg.instruments is None) or (
+        instruments is not None and instruments.cfg != cfg.instruments
+    ):
+        raise ValueError("save_bundle: the instrument prototypes and cfg.instruments disagree")
+    parts: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
+    if instruments is not None:
+        parts["instruments"] = instruments
+    return write_bundle(path, _state(parts), cfg, model_card)
 
 
 def write_bundle(path: str | PathLike[str], state: dict[str, Tensor], cfg: Any, model_card: str = "") -> Path:
@@ -196,6 +214,10 @@ def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -
     cfg, card = read_bundle_config(p)
     vqvae, movement, prior = build_modules(cfg)
     modules: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
+    instruments = None
+    if cfg.instruments is not None:
+        instruments = InstrumentPrototypes(cfg.instruments, cfg.movement.out_features)
+        modules["instruments"] = instruments
     tensors = read_tensors(p, _state(modules))
     for part, module in modules.items():
         prefix = part + "."
@@ -203,7 +225,7 @@ def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -
             {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True
         )
         module.to(device).eval()
-    return Bundle(cfg, vqvae, movement, prior, card)
+    return Bundle(cfg, vqvae, movement, prior, card, instruments)
 
 
 def describe(bundle: Bundle) -> str:

@@ -206,6 +206,40 @@ class ContentConfig:
 
 
 @dataclass(frozen=True)
+class InstrumentPrototypesConfig:
+    """Which instrument a movement looks like, without labels at inference (``minet-train prototypes``).
+
+    The bundle holds one prototype per instrument: the mean movement vector h of the training split's windows
+    of that instrument (labels are used there, and only there), and a whitening of h by the pooled
+    within-instrument covariance. A window's score for instrument k is ``-|W (h - mu_k)|^2 / 2``; a
+    performance's probabilities are the softmax of its windows' mean scores divided by ``temperature``.
+    """
+
+    codes: tuple[str, ...] = ()
+    # Softmax temperature of the mean window scores, fitted on the validation split (negative log-likelihood
+    # of excerpts' instruments): the probabilities shown are calibrated, not the raw Gaussian posterior.
+    temperature: float = 1.0
+    # Mean (over windows) of the smallest whitened squared distance to a prototype, per dimension of h,
+    # above which the movement looks like none of the instruments (a margin over the validation excerpts').
+    max_distance: float = float("inf")
+    # How much the performer moves (median over windows of the joints' mean positional spread, in shoulder
+    # widths; engine.instruments.movement_extent) below which nobody is playing: a still pose.
+    min_motion: float = 0.0
+    # Also prototypes of the per-frame motion features (priors with per_frame_motion), for the override.
+    motion: bool = False
+    # The override moves a performance's movement vectors by this many times the step from their mean to the
+    # chosen instrument's prototype (1: the mean lands on the prototype); chosen by measuring how often the
+    # evaluation's judge hears the chosen instrument (minet-train override-eval).
+    strength: float = 1.0
+
+    def __post_init__(self) -> None:
+        if len(set(self.codes)) != len(self.codes) or len(self.codes) < 2:
+            raise ConfigError("InstrumentPrototypesConfig: needs at least two distinct instrument codes")
+        if not self.temperature > 0:
+            raise ConfigError("InstrumentPrototypesConfig: temperature must be positive")
+
+
+@dataclass(frozen=True)
 class BundleConfig:
     """Everything needed to rebuild a trained MI Net: representation settings and module sizes."""
 
@@ -217,6 +251,9 @@ class BundleConfig:
     movement: MovementEncoderConfig = field(default_factory=MovementEncoderConfig)
     prior: PriorConfig = field(default_factory=PriorConfig)
     content: ContentConfig | None = None
+    # Per-instrument prototypes of the movement vector (detection and the instrument override); None in
+    # bundles written before them, which generate as before but cannot tell or change the instrument.
+    instruments: InstrumentPrototypesConfig | None = None
     format_version: int = BUNDLE_FORMAT_VERSION
 
     def __post_init__(self) -> None:

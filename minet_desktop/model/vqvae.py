@@ -93,10 +93,12 @@ class Decoder(nn.Module):
         self.head = OutputHead(c, cfg.decoder_head, cfg.in_bins, k) if cfg.decoder_head else None
         self.context = CodeContext(cfg.code_dim, c, cfg.decoder_context) if cfg.decoder_context else None
 
-    def forward(self, z: Tensor) -> Tensor:
-        x = self.conv_in(z)
+    def forward(self, z: Tensor, history: int = 0) -> Tensor:
+        """``history``: leading codes of ``z`` that only feed the causal code context (a window of the
+        context's length before the codes to decode; what live mode keeps); the output covers the rest."""
+        x = self.conv_in(z[..., history:])
         if self.context is not None:
-            x = x + self.context(z)
+            x = x + self.context(z)[..., history:]
         x = self.mbr(self.up(self.res(x)))
         out = self.conv_out(x)
         return out if self.head is None else out + self.head(x)
@@ -294,9 +296,15 @@ class VQVAE(nn.Module):
         z = self.encoder(self._pad(self._normalize(spec)))
         return self.quantizer.nearest(z.transpose(1, 2).reshape(-1, z.shape[1]).float()).view(z.shape[0], -1)
 
-    def decode(self, indices: Tensor) -> Tensor:
-        """indices (B, T') long -> spec (B, F, T' * downsample) log-magnitudes."""
-        return self._denormalize(self.decoder(self.quantizer.decode_indices(indices)))
+    def decode(self, indices: Tensor, history: int = 0) -> Tensor:
+        """indices (B, T') long -> spec (B, F, (T' - history) * downsample) log-magnitudes.
+
+        The first ``history`` codes are only context for the decoder's causal code context
+        (``decoder_context``): the convolutions run on the others alone, which sees them as the start of the
+        sequence. Decoding ``indices[:, a - w + 1 :]`` with ``history = w - 1`` (w = ``decoder_context``) gives
+        codes ``a..`` exactly the code context a decode of all of them gives.
+        """
+        return self._denormalize(self.decoder(self.quantizer.decode_indices(indices), history))
 
     def forward(
         self, spec: Tensor, lengths: Tensor | None = None

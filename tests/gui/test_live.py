@@ -11,6 +11,7 @@ import torch
 from gui_helpers import VIDEO_SIZE, synthetic_keypoints
 
 from minet_desktop.core.skeleton import hand_joint
+from minet_desktop.engine.live import MAX_AUDIO_LAG_S
 from minet_desktop.gui.overlay import RIGHT_HAND_COLOR, qimage_to_rgb
 from minet_desktop.media.camera import FakeCamera
 from minet_desktop.media.sound_output import NullSink
@@ -168,5 +169,5 @@ def test_live_audio_is_generated_with_a_model(live_window, qtbot, tmp_path):
     assert window.live.pipeline.latency_s() > window.live.pipeline.audio_latency_s > 0
     # The burst after calibration is not kept as a backlog: what waits in the sink stays short.
     qtbot.wait(100)
-    assert sinks[0].buffered() <= 0.12 * sinks[0].sample_rate + 1
+    assert sinks[0].buffered() <= MAX_AUDIO_LAG_S * sinks[0].sample_rate + 1
     window.live.set_live(False)

@@ -149,3 +149,28 @@ def test_trained_toy_round_trips_codes() -> None:
         decoded = vq.decode(codes)
         assert torch.equal(vq.encode(decoded), codes)
         assert float((decoded - spec).pow(2).mean()) < 0.1  # in log-magnitude units of a 6-unit range
+
+
+def test_decoding_with_history_gives_the_whole_decode_of_the_later_codes() -> None:
+    """Live mode decodes a few codes with the code context's window before them as history only."""
+    from minet_desktop.engine.synthesis import decoder_context
+
+    cfg = VQVAEConfig(
+        in_bins=32, channels=16, code_dim=8, codebook_size=16, encoder_bands=(2, 1), n_res_blocks=1, downsample=4,
+        decoder_context=6, decoder_head=8,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    vq = VQVAE(cfg).eval()
+    with torch.no_grad():
+        for branch in (vq.decoder.context, vq.decoder.head):
+            assert branch is not None
+            branch.conv2.weight.normal_(0.0, 0.5)
+        codes = torch.randint(0, 16, (1, 30))
+        whole = vq.decode(codes)
+        a, r = 17, decoder_context(cfg)  # decode codes a.. with r codes of convolution context before them
+        part = vq.decode(codes[:, a - r - (cfg.decoder_context - 1) :], history=cfg.decoder_context - 1)
+        ds = cfg.downsample
+        assert torch.allclose(part[..., r * ds :], whole[..., a * ds :], atol=1e-5)
+        # Without the history the code context of the first codes differs: the history is what makes it exact.
+        short = vq.decode(codes[:, a - r :])
+        assert not torch.allclose(short[..., r * ds :], whole[..., a * ds :], atol=1e-3)

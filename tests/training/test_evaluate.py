@@ -96,7 +96,7 @@ def test_the_report_holds_every_table_with_sane_numbers(trained: dict[str, Path]
     assert 0.0 <= minet["instrument_accuracy"] <= 1.0
     # The judge scores the same segments beside the previous classifier, and brings its own reference row.
     assert 0.0 <= minet["judge_accuracy"] <= 1.0 and 0.0 <= real["judge_accuracy"] <= 1.0
-    assert rows["Instrument judge on a soundfont it never heard"]["judge_accuracy"] >= 0.85
+    assert rows["Instrument judge on a soundfont it never heard"]["judge_accuracy"] >= 0.8
     assert minet["rtf"] > 0
     l2 = res["extra"]["vqvae_l2"]
     assert l2["with MBR"]["l2"] == pytest.approx(l2["without MBR"]["l2"])  # the same run twice
@@ -182,3 +182,32 @@ def test_the_demo_check_hears_each_demo_and_its_recording_through_the_vqvae(
     names = {"violin", "cello", "flute", "clarinet"}  # the tiny cache's instruments
     assert d["heard"] in names and d["vqvae_heard"] in names
     assert ev.extra["demos"] == out
+
+
+def test_hard_views_rows_use_every_track_of_the_second_cache(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    hard = _make_cache(tmp_path / "hard", [("vc", "vn"), ("cl", "fl")])
+    out = tmp_path / "hard_report"
+    base = ["evaluate", str(trained["bundle"]), "--cache", str(trained["cache"]), "--out", str(out)]
+    assert main([*base, "--hard-views-only"]) != 0  # needs the second cache
+    assert main([*base, "--griffin-lim-iters", "4", "--hard-views", str(hard), "--hard-views-only"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    rows = {r["name"]: r for r in res["rows"]}
+    assert set(rows) == {"Hard views (ground-truth renders)", "MI Net"}
+    minet, real = rows["MI Net"], rows["Hard views (ground-truth renders)"]
+    # all four tracks of the hard cache are queries, whatever split its own prepare gave them
+    assert res["extra"]["hard_views"]["n_tracks"] == 4
+    assert set(minet["hard_knn_per_class"]) == {"vn", "vc", "fl", "cl"}
+    assert set(minet["hard_instrument_per_class"]) == {"vn", "vc", "fl", "cl"}
+    assert 0.0 <= minet["hard_knn_accuracy"] <= 1.0 and 0.0 <= minet["hard_instrument_accuracy"] <= 1.0
+    assert real["hard_instrument_accuracy"] is not None and real["hard_knn_accuracy"] is None
+    assert minet["ndb"] is None and minet["instrument_accuracy"] is None  # the test split was skipped
+    readme = (out / "README.md").read_text()
+    assert "## Hard views (synthetic)" in readme and "KNN hard" in readme
+    # A re-run reads the generated tracks back.
+    work = sorted((out / "work").glob("hard-minet-*/*.npy"))
+    assert len(work) == 4
+    assert main([*base, "--griffin-lim-iters", "4", "--hard-views", str(hard), "--hard-views-only"]) == 0
+    again = {r["name"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+    assert again["MI Net"]["hard_instrument_accuracy"] == minet["hard_instrument_accuracy"]

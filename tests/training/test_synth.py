@@ -19,7 +19,8 @@ from training.synth import corpus as synth_corpus
 from training.synth.corpus import generate, plan_corpus
 from training.synth.instruments import INSTRUMENTS, parse_instruments
 from training.synth.melodies import load_pieces, split_of, transpose_into
-from training.synth.motion import FPS, perform, track
+from training.synth.motion import FPS, Performer, perform, track
+from training.synth.variety import HARD, HOLDS, STANDARD, Ranges
 
 SEED = 7
 TINY = dict(minutes=13 * 6.5 / 60, seed=SEED, track_seconds=(5.0, 8.0))
@@ -47,13 +48,13 @@ def test_reader_ingests_every_track_with_notes_and_keypoints(tiny_corpus: Path) 
     for tr in tracks:
         assert tr.notes_path is not None and tr.keypoints_kind == "npz" and tr.midi_path is not None
         kf = KeypointFile.load(tr.keypoints_path)
-        assert kf.fps == FPS and kf.frame_size == (1280, 720)
+        assert kf.fps in STANDARD.fps and kf.frame_size == (1280, 720)
         import soundfile as sf
 
         info = sf.info(str(tr.audio_path))
         assert info.samplerate == 16000
         # keypoints cover the audio to within a frame
-        assert abs(kf.duration - info.duration) <= 1.0 / FPS + 1e-6
+        assert abs(kf.duration - info.duration) <= 1.0 / kf.fps + 1e-6
         notes = read_notes_txt(tr.notes_path)
         inst = INSTRUMENTS[tr.instrument]
         assert inst.low <= min(n.pitch for n in notes) and max(n.pitch for n in notes) <= inst.high
@@ -125,6 +126,57 @@ def test_report_and_contact_sheet(tiny_corpus: Path, tmp_path: Path) -> None:
     assert img is not None and img.shape[0] >= 320 * 3 and img.std() > 10
 
 
+#: sha256 of every file but the keypoints and synth.json of the TINY corpus, as written by the simulator before
+#: performers, cameras and trackers varied (commit f959e44), with FluidSynth 2.3.1 and FluidR3_GM.
+_TINY_AUDIO_SHA256 = "27a14d0f4fa1b8b30dd1a1e4f65a8c72fa8f5841c53213369cb52d320335d6c7"
+
+
+def _audio_digest(root: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.name.startswith("Kp_") and p.name != "synth.json":
+            h.update(str(p.relative_to(root)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _fluidsynth_version() -> tuple[int, int, int]:
+    import ctypes
+
+    import fluidsynth
+
+    v = [ctypes.c_int() for _ in range(3)]
+    fluidsynth.fluid_version(*(ctypes.byref(x) for x in v))
+    return tuple(x.value for x in v)  # type: ignore[return-value]
+
+
+def test_audio_is_byte_identical_to_the_corpus_before_motion_varied(tiny_corpus: Path) -> None:
+    # The training caches' audio and the shipped VQ-VAE's codes stay valid for a corpus re-rendered with the
+    # wider performers: audio, notes, F0s and scores are the same bytes as before.
+    if _fluidsynth_version() != (2, 3, 1):
+        pytest.skip("the recorded digest is of FluidSynth 2.3.1's rendering")
+    assert _audio_digest(tiny_corpus) == _TINY_AUDIO_SHA256
+
+
+def test_motion_ranges_never_change_the_audio(tiny_corpus: Path, tmp_path: Path) -> None:
+    hard = tmp_path / "hard"
+    generate(hard, workers=1, views="hard", **TINY)
+    assert _audio_digest(hard) == _audio_digest(tiny_corpus)
+    a, b = _files(tiny_corpus), _files(hard)
+    kps = [k for k in a if Path(k).name.startswith("Kp_")]
+    assert kps and all(a[k] != b[k] for k in kps)
+    import json
+
+    m = json.loads((hard / "synth.json").read_text())
+    players = [pl for p in m["pieces"] for pl in p["players"]]
+    assert m["views"] == "hard" and players
+    for pl in players:
+        assert abs(pl["view"]["yaw_deg"]) >= 50 and pl["view"]["tracker"] == "openpose"
+        assert pl["view"]["framing"] == "closeup" and pl["fps"] in (24.0, 25.0)
+
+
 @pytest.mark.slow
 def test_same_seed_gives_identical_files_with_any_worker_count(tiny_corpus: Path, tmp_path: Path) -> None:
     again = tmp_path / "again"
@@ -158,8 +210,11 @@ def test_skeletons_go_through_the_real_cache_and_loader(tiny_corpus: Path, tmp_p
 
 def _melody_notes(rng: np.random.Generator, inst, seconds: float = 8.0) -> tuple[list[Note], np.ndarray]:
     pieces = load_pieces()
-    piece = pieces[int(rng.integers(len(pieces)))]
-    line = piece.lines[int(rng.integers(len(piece.lines)))]
+    while True:  # a line that fits the instrument's range
+        piece = pieces[int(rng.integers(len(pieces)))]
+        line = piece.lines[int(rng.integers(len(piece.lines)))]
+        if line.span <= inst.high - inst.low:
+            break
     shift = transpose_into(line, inst.low, inst.high, inst.center)
     qpm = float(rng.uniform(70, 110))
     spq = 60.0 / qpm
@@ -224,9 +279,9 @@ def test_bow_direction_changes_coincide_with_onsets() -> None:
     for code in ("vn", "vc"):
         inst = INSTRUMENTS[code]
         notes, beats = _melody_notes(rng, inst)
-        pose, _ = perform(inst, notes, beats, notes[-1].offset + 0.5, rng)
+        pose, perf = perform(inst, notes, beats, notes[-1].offset + 0.5, rng)
         onsets = np.round(np.array([n.onset for n in notes]) * FPS).astype(int)
-        wrist = pose.joints[:, 3]  # right wrist, clean
+        wrist = pose.joints[:, 6 if perf.left_handed else 3]  # the bow hand's wrist, clean
         rel = wrist - pose.joints[:, 0]
         v = np.diff(rel, axis=0)
         axis = np.linalg.svd(v - v.mean(0), full_matrices=False)[2][0]
@@ -382,3 +437,81 @@ def test_render_video_writes_a_224_tile_per_player(tmp_path: Path) -> None:
             assert r.size == (224 * n_players, 224)
             kp = KeypointFile.load(next(v.parent.glob("Kp_1_*.npz")))
             assert abs(r.frame_count - kp.n_frames) <= 1
+
+
+# --------------------------------------------------------------------------------------------------------
+# Performers, cameras and trackers as real videos show them (training.synth.variety)
+
+
+def test_every_performance_draws_its_own_hold_posture_camera_and_tracker() -> None:
+    rng = np.random.default_rng(0)
+    perfs = {c: [Performer.sample(INSTRUMENTS[c], rng) for _ in range(80)] for c in ("sax", "hn", "vn", "cl")}
+    sax = perfs["sax"]
+    assert {p.hold for p in sax} == {h for h, _ in HOLDS["sax"]}
+    assert {p.hold for p in perfs["hn"]} == {"bell_knee", "bell_free"}
+    yaws = np.degrees([p.yaw for c in perfs for p in perfs[c]])
+    assert yaws.min() < -45 and yaws.max() > 45 and np.abs(yaws).max() <= 70
+    assert {p.tracker for p in sax} == {"openpose", "mediapipe"}
+    assert {p.framing for p in sax} == {"closeup", "wide"}
+    assert any(p.seated for p in perfs["cl"]) and not all(p.seated for p in perfs["cl"])
+    assert any(p.left_handed for p in perfs["vn"])
+    assert not any(p.left_handed for c in ("sax", "hn", "cl") for p in perfs[c])  # not built mirrored
+    hard = [Performer.sample(INSTRUMENTS["sax"], rng, HARD) for _ in range(40)]
+    assert all(
+        abs(np.degrees(p.yaw)) >= 50 and p.tracker == "openpose" and p.framing == "closeup" for p in hard
+    )
+
+
+def _sax(hold: str, rng: np.random.Generator):
+    inst = INSTRUMENTS["sax"]
+    notes, beats = _melody_notes(rng, inst)
+    while True:
+        perf = Performer.sample(inst, rng)
+        if perf.hold == hold:
+            break
+    perf.lean_forward = perf.body_turn = perf.lean_side = 0.0
+    return perform(inst, notes, beats, notes[-1].offset + 0.5, rng, perf)[0]
+
+
+def test_alto_saxophone_hangs_at_the_right_hip_soprano_in_front() -> None:
+    rng = np.random.default_rng(1)
+    pose = _sax("strap_hip", rng)
+    rw, lw = np.median(pose.joints[:, 3], axis=0), np.median(pose.joints[:, 6], axis=0)
+    # y: down from the neck, in shoulder widths (the chest ends about 0.5 below the neck); x<0: player's right
+    assert lw[1] > 0.45 and rw[1] > 0.85, (lw, rw)
+    assert rw[0] < -0.25 and lw[0] < 0.0
+    soprano = _sax("soprano", rng)
+    srw = np.median(soprano.joints[:, 3], axis=0)
+    assert srw[2] > rw[2] + 0.2 and abs(srw[0]) < abs(rw[0])  # held out in front, on the body's midline
+
+
+def _still_pose(T: int = 300) -> tuple:
+    rng = np.random.default_rng(5)
+    inst = INSTRUMENTS["cl"]
+    notes = [Note(0.5, 9.5, 62, 80)]
+    perf = Performer.sample(inst, rng, Ranges(closeup_p=0.0, wide_fill=(0.8, 0.8), camera_yaw_deg=(0.0, 0.0)))
+    pose, perf = perform(inst, notes, np.arange(0.5, 10, 0.5), T / 30.0, rng, perf)
+    perf.scale, perf.center, perf.frame_drop = 300.0, (640.0, 200.0), 0.0
+    return inst, pose, perf
+
+
+def test_jitter_grows_as_the_player_gets_smaller_and_hands_swap_in_openpose_tracking() -> None:
+    inst, pose, perf = _still_pose()
+    rel = []
+    for scale in (300.0, 60.0):
+        perf.scale = scale
+        kp = track(pose, perf, inst, np.random.default_rng(0))
+        ok = kp[:, 2, 1] > 0.3
+        x = kp[ok, 0, 1] / scale  # right shoulder, in shoulder widths
+        rel.append(np.std(np.diff(x)))
+    assert rel[1] > 2 * rel[0], rel  # the pixel floor weighs more on a small player
+    perf.scale, perf.tracker, perf.hand_swap_rate = 300.0, "openpose", 0.05
+    kp = np.concatenate([track(pose, perf, inst, np.random.default_rng(k)) for k in range(4)])
+    conf = kp[:, 2, 7:27]
+    found = conf > 0
+    assert ((conf[found] > 0.05) & (conf[found] < 0.99)).mean() > 0.9  # continuous confidences
+    both = (kp[:, 2, 7] > 0) & (kp[:, 2, 3] > 0.3)
+    d_own = np.hypot(*(kp[both, :2, 7] - kp[both, :2, 3]).T)
+    d_other = np.hypot(*(kp[both, :2, 7] - kp[both, :2, 6]).T)
+    swapped = d_other < d_own
+    assert 0.02 < swapped.mean() < 0.2, swapped.mean()

@@ -61,3 +61,28 @@ def test_broken_toml_and_missing_recipe_name_the_file(tmp_path: Path):
 def test_precision_is_mixed_only_on_cuda():
     assert resolve_precision(TrainConfig(), "cpu") == "32-true"
     assert resolve_precision(TrainConfig(precision="bf16-mixed"), "cpu") == "bf16-mixed"
+
+
+def test_the_default_recipe_conditions_the_prior_on_per_frame_motion():
+    import torch
+
+    from minet_desktop.model.prior import build_prior
+
+    recipe = load_recipe("default")
+    for content in (False, True):
+        assert recipe.model.bundle_config(content=content).prior.per_frame_motion
+    # A prior with the recipe's conditioning (tiny sizes) hears the motion at each code, not only h.
+    cfg = BundleConfig.tiny(per_frame_motion=recipe.model.bundle_config().prior.per_frame_motion)
+    torch.manual_seed(0)
+    prior = build_prior(cfg.prior, cfg.vqvae.codebook_size, cfg.movement.out_features).eval()
+    H, T = cfg.movement.out_features, 8
+    codes, h, motion = (
+        torch.randint(0, cfg.vqvae.codebook_size, (1, T)),
+        torch.randn(1, H),
+        torch.randn(1, T, H),
+    )
+    still = motion.clone()
+    still[:, 4:] = motion[:, 3:4]  # the performer stops moving at code 4
+    a, _ = prior(codes, h, motion=motion)
+    b, _ = prior(codes, h, motion=still)
+    assert torch.allclose(a[:, :4], b[:, :4]) and not torch.allclose(a[:, 4:], b[:, 4:])

@@ -155,3 +155,20 @@ def test_recipes_choose_the_regressor_and_refuse_what_does_not_fit(cache: Path, 
     data["model"]["regressor"]["n_mels"] = 64
     with pytest.raises(ConfigError, match="mel.n_mels: expected 64, found 80"):
         train_regressor(cache, tmp_path / "r", parse_recipe(data, "mel64"), progress=False)
+
+
+def test_augmented_stick_figures_are_drawn_from_the_same_instants(cache: Path) -> None:
+    from training.train.augment import SkeletonAugment
+
+    cfg = load_recipe(TINY).model.regressor_config(False, window_seconds=0.5)
+    plain = RegressorCropDataset(cache, "train", cfg, seed=0, crops_per_track=2)
+    same = RegressorCropDataset(cache, "train", cfg, seed=0, crops_per_track=2)
+    same.augment = lambda k, rng: k  # an augmentation that changes nothing changes no image
+    aug = RegressorCropDataset(cache, "train", cfg, seed=0, crops_per_track=2)
+    aug.augment = SkeletonAugment(p_similarity=1.0)
+    differ = 0
+    for i in range(len(plain)):
+        a, b, c = plain[i], same[i], aug[i]
+        assert torch.equal(a["images"], b["images"]) and torch.equal(a["mel"], c["mel"])
+        differ += int(not torch.equal(a["images"], c["images"]))
+    assert differ == len(plain)

@@ -28,29 +28,16 @@ import numpy as np
 
 from minet_desktop.core.atomic import atomic_write_text
 from minet_desktop.core.errors import InputError
+from minet_desktop.core.instruments import (  # the one list of instruments, re-exported for the readers
+    INSTRUMENT_CODES as INSTRUMENT_CODES,
+)
+from minet_desktop.core.instruments import INSTRUMENT_NAMES as INSTRUMENT_NAMES
+from minet_desktop.core.instruments import INSTRUMENTS as INSTRUMENTS
 
 if TYPE_CHECKING:  # pragma: no cover
     from minet_desktop.media.midi import Note
     from minet_desktop.pose.keypoint_file import KeypointFile
 
-#: The 13 URMP instruments (code, name), in URMP's own order. Solos has the same 13 categories.
-INSTRUMENTS: tuple[tuple[str, str], ...] = (
-    ("vn", "violin"),
-    ("va", "viola"),
-    ("vc", "cello"),
-    ("db", "double bass"),
-    ("fl", "flute"),
-    ("ob", "oboe"),
-    ("cl", "clarinet"),
-    ("sax", "saxophone"),
-    ("bn", "bassoon"),
-    ("tpt", "trumpet"),
-    ("hn", "horn"),
-    ("tbn", "trombone"),
-    ("tba", "tuba"),
-)
-INSTRUMENT_CODES: tuple[str, ...] = tuple(code for code, _ in INSTRUMENTS)
-INSTRUMENT_NAMES: dict[str, str] = dict(INSTRUMENTS)
 
 #: General MIDI programs used when a score is written for an instrument (0-based program numbers).
 GM_PROGRAMS: dict[str, int] = {

@@ -376,7 +376,12 @@ def train_judge(
     torch.set_num_threads(opts.threads)
     net = JudgeNet(cfg)
     optim = torch.optim.AdamW(net.parameters(), lr=opts.lr, weight_decay=opts.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=opts.lr, total_steps=opts.steps, pct_start=0.1)
+    # One cycle (warm-up, then annealing) for real runs; a run of a few steps (a smoke test) keeps the rate flat.
+    sched = (
+        torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=opts.lr, total_steps=opts.steps, pct_start=0.1)
+        if opts.steps >= 20
+        else None
+    )
     lengths = np.array([m.shape[1] for m, _, _ in train], np.float64)
     weights = lengths / lengths.sum()
     loss_fn = nn.CrossEntropyLoss(label_smoothing=opts.label_smoothing)
@@ -396,7 +401,8 @@ def train_judge(
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()
-            sched.step()
+            if sched is not None:
+                sched.step()
             value = float(loss.detach())
             running = 0.98 * running + 0.02 * value if step > 1 else value
             if step % 250 == 0 or step == opts.steps:
@@ -617,6 +623,15 @@ def write_judge_card(judge: InstrumentJudge, path: str | PathLike[str], command:
         lines.append(
             f"| Test split, {sf}: clean / after a Griffin-Lim round trip | {pct(v['accuracy'])} / {pct(v['griffin_lim'])} |"
         )
+    for sf, v in info.get("loso", {}).items():
+        if v["accuracy"] < 0.85:
+            worst = sorted(v["per_instrument"].items(), key=lambda kv: kv[1])[:4]
+            lines += [
+                "",
+                f"Weakest fold: tested on {sf}, {pct(v['accuracy'])} %; lowest: "
+                + ", ".join(f"{INSTRUMENT_NAMES.get(c, c)} {pct(a)} %" for c, a in worst)
+                + ".",
+            ]
     lines += [
         "",
         "Per instrument:",
@@ -635,7 +650,8 @@ def write_judge_card(judge: InstrumentJudge, path: str | PathLike[str], command:
         "",
         "```bash",
         command
-        or "minet-train judge --corpus runs/default/corpus --cache runs/default/cache --data runs/default/judge_data --threads 1",
+        or "minet-train judge --corpus runs/default/corpus --cache runs/default/cache --data runs/default/judge_data "
+        f"--steps {tr.get('steps', 4000)} --loso-steps {info.get('loso_steps', 2500)} --workers 4 --threads 1",
         "```",
         "",
     ]

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from minet_desktop.core.atomic import atomic_path, file_sha256
+from minet_desktop.core.config import describe_mismatch
 from minet_desktop.core.errors import InputError
 from minet_desktop.engine import model_types
 from minet_desktop.features.audio import log_spectrogram, spectrogram_to_audio
@@ -48,6 +49,7 @@ from training.evaluate.judge import DEFAULT_JUDGE, InstrumentJudge
 #: Display names of the model types, in report order.
 MODEL_NAMES = {t.key: t.label for t in model_types.MODEL_TYPES}
 REAL = "Test set (ground-truth renders)"
+HARD_REAL = "Hard views (ground-truth renders)"
 ORACLE = "Test set through Griffin-Lim"
 VQ_ORACLE = "Test set through the VQ-VAE"
 JUDGE_LOSO = "Instrument judge on a soundfont it never heard"
@@ -129,6 +131,13 @@ class ModelRow:
     knn_accuracy: float | None = None
     knn_per_class: dict[str, float] = field(default_factory=dict)
     rtf: float | None = None
+    # On the hard-views set (``--hard-views``): 1-NN against this cache's training split, instrument heard.
+    hard_knn_accuracy: float | None = None
+    hard_knn_per_class: dict[str, float] = field(default_factory=dict)
+    hard_instrument_accuracy: float | None = None
+    hard_instrument_per_class: dict[str, float] = field(default_factory=dict)
+    hard_judge_accuracy: float | None = None
+    hard_judge_per_class: dict[str, float] = field(default_factory=dict)
     bundle: str = ""
 
 
@@ -141,12 +150,13 @@ def _source(entry: dict[str, Any], pred: Callable[[Path], bool]) -> Path | None:
 
 
 def load_test_tracks(cache_dir: str | PathLike[str], split: str = "test") -> list[EvalTrack]:
-    """The tracks of ``split`` with the source files the cache was prepared from (InputError if missing)."""
+    """The tracks of ``split`` ("all": every track) with the source files the cache was prepared from
+    (InputError if missing)."""
     cache = Path(cache_dir)
     manifest = load_manifest(cache)
     out = []
     for tid, e in sorted(manifest["tracks"].items()):
-        if e.get("split") != split:
+        if split != "all" and e.get("split") != split:
             continue
         kp = _source(e, lambda p: p.suffix == ".npz")
         audio = _source(e, lambda p: p.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3", ".m4a"))
@@ -307,6 +317,7 @@ class Evaluation:
         opts: EvalOptions | None = None,
         log: Callable[[str], None] = print,
         work_dir: str | PathLike[str] | None = None,
+        hard_views: str | PathLike[str] | None = None,
     ) -> None:
         self.cache = Path(cache_dir)
         self.out = Path(out_dir)
@@ -334,6 +345,28 @@ class Evaluation:
         self._judge: InstrumentJudge | None = None
         self._judge_missing_said = False
         self.notes = {t.id: _read_notes(t.notes) for t in self.tracks}
+        # The hard-views benchmark (`minet-train synth --views hard` prepared into a second cache): all its
+        # tracks are queries; neighbours and the classifier come from this cache's training split.
+        self.hard_cache = Path(hard_views) if hard_views is not None else None
+        self.hard_tracks: list[EvalTrack] = []
+        if self.hard_cache is not None:
+            hm = load_manifest(self.hard_cache)
+            hc = manifest_config(hm)
+            mismatch = [
+                f"{name}.{m}"
+                for name in ("audio", "mel", "skeleton")
+                for m in describe_mismatch(getattr(self.config, name), getattr(hc, name))
+            ]
+            if mismatch:
+                raise InputError(
+                    self.hard_cache / "manifest.json",
+                    "the hard-views cache was prepared with other settings: " + "; ".join(mismatch),
+                )
+            self.hard_manifest = hm
+            self.hard_tracks = load_test_tracks(self.hard_cache, "all")
+            if self.opts.max_tracks:
+                self.hard_tracks = self.hard_tracks[: self.opts.max_tracks]
+            self.hard_notes = {t.id: _read_notes(t.notes) for t in self.hard_tracks}
 
     # -- references ---------------------------------------------------------------------------------------
 
@@ -646,6 +679,34 @@ class Evaluation:
 
     # -- movement embeddings --------------------------------------------------------------------------------
 
+    def _embed_crops(
+        self,
+        embed: Callable[[torch.Tensor], torch.Tensor],
+        entries: Iterable[dict[str, Any]],
+        limit: int | None,
+        cache: Path | None = None,
+    ) -> tuple[np.ndarray, list[str]]:
+        """Movement embeddings of consecutive ``knn_crop_seconds`` skeleton crops of cache tracks (at most
+        ``limit`` per track, spread over it) and their instruments."""
+        n = int(round(self.opts.knn_crop_seconds * self.config.audio.frame_rate))
+        root = self.cache if cache is None else cache
+        embs, labs = [], []
+        for e in entries:
+            skel = np.load(root / e["dir"] / "skeleton.npy", mmap_mode="r")  # (T, 3, 47)
+            m = min(n, int(skel.shape[0]))  # a track shorter than a crop is one crop
+            starts = list(range(0, int(skel.shape[0]) - m + 1, m))
+            if limit is not None and len(starts) > limit:
+                idx = np.linspace(0, len(starts) - 1, limit).round().astype(int)
+                starts = [starts[j] for j in idx]
+            if not starts:
+                continue
+            batch = np.stack([np.asarray(skel[s : s + m], np.float32) for s in starts])
+            x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)))  # (B, 3, 47, n)
+            with torch.inference_mode():
+                embs.append(embed(x).float().cpu().numpy())
+            labs += [e["instrument"]] * len(batch)
+        return np.concatenate(embs), labs
+
     def knn(self, row: ModelRow, embed: Callable[[torch.Tensor], torch.Tensor], out_png: Path | None) -> None:
         """1-NN cosine accuracy of ``embed`` on skeleton crops: training-split neighbours, test-split queries."""
         n = int(round(self.opts.knn_crop_seconds * self.config.audio.frame_rate))
@@ -681,6 +742,83 @@ class Evaluation:
                 out_png,
                 f"{row.name}: movement embeddings (test)",
             )
+
+    # -- the hard-views benchmark ----------------------------------------------------------------------------
+
+    def hard_reference_row(self) -> ModelRow:
+        """The hard-views set's own recordings through the classifier: what a model's audio can reach there."""
+        row = ModelRow(HARD_REAL, "reference")
+        mels, labels = [], []
+        for t in self.hard_tracks:
+            wave, sr = read_audio(t.audio)
+            mels.append(M.logmel_of(wave, sr))
+            labels.append(t.instrument)
+        self._hard_scores(row, mels, labels)
+        self.rows.append(row)
+        return row
+
+    def _hard_scores(self, row: ModelRow, mels: Sequence[np.ndarray], labels: Sequence[str]) -> None:
+        """The classifier's (and the judge's, when there is one) share of 1-s segments heard as the instrument."""
+        segs = [segment_mels(np.asarray(m, np.float32), self.mel_frames_per_segment) for m in mels]
+        preds = [[str(x) for x in self.classifier.predict(s)] if s else [] for s in segs]
+        row.hard_instrument_accuracy, row.hard_instrument_per_class = _share(preds, labels)
+        judge = self.judge
+        if judge is not None:
+            jp = [list(judge.predict(np.stack(s))) if s else [] for s in segs]
+            row.hard_judge_accuracy, row.hard_judge_per_class = _share(jp, labels)
+
+    def hard_views(self, row: ModelRow, bundle_path: str | PathLike[str]) -> None:
+        """Fill ``row``'s hard-views columns: the bundle generates every hard-views performance (one take, as
+        the app does) and the classifier (and the instrument judge, when one is there) says what it hears; its
+        movement embedding (if any) of the hard-views crops is classified by 1-NN against this cache's training
+        split. The generated log-mel is kept in the work folder: a re-run (or a new judge) scores it again
+        without generating."""
+        from minet_desktop.engine.session import Session
+
+        assert self.hard_cache is not None
+        bundle_path = Path(bundle_path)
+        session = Session(bundle_path, device=self.opts.device)
+        midi = session.model_type.endswith("_midi")
+        work = self.work / f"hard-{session.model_type}-{file_sha256(bundle_path)[:16]}"
+        work.mkdir(parents=True, exist_ok=True)
+        mels, labels = [], []
+        for i, t in enumerate(self.hard_tracks):
+            path = work / f"{t.key}.npy"
+            if path.is_file():
+                mel = np.load(path)
+            else:
+                notes = self.hard_notes[t.id] if midi else None
+                if midi and notes is None:
+                    raise InputError(
+                        t.keypoints, "this track has no notes, and the model is MIDI-conditioned"
+                    )
+                t0 = time.perf_counter()
+                res = session.generate(
+                    KeypointFile.load(t.keypoints),
+                    notes=notes,
+                    takes=1,
+                    seed=self.opts.seed + 1000 * i,
+                    griffin_lim_iters=self.opts.griffin_lim_iters,
+                )
+                mel = M.logmel_of(res.waveform[0], res.sample_rate).astype(np.float16)
+                with atomic_path(path) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.save(fh, mel)
+                self.log(
+                    f"  {row.name} (hard views): {i + 1}/{len(self.hard_tracks)} {t.id} "
+                    f"({time.perf_counter() - t0:.1f} s)"
+                )
+            mels.append(mel)
+            labels.append(t.instrument)
+        self._hard_scores(row, mels, labels)
+        embed = movement_embedder(bundle_path)
+        if embed is not None:
+            tr_x, tr_y = self._embed_crops(embed, self.train_entries, self.opts.knn_train_crops)
+            hard_entries = [self.hard_manifest["tracks"][t.id] for t in self.hard_tracks]
+            q_x, q_y = self._embed_crops(embed, hard_entries, None, self.hard_cache)
+            res = M.knn_accuracy(tr_x, np.array(tr_y), q_x, np.array(q_y))
+            row.hard_knn_accuracy = float(res.accuracy)
+            row.hard_knn_per_class = {str(k): float(v) for k, v in sorted(res.per_class.items())}
 
     # -- the bundled demo performances -------------------------------------------------------------------------
 
@@ -763,13 +901,30 @@ class Evaluation:
         vqvae_ablation: tuple[str, str] | None = None,
         content_gru: str | None = None,
         demo_dir: str | PathLike[str] | None = None,
+        hard_views_only: bool = False,
     ) -> dict[str, Any]:
+        """Every row; with ``hard_views_only`` (and a hard-views cache) only the hard-views columns."""
         t_start = time.perf_counter()
+        if hard_views_only and self.hard_cache is None:
+            raise InputError(self.cache, "hard_views_only without a hard-views cache")
+        if hard_views_only:
+            self.log(f"hard views only: {len(self.hard_tracks)} performances from {self.hard_cache}")
+            _ = self.classifier
+            self.hard_reference_row()
+            for b in bundles:
+                mt = _model_type(Path(b))
+                row = ModelRow(MODEL_NAMES.get(mt, mt), mt, bundle=str(b))
+                self.log(f"model {b}")
+                self.hard_views(row, b)
+                self.rows.append(row)
+            return self._results(t_start)
         self.log(
             f"evaluating on {len(self.tracks)} test tracks ({sum(t.duration for t in self.tracks) / 60:.1f} min)"
         )
         _ = self.classifier, self.judge, self.ndb
         self._reference_rows()
+        if self.hard_cache is not None:
+            self.hard_reference_row()
         for b in bundles:
             self.vqvae_row(b)
         for b in bundles:
@@ -778,6 +933,8 @@ class Evaluation:
             embed = movement_embedder(Path(b))
             if embed is not None:
                 self.knn(row, embed, self.out / f"tsne_{row.model_type}.png")
+            if self.hard_cache is not None:
+                self.hard_views(row, b)
         if vqvae_ablation is not None:
             self.extra["vqvae_l2"] = {
                 "with MBR": vqvae_test_l2(vqvae_ablation[0], self.cache, self.tracks),
@@ -795,7 +952,16 @@ class Evaluation:
         self.extra["prior_nll"] = nll
         if demo_dir is not None:
             self.demo_check([b for b in bundles if model_types.has_prior(_model_type(Path(b)))], demo_dir)
+        return self._results(t_start)
+
+    def _results(self, t_start: float) -> dict[str, Any]:
         self.extra["seconds"] = time.perf_counter() - t_start
+        if self.hard_cache is not None:
+            self.extra["hard_views"] = {
+                "cache": str(self.hard_cache),
+                "n_tracks": len(self.hard_tracks),
+                "minutes": sum(t.duration for t in self.hard_tracks) / 60,
+            }
         return {
             "rows": [asdict(r) for r in self.rows],
             "extra": self.extra,
@@ -804,6 +970,21 @@ class Evaluation:
             "n_test_tracks": len(self.tracks),
             "test_minutes": sum(t.duration for t in self.tracks) / 60,
         }
+
+
+def _share(preds: Sequence[Sequence[str]], labels: Sequence[str]) -> tuple[float | None, dict[str, float]]:
+    """Share of segments heard as the instrument played, pooled and per instrument."""
+    correct: dict[str, list[int]] = {}
+    for p, lab in zip(preds, labels, strict=True):
+        c = correct.setdefault(lab, [0, 0])
+        c[0] += sum(1 for x in p if x == lab)
+        c[1] += len(p)
+    total = sum(c[1] for c in correct.values())
+    if not total:
+        return None, {}
+    return sum(c[0] for c in correct.values()) / total, {
+        k: c[0] / c[1] for k, c in sorted(correct.items()) if c[1]
+    }
 
 
 def _model_type(path: Path) -> str:

@@ -119,6 +119,11 @@ def _line_fits(piece: Piece, li: int, inst: instr.Instrument) -> bool:
     return piece.lines[li].span <= inst.high - inst.low
 
 
+def _plays_in(piece: Piece, li: int, q0: float, q1: float) -> bool:
+    """Whether line ``li`` has a note in the excerpt (a voice may rest through it: no player for it then)."""
+    return any(q0 - 1e-6 <= n[0] < q1 - 1e-6 for n in piece.lines[li].notes)
+
+
 def plan_corpus(
     minutes: float,
     instruments: Sequence[instr.Instrument],
@@ -170,7 +175,9 @@ def plan_corpus(
                 break
             inst = next(i for i in instruments if i.code == code)
             lines = [
-                li for li in range(len(piece.lines)) if _line_fits(piece, li, inst) and li not in used_lines
+                li
+                for li in range(len(piece.lines))
+                if _line_fits(piece, li, inst) and li not in used_lines and _plays_in(piece, li, q0, q1)
             ]
             if not lines and len(piece.lines) == 1 and _line_fits(piece, 0, inst):
                 lines = [0]  # a tune: several players may share the one line
@@ -217,15 +224,22 @@ def render_piece(
     soundfont: str,
     render_video: bool,
     melody_file: str | None = None,
+    views: str = "standard",
 ) -> dict[str, Any]:
-    """Render and write one piece folder (atomically); returns its manifest entry."""
+    """Render and write one piece folder (atomically); returns its manifest entry.
+
+    The audio comes from the piece's random stream exactly as before performers and cameras varied (same
+    seed, same bytes); everything about the motion (frame rate, performer, camera, tracker) is drawn from a
+    separate stream, so widening the motion never changes a corpus's audio, notes or scores.
+    """
     import pretty_midi
 
     from minet_desktop.media.midi import Note  # noqa: F401  (type of played notes)
     from training.datasets.urmp import write_urmp_piece
-    from training.synth.motion import FPS, FRAME_SIZE, perform, project, track
+    from training.synth.motion import FRAME_SIZE, perform, project, track
     from training.synth.performance import LEAD_IN, piece_timing, play_line
     from training.synth.render import expressive_midi, render_part
+    from training.synth.variety import VIEWS
 
     pieces = {p.piece_id: p for p in load_pieces(melody_file)}
     piece = pieces[plan.piece_id]
@@ -235,6 +249,11 @@ def render_piece(
     timing = piece_timing(piece, plan.q0, plan.q1, plan.qpm, rng, lead_in)
     phrase_seed = int(rng.integers(2**31))
     child = ss.spawn(len(plan.players))
+    ranges = VIEWS[views]
+    # The motion's own stream: one camera frame rate per piece (one video), one child per player.
+    mss = np.random.SeedSequence([int(seed), 0x4D07, plan.index])
+    fps = float(np.random.default_rng(mss).choice(ranges.fps))
+    motion_rngs = [np.random.default_rng(m) for m in mss.spawn(len(plan.players))]
     parts = []
     for pp, css in zip(plan.players, child, strict=False):
         prng = np.random.default_rng(css)
@@ -260,12 +279,13 @@ def render_piece(
             midi_part, Path(soundfont), n_samples, SAMPLE_RATE, peak=float(prng.uniform(0.55, 0.9))
         )
         score.instruments.append(midi_part)
-        pose, perf = perform(inst, played.notes, played.beat_times, duration, prng)
-        kp = track(pose, perf, inst, prng)
+        mrng = motion_rngs[k - 1]
+        pose, perf = perform(inst, played.notes, played.beat_times, duration, mrng, ranges=ranges, fps=fps)
+        kp = track(pose, perf, inst, mrng)
         digest = hashlib.sha256(f"{plan.piece_id}|{pp.code}|{k}|{seed}".encode() + kp.tobytes()).hexdigest()
         kf = KeypointFile(
             keypoints=kp,
-            fps=FPS,
+            fps=fps,
             frame_size=FRAME_SIZE,
             source_sha256=digest,
             source_name=f"synthetic {plan.folder} player {k} ({inst.name})",
@@ -281,6 +301,11 @@ def render_piece(
             "seconds": round(n_samples / SAMPLE_RATE, 3), "n_notes": len(played.notes),
             "pitch_min": int(min(pitches)), "pitch_max": int(max(pitches)),
             "hands_lost": [round(float((kp[:, 2, 7] == 0).mean()), 4), round(float((kp[:, 2, 27] == 0).mean()), 4)],
+            "fps": fps, "view": {
+                "hold": perf.hold, "seated": perf.seated, "left_handed": perf.left_handed,
+                "yaw_deg": round(float(np.degrees(perf.yaw)), 1), "pitch_deg": round(float(np.degrees(perf.pitch)), 1),
+                "framing": perf.framing, "tracker": perf.tracker,
+            },
         })  # fmt: skip
     out = Path(out_dir)
     tmp_root = out / f".tmp-{plan.folder}"
@@ -303,7 +328,7 @@ def render_piece(
                 c = kp.copy()
                 c[:, 2] = np.where(c[:, 2] > 0, 1.0, 0.0)
                 clean.append(_fill_dropouts(c))
-            write_video(folder / f"Vid_{folder.name}.mp4", render_frames(clean, line_px), FPS)
+            write_video(folder / f"Vid_{folder.name}.mp4", render_frames(clean, line_px), fps)
         final = out / folder.name
         if final.exists():
             shutil.rmtree(final)
@@ -364,6 +389,8 @@ def generate(
     *,
     track_seconds: tuple[float, float] = TRACK_SECONDS,
     progress: Callable[[int, int], None] | None = None,
+    views: str = "standard",
+    exclude: str | PathLike[str] | None = None,
 ) -> SynthSummary:
     """Write a synthetic corpus of about ``minutes`` of tracks (summed over players) to ``out``.
 
@@ -385,6 +412,12 @@ def generate(
         Processes (default: all cores).
     track_seconds
         Length range of one excerpt.
+    views
+        Performer, camera and tracker ranges (:data:`training.synth.variety.VIEWS`): "standard" for training,
+        "hard" for the hard-views benchmark.
+    exclude
+        Another corpus folder (its ``synth.json``): none of its pieces of music is used here, so a benchmark
+        shares no melody with the corpus the models were trained on.
 
     Raises
     ------
@@ -393,16 +426,31 @@ def generate(
     InputError
         Missing or non-GM soundfont; an output folder holding something else.
     """
+    from training.synth.variety import VIEWS
+
     t0 = time.perf_counter()
+    if views not in VIEWS:
+        raise ConfigError(f"unknown views {views!r} (known: {', '.join(VIEWS)})")
     insts = instr.parse_instruments(instruments)
     sf2 = check_soundfont(soundfont, [i.program for i in insts])
-    plans = plan_corpus(minutes, insts, seed, tuple(track_seconds))
+    pieces = None
+    excluded: list[str] = []
+    if exclude is not None:
+        other = Path(exclude) / MANIFEST
+        if not other.is_file():
+            raise InputError(other, "not found: --exclude takes a synthetic corpus folder")
+        try:
+            excluded = sorted({p["piece_id"] for p in json.loads(other.read_text())["pieces"]})
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(other, f"not a synthetic corpus manifest ({exc})") from None
+        pieces = [p for p in load_pieces() if p.piece_id not in set(excluded)]
+    plans = plan_corpus(minutes, insts, seed, tuple(track_seconds), pieces)
     out_dir = Path(out)
     _prepare_out(out_dir)
     n_workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
     n_workers = min(n_workers, len(plans))
     results: dict[int, dict[str, Any]] = {}
-    args = [(p, str(out_dir), int(seed), str(sf2), bool(render_video)) for p in plans]
+    args = [(p, str(out_dir), int(seed), str(sf2), bool(render_video), None, views) for p in plans]
     if n_workers == 1:
         for i, a in enumerate(args):
             results[i] = render_piece(*a)
@@ -431,6 +479,8 @@ def generate(
         "sample_rate": SAMPLE_RATE,
         "track_seconds": list(track_seconds),
         "render_video": bool(render_video),
+        "views": views,
+        "excluded_pieces": len(excluded),
         "pieces": pieces,
     }
     atomic_write_text(out_dir / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n")

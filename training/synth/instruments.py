@@ -36,7 +36,8 @@ class Instrument:
     vibrato_cents
         Peak vibrato depth.
     seated
-        Played sitting (cello, bassoon, horn, tuba): the camera frames the player lower and wider.
+        Usually played sitting (cello, bassoon, horn, tuba); who sits and how the instrument is held is drawn
+        per performance (``training.synth.variety``), and the camera frames what the player does.
     open_strings
         Bowed strings: open-string pitches, low to high.
     partials
@@ -44,8 +45,6 @@ class Instrument:
     hand_loss
         Fraction of frames in which a tracker loses (right, left) hand: higher where a hand is hidden
         (the horn player's right hand in the bell) or small in the frame.
-    frame_extent
-        How far below the neck (in shoulder widths) the lowest hand goes, used to frame the camera.
     """
 
     code: str
@@ -60,7 +59,6 @@ class Instrument:
     open_strings: tuple[int, ...] = ()
     partials: tuple[int, ...] = ()
     hand_loss: tuple[float, float] = (0.04, 0.04)
-    frame_extent: float = 1.0
 
     @property
     def center(self) -> float:
@@ -77,28 +75,22 @@ _TBA = (34, 41, 46, 50, 53, 58, 62)
 
 _TABLE: tuple[Instrument, ...] = (
     Instrument("vn", "violin", 40, 55, 88, "bowed", True, 22, False, open_strings=(55, 62, 69, 76),
-               hand_loss=(0.04, 0.05), frame_extent=0.7),
+               hand_loss=(0.04, 0.05)),
     Instrument("va", "viola", 41, 48, 81, "bowed", True, 20, False, open_strings=(48, 55, 62, 69),
-               hand_loss=(0.04, 0.05), frame_extent=0.75),
+               hand_loss=(0.04, 0.05)),
     Instrument("vc", "cello", 42, 36, 74, "bowed", True, 20, True, open_strings=(36, 43, 50, 57),
-               hand_loss=(0.05, 0.04), frame_extent=1.25),
+               hand_loss=(0.05, 0.04)),
     Instrument("db", "double bass", 43, 28, 62, "bowed", True, 15, False, open_strings=(28, 33, 38, 43),
-               hand_loss=(0.07, 0.04), frame_extent=1.45),
-    Instrument("fl", "flute", 73, 60, 93, "flute", True, 15, False, hand_loss=(0.04, 0.05), frame_extent=0.6),
-    Instrument("ob", "oboe", 68, 58, 89, "reed", True, 12, False, hand_loss=(0.03, 0.03), frame_extent=1.0),
-    Instrument("cl", "clarinet", 71, 50, 89, "reed", False, 0, False, hand_loss=(0.03, 0.03),
-               frame_extent=1.05),
-    Instrument("sax", "saxophone", 65, 49, 81, "reed", True, 18, False, hand_loss=(0.04, 0.03),
-               frame_extent=1.0),
-    Instrument("bn", "bassoon", 70, 34, 72, "reed", True, 10, True, hand_loss=(0.05, 0.04), frame_extent=1.1),
-    Instrument("tpt", "trumpet", 56, 54, 82, "brass", True, 8, False, partials=_TPT, hand_loss=(0.03, 0.04),
-               frame_extent=0.5),
-    Instrument("hn", "horn", 60, 41, 77, "brass", False, 0, True, partials=_HN, hand_loss=(0.25, 0.04),
-               frame_extent=0.9),
-    Instrument("tbn", "trombone", 57, 40, 72, "brass", False, 0, False, partials=_TBN, hand_loss=(0.04, 0.05),
-               frame_extent=0.8),
-    Instrument("tba", "tuba", 58, 28, 58, "brass", False, 0, True, partials=_TBA, hand_loss=(0.04, 0.06),
-               frame_extent=0.9),
+               hand_loss=(0.07, 0.04)),
+    Instrument("fl", "flute", 73, 60, 93, "flute", True, 15, False, hand_loss=(0.04, 0.05)),
+    Instrument("ob", "oboe", 68, 58, 89, "reed", True, 12, False, hand_loss=(0.03, 0.03)),
+    Instrument("cl", "clarinet", 71, 50, 89, "reed", False, 0, False, hand_loss=(0.03, 0.03)),
+    Instrument("sax", "saxophone", 65, 49, 81, "reed", True, 18, False, hand_loss=(0.04, 0.03)),
+    Instrument("bn", "bassoon", 70, 34, 72, "reed", True, 10, True, hand_loss=(0.05, 0.04)),
+    Instrument("tpt", "trumpet", 56, 54, 82, "brass", True, 8, False, partials=_TPT, hand_loss=(0.03, 0.04)),
+    Instrument("hn", "horn", 60, 41, 77, "brass", False, 0, True, partials=_HN, hand_loss=(0.25, 0.04)),
+    Instrument("tbn", "trombone", 57, 40, 72, "brass", False, 0, False, partials=_TBN, hand_loss=(0.04, 0.05)),
+    Instrument("tba", "tuba", 58, 28, 58, "brass", False, 0, True, partials=_TBA, hand_loss=(0.04, 0.06)),
 )  # fmt: skip
 
 INSTRUMENTS: dict[str, Instrument] = {i.code: i for i in _TABLE}

@@ -12,10 +12,16 @@ y: down, z: toward the camera, origin at the neck):
   trumpet/horn/tuba valve combinations; the trombone's right hand follows the slide position.
 
 Notes drive the motion: bow strokes change direction at every onset with a speed that follows the velocity,
-fingers land a frame before the sound, winds breathe and lower the instrument in rests. A camera with
-per-performer distance, offset, yaw and roll projects the joints to a 1280x720 frame; tracking jitter,
-lost hands, low-visibility joints and dropped frames are then added at realistic rates, with MediaPipe's
-conventions (a lost hand is zeros with confidence 0, pose joints carry a visibility).
+fingers land a frame before the sound, winds breathe and lower the instrument in rests.
+
+Every performance draws, from one :class:`~training.synth.variety.Ranges` (all ranges and the reasons for them
+live there): the player's proportions and posture (upright to slumped, leaning), the way the instrument is
+held (the alto saxophone on its strap at the right hip, the horn's bell on the knee, a standing cellist, ...),
+seated or standing, left-handed where instruments are built mirrored; a camera with its own frame rate (one
+per piece), yaw, pitch, roll, distance (perspective) and framing, from a wide shot to an upper-body close-up
+with the hands at or past the frame edge; and a tracker, MediaPipe- or OpenPose-style, whose jitter grows
+with distance and speed, which loses hands in fast motion, swaps left and right hands for a few frames and
+reports low-confidence joints (:func:`track`).
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from minet_desktop.core.skeleton import (
 )
 from minet_desktop.media.midi import Note
 from training.synth.instruments import Instrument
+from training.synth.variety import HOLDS, LEFT_HANDED_OK, STANDARD, Ranges
 
 FPS = 30.0
 FRAME_SIZE = (1280, 720)
@@ -161,9 +168,15 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
 
 
 def controls(
-    notes: Sequence[Note], beat_times: np.ndarray, n_frames: int, lead: float = 1.0 / FPS
+    notes: Sequence[Note],
+    beat_times: np.ndarray,
+    n_frames: int,
+    lead: float | None = None,
+    fps: float = FPS,
 ) -> Controls:
-    t = np.arange(n_frames) / FPS
+    """Per-frame controls at ``fps``; fingers land ``lead`` seconds (default one frame) before the sound."""
+    lead = 1.0 / fps if lead is None else lead
+    t = np.arange(n_frames) / fps
     on = np.array([n.onset for n in notes])
     off = np.array([n.offset for n in notes])
     # The note a frame prepares for: the last one whose onset (minus the landing lead) has passed.
@@ -197,7 +210,7 @@ def controls(
         beat = np.where(t > beat_times[-1], beat_times.size - 1 + (t - beat_times[-1]) / period1, beat)
     else:
         beat = t * 2.0
-    onset_frames = np.round(on * FPS).astype(int)
+    onset_frames = np.round(on * fps).astype(int)
     return Controls(t, idx, sounding, vel, lift, inhale, beat, onset_frames)
 
 
@@ -267,7 +280,12 @@ def brass_valves(pitch: int, partials: Sequence[int]) -> tuple[int, int]:
 
 @dataclass
 class Performer:
-    """One player's proportions and one camera."""
+    """One player's proportions, posture and way of holding the instrument, one camera and one tracker.
+
+    Drawn by :meth:`sample` from a :class:`~training.synth.variety.Ranges`; the camera's ``scale`` and
+    ``center`` are set by :func:`frame_camera` once the pose is known (the framing follows what the player
+    does with the instrument, as a camera operator's would).
+    """
 
     upper: float
     fore: float
@@ -282,27 +300,90 @@ class Performer:
     pressed: float  # finger curl when pressing
     lifted: float
     offset: np.ndarray  # small per-player offset of instrument targets
+    fps: float = FPS
+    pitch: float = 0.0  # camera elevation, radians
+    distance: float = CAMERA_DISTANCE  # shoulder widths
+    lean_forward: float = 0.0  # radians, positive: slumped over the instrument
+    lean_side: float = 0.0
+    body_turn: float = 0.0
+    slump: float = 0.0  # 0 upright .. 1 shoulders rounded and dropped
+    seated: bool = False
+    hold: str = ""  # a way of holding the instrument (variety.HOLDS), "" for the instrument's only way
+    left_handed: bool = False
+    instrument_pitch: float = 0.0  # radians, mouth-held instruments
+    instrument_yaw: float = 0.0
+    framing: str = "wide"  # "wide" or "closeup"
+    framing_amount: float = 0.7  # wide: fill of the frame height; closeup: visible fraction
+    tracker: str = "mediapipe"  # or "openpose"
+    jitter_px: float = 1.5
+    jitter_rel: float = 0.006
+    jitter_speed: float = 0.05
+    fast_hand_speed: float = 3.0
+    fast_hand_loss: float = 0.4
+    hand_swap_rate: float = 0.0
+    frame_drop: float = 0.01
 
     @classmethod
-    def sample(cls, inst: Instrument, rng: np.random.Generator) -> Performer:
-        r = rng.normal(1.0, 0.045, 3)
-        extent = inst.frame_extent
-        w, h = FRAME_SIZE
-        neck_y = float(rng.uniform(0.26, 0.40)) * h
-        base = min(300.0, (0.94 * h - neck_y) / (extent + 0.35))
-        scale = float(base * rng.uniform(0.72, 1.0))
+    def sample(
+        cls, inst: Instrument, rng: np.random.Generator, ranges: Ranges | None = None, fps: float = FPS
+    ) -> Performer:
+        """A performer of ``inst`` with every free parameter drawn from ``ranges`` (STANDARD when None)."""
+        R = STANDARD if ranges is None else ranges
+        u = lambda lohi: float(rng.uniform(*lohi))  # noqa: E731
+        r = rng.normal(1.0, R.limb_sd, 3)
+        holds = HOLDS.get(inst.code)
+        hold = ""
+        if holds:
+            w = np.array([x[1] for x in holds])
+            hold = holds[int(rng.choice(len(holds), p=w / w.sum()))][0]
+        if inst.code in ("vc", "bn", "tba"):
+            seated = hold in ("seated", "lap")
+        elif inst.code == "db":
+            seated = hold == "stool"
+        elif inst.code == "hn":
+            seated = hold == "bell_knee" or bool(rng.random() < R.seated_p)
+        elif inst.code in ("vn", "va"):
+            seated = bool(rng.random() < R.seated_p)
+        else:
+            seated = bool(rng.random() < R.seated_p) and hold != "strap_hip"
+        lean = u(R.lean_forward_deg) + (4.0 if seated else 0.0)
+        roll_sd = R.camera_roll_sd_deg
+        yaw = u(R.camera_yaw_deg) * (1.0 if rng.random() < 0.5 else -1.0)
+        closeup = bool(rng.random() < R.closeup_p)
+        openpose = bool(rng.random() < R.openpose_p)
         return cls(
             upper=0.84 * r[0], fore=0.72 * r[1], hand=0.50 * r[2],
             mouth=float(rng.uniform(0.44, 0.54)),
             sway=float(rng.uniform(0.012, 0.05)) * (1.5 if inst.family == "bowed" else 1.0),
             sway_phase=float(rng.uniform(0, 2 * np.pi)),
-            scale=scale,
-            center=(float(w / 2 + rng.normal(0, 0.06 * w)), neck_y),
-            yaw=float(np.radians(rng.normal(0, 9))),
-            roll=float(np.radians(rng.normal(0, 2.5))),
+            scale=200.0, center=(FRAME_SIZE[0] / 2, FRAME_SIZE[1] / 3),  # set by frame_camera
+            yaw=float(np.radians(yaw)),
+            roll=float(np.radians(np.clip(rng.normal(0, roll_sd), -3 * roll_sd, 3 * roll_sd))),
             pressed=float(rng.uniform(0.62, 0.78)),
             lifted=float(rng.uniform(0.22, 0.38)),
             offset=rng.normal(0, 0.035, 3),
+            fps=float(fps),
+            pitch=float(np.radians(u(R.camera_pitch_deg))),
+            distance=u(R.camera_distance),
+            lean_forward=float(np.radians(lean)),
+            lean_side=float(np.radians(u(R.lean_side_deg))),
+            body_turn=float(np.radians(u(R.body_turn_deg))),
+            slump=u(R.slump),
+            seated=seated,
+            hold=hold,
+            left_handed=inst.code in LEFT_HANDED_OK and bool(rng.random() < R.left_handed_p),
+            instrument_pitch=float(np.radians(u(R.instrument_pitch_deg))),
+            instrument_yaw=float(np.radians(u(R.instrument_yaw_deg))),
+            framing="closeup" if closeup else "wide",
+            framing_amount=u(R.closeup_visible if closeup else R.wide_fill),
+            tracker="openpose" if openpose else "mediapipe",
+            jitter_px=u(R.jitter_px) * (1.6 if openpose else 1.0),
+            jitter_rel=u(R.jitter_rel) * (1.4 if openpose else 1.0),
+            jitter_speed=u(R.jitter_speed),
+            fast_hand_speed=u(R.fast_hand_speed),
+            fast_hand_loss=u(R.fast_hand_loss),
+            hand_swap_rate=u(R.hand_swap_rate) * (1.5 if openpose else 0.5),
+            frame_drop=u(R.frame_drop),
         )  # fmt: skip
 
 
@@ -319,31 +400,48 @@ def _torso(perf: Performer, c: Controls, inst: Instrument, rng: np.random.Genera
     """Per-frame rotation (T,3,3) and translation (T,3) of the body frame, and shoulder offsets."""
     T = c.t.size
     ph = np.pi * c.beat + perf.sway_phase  # one sway cycle every two beats
-    drift = _lowpass_noise(rng, T, 0.03, 2.5)
+    drift = _lowpass_noise(rng, T, 0.03, 2.5, fps=perf.fps)
     x = perf.sway * np.sin(ph) + drift[:, 0]
     y = 0.25 * perf.sway * np.abs(np.sin(ph)) + 0.6 * drift[:, 1]
     breath = inst.family != "bowed"
     y = y - (0.03 * c.inhale if breath else 0.012 * np.sin(2 * np.pi * 0.25 * c.t))
     y = y + 0.12 * c.lift * (inst.family != "bowed")
-    roll = 0.6 * perf.sway * np.sin(ph + 0.5) + extra_roll + 0.3 * drift[:, 2]
-    yaw = 0.5 * drift[:, 2]
+    roll = 0.6 * perf.sway * np.sin(ph + 0.5) + extra_roll + 0.3 * drift[:, 2] + perf.lean_side
+    yaw = 0.5 * drift[:, 2] + perf.body_turn
     cr, sr, cy, sy = np.cos(roll), np.sin(roll), np.cos(yaw), np.sin(yaw)
     Rz = np.zeros((T, 3, 3))
     Rz[:, 0, 0], Rz[:, 0, 1], Rz[:, 1, 0], Rz[:, 1, 1], Rz[:, 2, 2] = cr, -sr, sr, cr, 1
     Ry = np.zeros((T, 3, 3))
     Ry[:, 0, 0], Ry[:, 0, 2], Ry[:, 2, 0], Ry[:, 2, 2], Ry[:, 1, 1] = cy, sy, -sy, cy, 1
-    R = Rz @ Ry
+    # Leaning forward about the neck: what is below the neck (chest, instrument) moves back under it.
+    Rx = _rot_x(-perf.lean_forward)
+    R = Rz @ Ry @ Rx
     trans = np.stack([x, y, np.zeros(T)], axis=1)
     # Shoulders rise when breathing in (winds).
     shoulder_lift = -0.025 * c.inhale if breath else np.zeros(T)
     return R, trans, shoulder_lift
 
 
+def _rot_x(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _rot_y(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rot_z(a: float) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
 def _lowpass_noise(
-    rng: np.random.Generator, T: int, sigma: float, seconds: float, dims: int = 3
+    rng: np.random.Generator, T: int, sigma: float, seconds: float, dims: int = 3, fps: float = FPS
 ) -> np.ndarray:
     """Smooth random drift: white noise filtered by an exponential of time constant ``seconds``."""
-    a = np.exp(-1.0 / (seconds * FPS))
+    a = np.exp(-1.0 / (seconds * fps))
     w = rng.normal(0, sigma * np.sqrt(1 - a * a), (T, dims))
     out = np.empty_like(w)
     acc = rng.normal(0, sigma, dims)
@@ -354,7 +452,7 @@ def _lowpass_noise(
 
 
 def _bowing(
-    notes: Sequence[Note], c: Controls, rng: np.random.Generator, bow_len: float
+    notes: Sequence[Note], c: Controls, rng: np.random.Generator, bow_len: float, fps: float = FPS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Bow contact position along the bow (0 = frog .. bow_len = tip) per frame, and direction-change frames.
 
@@ -394,7 +492,7 @@ def _bowing(
         knots_p.append(cur)
         if i > 0:
             changes.append(n.onset)
-        end_t = max(n.offset, n.onset + 2.0 / FPS)
+        end_t = max(n.offset, n.onset + 2.0 / fps)
         knots_t.append(end_t)
         knots_p.append(cur + direction * length)
         prev_off = end_t
@@ -405,7 +503,7 @@ def _bowing(
     kt = np.maximum.accumulate(kt[order])
     kp = np.array(knots_p)[order]
     pos = np.interp(c.t, kt, kp)
-    change_frames = np.round(np.array(changes) * FPS).astype(int)
+    change_frames = np.round(np.array(changes) * fps).astype(int)
     return pos, change_frames
 
 
@@ -416,13 +514,21 @@ def perform(
     duration: float,
     rng: np.random.Generator,
     performer: Performer | None = None,
+    *,
+    ranges: Ranges | None = None,
+    fps: float = FPS,
 ) -> tuple[Pose3D, Performer]:
-    """The clean 3-D performance of ``notes`` on ``inst``."""
+    """The clean 3-D performance of ``notes`` on ``inst`` at ``fps``, framed by the performer's camera.
+
+    ``performer`` (drawn from ``ranges`` when None; its own ``fps`` then wins) fixes body, posture, hold,
+    camera and tracker.
+    """
     if not notes:
         raise ValueError("perform: no notes")
-    perf = performer if performer is not None else Performer.sample(inst, rng)
-    T = max(int(np.ceil(duration * FPS)), 2)
-    c = controls(notes, beat_times, T)
+    perf = performer if performer is not None else Performer.sample(inst, rng, ranges, fps)
+    fps = perf.fps
+    T = max(int(np.ceil(duration * fps)), 2)
+    c = controls(notes, beat_times, T, fps=fps)
     pitches = np.array([n.pitch for n in notes])
     mouth = np.array([0.0, -perf.mouth, 0.16])
     curls_r = np.full((T, 5), 0.45)
@@ -466,8 +572,14 @@ def perform(
             body = [(chin - dn * 0.12, chin + dn * 0.42 * k), (chin + dn * 0.42 * k, nut + dn * 0.1)]
         else:
             up = inst.code == "db"
-            nut = (np.array([0.40, -0.95, 0.40]) if up else np.array([0.36, -0.52, 0.42])) + off
-            bridge = np.array([0.05, 1.30, 0.50]) if up else np.array([0.05, 1.02, 0.52])
+            # The scroll rises to the head for a standing bass, a little lower on a stool; a standing
+            # cellist's long endpin lifts the cello toward a bass's position.
+            if up:
+                nut_y, bridge_y = (-0.95, 1.30) if perf.hold != "stool" else (-0.78, 1.15)
+            else:
+                nut_y, bridge_y = (-0.52, 1.02) if perf.hold != "standing" else (-0.80, 1.15)
+            nut = np.array([0.40 if up else 0.36, nut_y, 0.40 if up else 0.42]) + off
+            bridge = np.array([0.05, bridge_y, 0.50 if up else 0.52])
             dn = _unit(bridge - nut)
             string_len = float(np.linalg.norm(bridge - nut))
             lw = (
@@ -484,7 +596,7 @@ def perform(
                 (nut - dn * 0.25, nut + dn * (string_len - 0.6)),
                 (nut + dn * (string_len - 0.6), nut + dn * (string_len + 0.55)),
             ]
-        bowpos, changes = _bowing(notes, c, rng, bow_len)
+        bowpos, changes = _bowing(notes, c, rng, bow_len, fps)
         events["bow"] = changes
         # String crossing tilts the bow: rotate the outward bow direction about the string axis.
         ang = np.radians(22.0) * cross * (-1.0 if inst.code in ("vn", "va") else 1.0)
@@ -522,33 +634,38 @@ def perform(
             lpole, rpole = np.array([0.5, 1.0, 0.2]), np.array([-0.55, 1.0, -0.15])
             drop = c.lift[:, None] * np.array([0.0, 0.35, 0.05])
             lines = [(bc(e - d * 0.2) + drop, bc(e + d * 1.5) + drop)]
-        elif inst.code in ("cl", "ob"):
-            tilt = 0.58 if inst.code == "cl" else 0.40
+        elif inst.code in ("cl", "ob") or perf.hold == "soprano":
+            # (the soprano saxophone is held straight out like a clarinet, a little further from the body)
+            tilt = {"cl": 0.58, "ob": 0.40}.get(inst.code, 0.70) + (0.12 if perf.seated else 0.0)
             d = _unit(np.array([0.0, 1.0, tilt]))
             length = 1.7 if inst.code == "cl" else 1.6
-            lw = bc(m + d * (0.82 if inst.code == "cl" else 0.74) + np.array([0.12, 0.03, -0.08]))
-            rw = bc(m + d * (1.22 if inst.code == "cl" else 1.10) + np.array([-0.13, 0.03, -0.06]))
+            lw = bc(m + d * (0.74 if inst.code == "ob" else 0.82) + np.array([0.12, 0.03, -0.08]))
+            rw = bc(m + d * (1.10 if inst.code == "ob" else 1.22) + np.array([-0.13, 0.03, -0.06]))
             lf, ln = np.array([-0.9, 0.15, 0.35]), np.array([-0.65, 0.0, 0.75])
             rf, rn = np.array([0.9, 0.15, 0.35]), np.array([0.65, 0.0, 0.75])
-            spread = 1.0 if inst.code == "cl" else 0.55
+            spread = 0.55 if inst.code == "ob" else 1.0
             lpole, rpole = np.array([spread, 0.8, -0.1]), np.array([-spread, 0.8, -0.1])
             lines = [(bc(m) + drop, bc(m + d * length) + drop)]
         elif inst.code == "sax":
-            neck_end = m + np.array([-0.05, 0.18, 0.22])
-            d = _unit(np.array([-0.32, 1.0, 0.12]))
-            lw = bc(neck_end + d * 0.62 + np.array([0.14, 0.0, -0.05]))
-            rw = bc(neck_end + d * 1.02 + np.array([0.10, 0.0, 0.02]))
+            # Alto/tenor on a neck strap: the crook comes down from the mouth and the body hangs at the right
+            # hip (or in front, between the knees): both hands well below the chest, the right one at the hip.
+            hip = perf.hold == "strap_hip"
+            neck_end = m + np.array([-0.05 if hip else -0.02, 0.24, 0.26])
+            d = _unit(np.array([-0.36, 1.0, -0.04]) if hip else np.array([-0.08, 1.0, 0.10]))
+            lw = bc(neck_end + d * 0.95 + np.array([0.14, 0.0, 0.02]))
+            rw = bc(neck_end + d * 1.38 + np.array([0.10, 0.0, 0.06]))
             lf, ln = np.array([-0.9, 0.2, 0.35]), np.array([-0.5, 0.0, 0.85])
             rf, rn = np.array([-0.6, 0.2, 0.75]), np.array([-0.3, 0.0, 0.95])
             lpole, rpole = np.array([0.8, 1.0, 0.0]), np.array([-1.0, 0.5, -0.2])
-            bell = neck_end + d * 1.35
+            bell = neck_end + d * 1.65
             lines = [
                 (bc(m) + drop, bc(neck_end) + drop),
                 (bc(neck_end) + drop, bc(bell) + drop),
-                (bc(bell) + drop, bc(bell + np.array([0.22, -0.3, 0.05])) + drop),
+                (bc(bell) + drop, bc(bell + np.array([0.22, -0.4, 0.12])) + drop),
             ]
         else:  # bassoon: diagonal from the right hip up past the left shoulder
-            boot = np.array([-0.42, 1.05, 0.28]) + off
+            # (on a seat strap when seated; a neck strap or harness holds it higher when standing)
+            boot = np.array([-0.42, 1.05 if perf.hold != "standing" else 0.82, 0.28]) + off
             a = _unit(np.array([0.40, -0.92, -0.06]))
             lw = bc(boot + a * 0.92 + np.array([0.13, 0.0, -0.02]))
             rw = bc(boot + a * 0.32 + np.array([-0.12, 0.0, 0.06]))
@@ -584,15 +701,17 @@ def perform(
                 (bc(v + np.array([0.0, -0.05, 0.0])) + drop, bc(v + np.array([0.0, 0.12, 0.0])) + drop),
             ]
         elif inst.code == "hn":
-            h = np.array([-0.22, 0.28, 0.42]) + off
+            # Bell resting on the right thigh (seated) puts the horn and both hands lower than held free.
+            knee = perf.hold == "bell_knee"
+            h = np.array([-0.22, 0.48 if knee else 0.28, 0.45 if knee else 0.42]) + off
             lw = bc(h + np.array([0.14, -0.10, 0.02]))
             lf, ln = np.array([-0.9, 0.2, 0.3]), np.array([-0.3, 0.2, 0.9])
-            rw = bc(np.array([-0.64, 0.45, 0.05]) + off)
+            rw = bc(np.array([-0.68, 0.98, 0.35] if knee else [-0.64, 0.45, 0.05]) + off)
             rf, rn = np.array([0.15, 0.9, -0.3]), np.array([0.9, 0.0, 0.3])
             curls_l = _per_note_steps(np.column_stack([np.full(len(vc), 0.45), vc, np.full(len(vc), 0.3)]), c)
             curls_r = np.tile([0.3, 0.22, 0.22, 0.24, 0.26], (T, 1))
             lpole, rpole = np.array([0.7, 1.0, -0.1]), np.array([-1.0, 0.5, -0.4])
-            bell = np.array([-0.70, 0.55, -0.05]) + off
+            bell = np.array([-0.80, 1.25, 0.40] if knee else [-0.70, 0.55, -0.05]) + off
             lines = [
                 (bc(m) + drop, bc(h) + drop),
                 (bc(h + np.array([0.2, 0.0, 0.0])) + drop, bc(bell) + drop),
@@ -612,21 +731,45 @@ def perform(
                 (bc(m) + drop, m[None] + s_axis[None] * (slide[:, None] + 0.55) + drop),
                 (bc(m + np.array([0.1, 0.05, 0.0])) + drop, bc(m + np.array([0.22, 0.1, 0.9])) + drop),
             ]
-        else:  # tuba, in the lap
-            valves_at = np.array([-0.10, 0.30, 0.62]) + off
+        else:  # tuba, in the lap (or higher, on a strap or stand, when standing)
+            lift_t = np.array([0.0, -0.25 if perf.hold == "standing" else 0.0, 0.0])
+            valves_at = np.array([-0.10, 0.30, 0.62]) + off + lift_t
             rw = bc(valves_at + np.array([-0.22, 0.04, -0.04]))
             rf, rn = np.array([0.85, 0.35, 0.2]), np.array([0.1, 1.0, 0.2])
-            lw = bc(np.array([0.46, 0.36, 0.42]) + off)
+            lw = bc(np.array([0.46, 0.36, 0.42]) + off + lift_t)
             lf, ln = np.array([-0.5, -0.6, 0.4]), np.array([-0.8, 0.0, 0.4])
             curls_r = _per_note_steps(np.column_stack([np.full(len(vc), 0.4), vc, np.full(len(vc), 0.3)]), c)
             curls_l = np.tile([0.4, 0.5, 0.5, 0.55, 0.55], (T, 1))
             lpole, rpole = np.array([1.0, 0.6, -0.2]), np.array([-1.0, 0.7, -0.2])
-            body_c = np.array([0.10, 0.80, 0.38]) + off
-            bell = np.array([0.50, -0.85, 0.32]) + off
+            body_c = np.array([0.10, 0.80, 0.38]) + off + lift_t
+            bell = np.array([0.50, -0.85, 0.32]) + off + lift_t
             lines = [(bc(m), bc(valves_at)), (bc(body_c + np.array([0.0, 0.45, 0.0])), bc(bell))]
             drop = np.zeros((T, 3))
         lw = lw + drop
         rw = rw + drop
+
+    if inst.code in ("fl", "ob", "cl", "tpt", "tbn") or perf.hold == "soprano":
+        # How steeply (the flute: how far it droops) and how far sideways this player points the instrument.
+        tilt = _rot_z(-0.6 * perf.instrument_pitch) if inst.code == "fl" else _rot_x(perf.instrument_pitch)
+        Ri = _rot_y(perf.instrument_yaw) @ tilt
+        m0 = mouth + off
+
+        def about(p: np.ndarray) -> np.ndarray:
+            return m0 + (np.asarray(p, np.float64) - m0) @ Ri.T
+
+        lw, rw = about(lw), about(rw)
+        lf, ln, rf, rn = lf @ Ri.T, ln @ Ri.T, rf @ Ri.T, rn @ Ri.T
+        lpole, rpole = lpole @ Ri.T, rpole @ Ri.T
+        lines = [(about(a), about(b)) for a, b in lines]
+    if perf.left_handed:
+        # A left-handed instrument is the mirror image, and each hand does the other's job.
+        Mx = np.array([-1.0, 1.0, 1.0])
+        lw, rw = rw * Mx, lw * Mx
+        lf, rf, ln, rn = rf * Mx, lf * Mx, rn * Mx, ln * Mx
+        lpole, rpole = rpole * Mx, lpole * Mx
+        curls_l, curls_r = curls_r, curls_l
+        lines = [(a * Mx, b * Mx) for a, b in lines]
+        extra_roll = -extra_roll
 
     R, trans, sh_lift = _torso(perf, c, inst, rng, extra_roll)
 
@@ -634,14 +777,20 @@ def perform(
         return np.einsum("tij,tj->ti", R, p) + trans
 
     neck = world(np.zeros((T, 3)))
-    rs_local = np.array([-0.5, 0.0, -0.04]) + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
-    ls_local = np.array([0.5, 0.0, -0.04]) + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
+    # A slumped player's shoulders are rounded forward and dropped.
+    hunch = np.array([0.0, 0.05, 0.10]) * perf.slump
+    rs_local = np.array([-0.5, 0.0, -0.04]) + hunch + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
+    ls_local = np.array([0.5, 0.0, -0.04]) + hunch + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
     if inst.code in ("vn", "va"):
-        ls_local = ls_local + np.array([0.0, -0.04, 0.0])  # the violin shoulder is raised a little
+        raised = np.array([0.0, -0.04, 0.0])  # the violin shoulder is raised a little
+        if perf.left_handed:
+            rs_local = rs_local + raised
+        else:
+            ls_local = ls_local + raised
     rs, ls = world(rs_local), world(ls_local)
     # Small physiological tremor / micro-movement of the hands.
-    rw = world(rw + _lowpass_noise(rng, T, 0.006, 0.3))
-    lw = world(lw + _lowpass_noise(rng, T, 0.006, 0.3))
+    rw = world(rw + _lowpass_noise(rng, T, 0.006, 0.3, fps=fps))
+    lw = world(lw + _lowpass_noise(rng, T, 0.006, 0.3, fps=fps))
     rot = lambda v: np.einsum("tij,tj->ti", R, _bcast(v, T))  # noqa: E731
     re_, rw = two_bone_ik(rs, rw, perf.upper, perf.fore, rot(rpole))
     le_, lw = two_bone_ik(ls, lw, perf.upper, perf.fore, rot(lpole))
@@ -653,23 +802,67 @@ def perform(
     joints[:, list(R_HAND)] = rh
     joints[:, list(L_HAND)] = lh
     seg = [np.stack([world(a), world(b)], axis=1) for a, b in lines]
-    return Pose3D(joints, seg, events), perf
+    pose = Pose3D(joints, seg, events)
+    if performer is None:
+        frame_camera(pose, perf, rng)
+    return pose, perf
 
 
 # --------------------------------------------------------------------------------------------------------
 # Camera and tracker
 
 
-def project(points: np.ndarray, perf: Performer) -> np.ndarray:
-    """``(..., 3)`` body units -> ``(..., 2)`` pixels (camera yaw/roll, weak perspective)."""
+def _camera_plane(points: np.ndarray, perf: Performer) -> np.ndarray:
+    """``(..., 3)`` body units -> ``(..., 2)`` image-plane units around the neck (yaw, pitch, perspective, roll)."""
     x, y, z = points[..., 0], points[..., 1], points[..., 2]
     cy, sy = np.cos(perf.yaw), np.sin(perf.yaw)
     x, z = cy * x + sy * z, -sy * x + cy * z
-    k = CAMERA_DISTANCE / (CAMERA_DISTANCE - z)
+    cp, sp = np.cos(perf.pitch), np.sin(perf.pitch)
+    y, z = cp * y - sp * z, sp * y + cp * z
+    k = perf.distance / np.maximum(perf.distance - z, 0.5)
     x, y = x * k, y * k
     cr, sr = np.cos(perf.roll), np.sin(perf.roll)
-    x, y = cr * x - sr * y, sr * x + cr * y
-    return np.stack([perf.center[0] + perf.scale * x, perf.center[1] + perf.scale * y], axis=-1)
+    return np.stack([cr * x - sr * y, sr * x + cr * y], axis=-1)
+
+
+def project(points: np.ndarray, perf: Performer) -> np.ndarray:
+    """``(..., 3)`` body units -> ``(..., 2)`` pixels (camera yaw/pitch/roll, perspective at its distance)."""
+    p = _camera_plane(points, perf)
+    return np.stack(
+        [perf.center[0] + perf.scale * p[..., 0], perf.center[1] + perf.scale * p[..., 1]], axis=-1
+    )
+
+
+#: The top of the head above the neck, shoulder widths (not a tracked joint; framing keeps it in view).
+_HEAD_TOP = 1.1
+
+
+def frame_camera(pose: Pose3D, perf: Performer, rng: np.random.Generator) -> None:
+    """Set the camera's ``scale`` and ``center`` for the performer's framing, from where the body goes.
+
+    Wide shots fit head to lowest hand into ``framing_amount`` of the frame height (and the width), placed
+    anywhere in the frame; close-ups show the top ``framing_amount`` of it (so the hands may be past the
+    bottom edge), the head near the top edge, the player near the middle.
+    """
+    w, h = FRAME_SIZE
+    head = pose.joints[:, NECK] + np.array([0.0, -_HEAD_TOP, 0.0])
+    pts = _camera_plane(np.concatenate([pose.joints, head[:, None]], axis=1), perf)  # (T, 48, 2)
+    top, bottom = np.percentile(pts[..., 1].min(axis=1), 5), np.percentile(pts[..., 1].max(axis=1), 95)
+    left, right = np.percentile(pts[..., 0].min(axis=1), 5), np.percentile(pts[..., 0].max(axis=1), 95)
+    height, width = max(bottom - top, 0.5), max(right - left, 0.5)
+    if perf.framing == "closeup":
+        margin = float(rng.uniform(-0.04, 0.06)) * h  # the top of the head may be cut a little
+        scale = (h - margin) / (perf.framing_amount * height)
+        scale = min(scale, 0.8 * w)  # shoulders at most 80 % of the frame width
+        x0 = w / 2 + float(rng.uniform(-0.12, 0.12)) * w - scale * (left + right) / 2
+        y0 = margin - scale * top
+    else:
+        scale = min(perf.framing_amount * h / height, 0.92 * w / width)
+        slack_x, slack_y = w - scale * width, h - scale * height
+        x0 = float(rng.uniform(0.04, 0.96)) * max(slack_x, 0.0) - scale * left
+        y0 = float(rng.uniform(0.1, 0.9)) * max(slack_y, 0.0) - scale * top
+    perf.scale = float(scale)
+    perf.center = (float(x0), float(y0))
 
 
 def _bursts(rng: np.random.Generator, T: int, rate: float, mean_len: float) -> np.ndarray:
@@ -685,47 +878,105 @@ def _bursts(rng: np.random.Generator, T: int, rate: float, mean_len: float) -> n
     return out
 
 
+def _bursts_of(rng: np.random.Generator, T: int, rate: float, lo: int, hi: int) -> np.ndarray:
+    """Bool (T,) with about ``rate`` of frames covered by bursts of ``lo``..``hi`` frames."""
+    out = np.zeros(T, bool)
+    if rate <= 0:
+        return out
+    mean = (lo + hi) / 2
+    for s in np.flatnonzero(rng.random(T) < rate / mean):
+        out[s : s + int(rng.integers(lo, hi + 1))] = True
+    return out
+
+
 def track(
-    pose: Pose3D, perf: Performer, inst: Instrument, rng: np.random.Generator, frame_drop: float = 0.01
+    pose: Pose3D, perf: Performer, inst: Instrument, rng: np.random.Generator, frame_drop: float | None = None
 ) -> np.ndarray:
-    """What a MediaPipe-like tracker reports for a clean pose: ``(T, 3, 47)`` float32 pixels + confidence."""
+    """What a tracker reports for a clean pose: ``(T, 3, 47)`` float32 pixels + confidence.
+
+    ``perf.tracker`` picks the tracker's habits. Both: jitter that grows as the player gets smaller in the
+    frame (a floor in pixels) and with the joint's speed (motion blur); hands lost in bursts, more often when
+    the wrist moves fast or the hand is small or outside the frame; left and right hands swapped for a few
+    frames; low-confidence joints behind the instrument; frames without a person. MediaPipe (Holistic):
+    temporally smoothed jitter, a hand is found (confidence 1) or lost (zeros), pose joints outside the frame
+    are extrapolated with low visibility. OpenPose (Solos' skeletons): per-frame jitter, continuous
+    confidences, single finger points dropped, joints outside the frame not reported (zeros).
+    """
     T = pose.joints.shape[0]
+    fps = perf.fps
+    openpose = perf.tracker == "openpose"
     xy = project(pose.joints, perf)  # (T, 47, 2)
     s = perf.scale
-    # Jitter: temporally correlated per joint; hands also shake as a whole (the hand model re-fits per frame).
-    body_noise = _lowpass_noise(rng, T, 0.006 * s, 0.08, 2 * 7).reshape(T, 7, 2)
-    hand_whole = _lowpass_noise(rng, T, 0.008 * s, 0.1, 4).reshape(T, 2, 1, 2)
-    hand_pts = rng.normal(0, 0.004 * s, (T, 40, 2))
-    xy[:, :7] += body_noise
-    xy[:, 7:27] += hand_whole[:, 0] + hand_pts[:, :20]
-    xy[:, 27:47] += hand_whole[:, 1] + hand_pts[:, 20:]
+    # Jitter: a floor in pixels plus a share of the body size, plus motion blur along fast joints.
+    speed_px = np.zeros((T, N_JOINTS))
+    speed_px[1:] = np.linalg.norm(np.diff(xy, axis=0), axis=2)
+    sigma = perf.jitter_px + perf.jitter_rel * s + perf.jitter_speed * speed_px  # (T, 47)
+    if openpose:  # detection per frame, no smoothing
+        body_noise = rng.normal(0, 1, (T, 7, 2))
+        hand_whole = rng.normal(0, 0.8, (T, 2, 1, 2))
+        hand_pts = rng.normal(0, 1.0, (T, 40, 2))
+    else:  # MediaPipe's landmark smoothing makes the jitter temporally correlated
+        body_noise = _lowpass_noise(rng, T, 1.0, 0.08, 2 * 7, fps=fps).reshape(T, 7, 2)
+        hand_whole = _lowpass_noise(rng, T, 1.2, 0.1, 4, fps=fps).reshape(T, 2, 1, 2)
+        hand_pts = rng.normal(0, 0.6, (T, 40, 2))
+    xy[:, :7] += body_noise * sigma[:, :7, None]
+    xy[:, 7:27] += (hand_whole[:, 0] + hand_pts[:, :20]) * sigma[:, 7:27, None]
+    xy[:, 27:47] += (hand_whole[:, 1] + hand_pts[:, 20:]) * sigma[:, 27:47, None]
     conf = np.ones((T, N_JOINTS))
     # Pose visibilities: high for shoulders, lower and noisier toward the wrists; occluded wrists lower.
     base = np.array([0.99, 0.995, 0.96, 0.92, 0.995, 0.96, 0.92])
+    if openpose:
+        base = base - np.array([0.15, 0.12, 0.18, 0.22, 0.12, 0.18, 0.22])
     if inst.code == "hn":
-        base[3] = 0.55  # right hand inside the bell
+        base[3 if not perf.left_handed else 6] = 0.55  # the hand inside the bell
     if inst.code in ("vc", "db", "tba"):
         base[[2, 3]] -= 0.05
-    vis = base[None] + _lowpass_noise(rng, T, 0.03, 0.3, 7)
+    vis = base[None] + _lowpass_noise(rng, T, 0.03 if not openpose else 0.08, 0.3, 7, fps=fps)
     dips = _bursts(rng, T, 0.02, 4.0)  # a wrist or elbow briefly hidden behind the instrument
     which = rng.integers(2, 7, T)
     vis[dips, which[dips]] -= rng.uniform(0.5, 0.8, int(dips.sum()))
     conf[:, :7] = np.clip(vis, 0.0, 1.0)
     w, h = FRAME_SIZE
     outside = (xy[..., 0] < 0) | (xy[..., 0] >= w) | (xy[..., 1] < 0) | (xy[..., 1] >= h)
-    conf[:, :7] = np.where(outside[:, :7], np.minimum(conf[:, :7], 0.15), conf[:, :7])
-    # Hands: found (confidence 1) or lost (zeros) in bursts.
-    for _side, (hand_idx, wrist, rate) in enumerate(
-        ((list(R_HAND), R_WRIST, inst.hand_loss[0]), (list(L_HAND), L_WRIST, inst.hand_loss[1]))
+    conf[:, :7] = np.where(outside[:, :7], 0.0 if openpose else np.minimum(conf[:, :7], 0.15), conf[:, :7])
+    # Hands: lost in bursts, when the wrist moves fast (blur), when small in the frame or outside it.
+    hand_px = perf.hand * s
+    small = float(np.clip((60.0 - hand_px) / 60.0, 0.0, 0.8))  # a hand under ~60 px is often missed
+    for hand_idx, wrist, rate in (
+        (list(R_HAND), R_WRIST, inst.hand_loss[0]),
+        (list(L_HAND), L_WRIST, inst.hand_loss[1]),
     ):
+        wrist_speed = np.zeros(T)
+        wrist_speed[1:] = np.linalg.norm(np.diff(pose.joints[:, wrist], axis=0), axis=1) * fps
+        rate = min(0.6, rate * (1.3 if openpose else 1.0) + 0.3 * small)
         lost = _bursts(rng, T, rate, float(rng.uniform(3.0, 8.0)))
+        fast = wrist_speed > perf.fast_hand_speed
+        lost |= fast & (rng.random(T) < perf.fast_hand_loss)
         lost |= outside[:, hand_idx].mean(axis=1) > 0.3
-        conf[:, hand_idx] = np.where(lost[:, None], 0.0, 1.0)
-        # MediaPipe mapping: a hidden pose wrist is replaced by the found hand's own wrist.
-        use_hand = (~lost) & (conf[:, wrist] < 0.5)
-        conf[use_hand, wrist] = 1.0
+        if openpose:
+            # Continuous per-point confidences; single finger points drop out when unsure.
+            hc = np.clip(rng.uniform(0.35, 0.85) + _lowpass_noise(rng, T, 0.12, 0.2, 1, fps=fps), 0.05, 0.95)
+            pc = np.clip(hc + rng.normal(0, 0.15, (T, 20)), 0.0, 1.0)
+            pc[pc < 0.1] = 0.0
+            pc[outside[:, hand_idx]] = 0.0
+            conf[:, hand_idx] = np.where(lost[:, None], 0.0, pc)
+        else:
+            conf[:, hand_idx] = np.where(lost[:, None], 0.0, 1.0)
+            # MediaPipe mapping: a hidden pose wrist is replaced by the found hand's own wrist.
+            use_hand = (~lost) & (conf[:, wrist] < 0.5)
+            conf[use_hand, wrist] = 1.0
+    # Left and right hands confused for a few frames.
+    swap = _bursts_of(rng, T, perf.hand_swap_rate, 2, 6)
+    if swap.any():
+        r_idx, l_idx = list(R_HAND), list(L_HAND)
+        for arr in (xy, conf):
+            tmp = arr[swap][:, r_idx].copy()
+            sub = arr[swap]
+            sub[:, r_idx] = sub[:, l_idx]
+            sub[:, l_idx] = tmp
+            arr[swap] = sub
     # Whole frames without a person.
-    dropped = _bursts(rng, T, frame_drop, 1.6)
+    dropped = _bursts(rng, T, perf.frame_drop if frame_drop is None else frame_drop, 1.6)
     conf[dropped] = 0.0
     kp = np.empty((T, 3, N_JOINTS), np.float32)
     kp[:, 0] = xy[..., 0]

@@ -1,5 +1,9 @@
 """``minet-train synth-report DIR``: minutes and pitch ranges per instrument, and a skeleton contact sheet.
 
+The contact sheet has one row per instrument and up to :data:`PER_ROW` performances in it, each drawn in its
+whole camera frame (so framing, camera angle and hands past the frame edge show), labelled with the way it is
+held, the camera yaw, the tracker and the frame rate when the corpus's ``synth.json`` records them.
+
 Works on any URMP-layout folder with ``Kp_*.npz`` keypoints (the synthetic corpus or real URMP with extracted
 keypoints): it reads what the training cache would read, through ``training.datasets.urmp.read_urmp``.
 """
@@ -18,6 +22,8 @@ from minet_desktop.pose.keypoint_file import KeypointFile
 from training.datasets.base import INSTRUMENT_CODES, INSTRUMENT_NAMES
 
 TILE = 320
+#: Performances per instrument on the contact sheet.
+PER_ROW = 6
 CONTACT_SHEET = "contact_sheet.png"
 _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -61,6 +67,60 @@ def draw_tile(
     return tile
 
 
+def draw_frame_tile(
+    kp_frame: np.ndarray, frame_size: tuple[int, int], label: str, width: int = TILE
+) -> np.ndarray:
+    """One skeleton frame ``(3, 47)`` drawn in its whole camera frame, scaled to ``width`` pixels wide."""
+    import cv2
+
+    from training.synth.video import draw_skeleton
+
+    fw, fh = (int(frame_size[0]), int(frame_size[1])) if frame_size[0] > 0 else (1280, 720)
+    s = width / fw
+    height = max(1, int(round(fh * s)))
+    f = kp_frame.copy()
+    f[0] *= s
+    f[1] *= s
+    tile = np.full((height, width, 3), 255, np.uint8)
+    draw_skeleton(tile, f, scale=0.45)
+    cv2.putText(tile, label, (5, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.rectangle(tile, (0, 0), (width - 1, height - 1), (160, 160, 160), 1)
+    return tile
+
+
+def _views(root: Path) -> dict[tuple[str, str], dict]:
+    """(piece folder, player number) -> the view recorded in synth.json (empty when there is none)."""
+    import json
+
+    try:
+        m = json.loads((root / "synth.json").read_text())
+        return {
+            (p["folder"], str(pl["player"])): {**pl.get("view", {}), "fps": pl.get("fps")}
+            for p in m["pieces"]
+            for pl in p["players"]
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _view_label(code: str, view: dict, fps: float) -> str:
+    parts = [code]
+    if view.get("hold"):
+        parts.append(view["hold"])
+    elif "seated" in view:
+        parts.append("seated" if view["seated"] else "standing")
+    if view.get("left_handed"):
+        parts.append("left-h.")
+    if "yaw_deg" in view:
+        parts.append(f"yaw {view['yaw_deg']:+.0f}")
+    if view.get("framing") == "closeup":
+        parts.append("close")
+    if view.get("tracker"):
+        parts.append("OP" if view["tracker"] == "openpose" else "MP")
+    parts.append(f"{fps:g}fps")
+    return " ".join(parts)
+
+
 def _with_point(f: np.ndarray, extra: np.ndarray) -> np.ndarray:
     """``(1, 3, 47)`` keypoints whose unused slot (a low-confidence joint, or the neck) also covers ``extra``."""
     g = np.concatenate([f, extra], axis=1)  # (3, 48)
@@ -97,10 +157,12 @@ def write_report(corpus_dir: str | PathLike[str], out_png: str | PathLike[str] |
     if not root.is_dir():
         raise InputError(root, "corpus folder not found")
     tracks, problems = read_urmp(root)
+    views = _views(root)
     per: dict[str, dict] = {}
     for tr in tracks:
         d = per.setdefault(
-            tr.instrument, {"seconds": 0.0, "tracks": 0, "lo": 127, "hi": 0, "kp": None, "lost": []}
+            tr.instrument,
+            {"seconds": 0.0, "tracks": 0, "lo": 127, "hi": 0, "kp": None, "lost": [], "tiles": []},
         )
         try:
             d["seconds"] += sf.info(str(tr.audio_path)).duration
@@ -117,6 +179,11 @@ def write_report(corpus_dir: str | PathLike[str], out_png: str | PathLike[str] |
             d["lost"].append(((kp[:, 2, 7] == 0).mean() + (kp[:, 2, 27] == 0).mean()) / 2)
             if d["kp"] is None:
                 d["kp"] = kp[best_frame(kp)]
+            if len(d["tiles"]) < PER_ROW:
+                player = tr.keypoints_path.name.split("_")[1]
+                view = views.get((tr.keypoints_path.parent.name, player), {})
+                label = _view_label(tr.instrument, view, kf.fps)
+                d["tiles"].append(draw_frame_tile(kp[best_frame(kp)], kf.frame_size, label))
     if not any(d["kp"] is not None for d in per.values()):
         raise InputError(root, "no track with keypoints (Kp_*.npz) found")
     lines = [
@@ -124,7 +191,7 @@ def write_report(corpus_dir: str | PathLike[str], out_png: str | PathLike[str] |
         f"{sum(d['seconds'] for d in per.values()) / 60:.1f} minutes"
     ]
     lines.append(f"{'instrument':<13}{'tracks':>7}{'minutes':>9}  pitch range        hands lost")
-    tiles = []
+    rows = []
     for code in INSTRUMENT_CODES:
         if code not in per:
             continue
@@ -136,15 +203,19 @@ def write_report(corpus_dir: str | PathLike[str], out_png: str | PathLike[str] |
         lines.append(
             f"{INSTRUMENT_NAMES[code]:<13}{d['tracks']:>7}{d['seconds'] / 60:>9.2f}  {rng:<18} {lost:>6}"
         )
-        if d["kp"] is not None:
-            tiles.append(draw_tile(d["kp"], f"{code} {INSTRUMENT_NAMES[code]}"))
+        if d["tiles"]:
+            rows.append(d["tiles"])
     if problems:
         lines.append(f"{len(problems)} problem(s) while reading:")
         lines.extend(f"  {p}" for p in problems.problems[:20])
-    cols = min(5, len(tiles))
-    while len(tiles) % cols:
-        tiles.append(np.full_like(tiles[0], 255))
-    sheet = np.vstack([np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
+    cols = max(len(r) for r in rows)
+    h = max(t.shape[0] for r in rows for t in r)
+    blank = np.full((h, TILE, 3), 255, np.uint8)
+    sheet = np.vstack([
+        np.hstack([np.pad(t, ((0, h - t.shape[0]), (0, 0), (0, 0)), constant_values=255) for t in r]
+                  + [blank] * (cols - len(r)))
+        for r in rows
+    ])  # fmt: skip
     png = Path(out_png) if out_png is not None else root / CONTACT_SHEET
     with atomic_path(png, suffix=".png") as tmp:
         if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):

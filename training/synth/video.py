@@ -10,6 +10,7 @@ frame regressor draws the same stick figure from keypoints at training and at in
 from __future__ import annotations
 
 from collections.abc import Sequence
+from fractions import Fraction
 from os import PathLike
 from pathlib import Path
 
@@ -53,7 +54,8 @@ def write_video(path: str | PathLike[str], frames, fps: float = 30.0) -> Path:
             stream = None
             for frame in frames:
                 if stream is None:
-                    stream = out.add_stream("libx264", rate=int(round(fps)))
+                    # 29.97 stays 30000/1001, not 30
+                    stream = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
                     stream.width, stream.height = frame.shape[1], frame.shape[0]
                     stream.pix_fmt = "yuv420p"
                     stream.options = {"crf": "23", "preset": "veryfast", "threads": "1"}

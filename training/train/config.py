@@ -91,6 +91,10 @@ class TrainConfig:
     threads: int = 0
     # Metrics are logged (and the progress bar refreshed) every this many steps.
     log_every: int = 10
+    # Skeleton augmentation of the training crops (training.train.augment.SkeletonAugment: similarity and mild
+    # perspective, limb lengths, joint and hand dropout, time warp, frame-rate jitter) for every stage that
+    # reads skeletons; off by default so that older recipes train as they did.
+    augment_skeleton: bool = False
 
     def __post_init__(self) -> None:
         for name in (

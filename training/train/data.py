@@ -325,6 +325,7 @@ class PriorCropDataset(CropDataset):
         k = np.asarray(skel_all[f0 : f0 + n_frames], dtype=np.float32)  # (<=n_frames, 3, 47)
         if k.shape[0] < n_frames:
             k = np.concatenate([k, np.repeat(k[-1:], n_frames - k.shape[0], axis=0)], axis=0)
+        k = self._augmented(k, index)
         notes_all = self._array(ti, "notes")
         notes = np.zeros(n_frames, np.int64)
         seg = notes_all[f0 : f0 + n_frames]
@@ -438,6 +439,11 @@ class _CropDataModule(L.LightningDataModule, abc.ABC):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is None:
             self.train_set, self.val_set = self._datasets()
+            if self.train_cfg.augment_skeleton:
+                # Training crops only: validation measures the model on the skeletons as they are.
+                from training.train.augment import SkeletonAugment
+
+                self.train_set.augment = SkeletonAugment(frame_rate=self.train_set.config.audio.frame_rate)
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = self.trainer

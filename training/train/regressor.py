@@ -157,7 +157,14 @@ class RegressorCropDataset(CropDataset):
         # Stick figures: image k at start / rate + (k - phase) / fps, drawn from the skeleton at spec_rate.
         # (Indexing the memory map with the frames' indices reads only those rows.)
         times = start / rate + (np.arange(self.n_images) - phase) / fps
-        poses = sample_poses(self._array(ti, "skeleton"), spec_rate, times)
+        skel_all = self._array(ti, "skeleton")
+        if self.augment is None:
+            poses = sample_poses(skel_all, spec_rate, times)
+        else:  # augment the frames the images are drawn from (and one either side)
+            f0 = max(0, int(np.floor(times.min() * spec_rate)) - 1)
+            f1 = min(int(skel_all.shape[0]), int(np.ceil(times.max() * spec_rate)) + 2)
+            window = self._augmented(np.asarray(skel_all[f0:f1], np.float32), index)
+            poses = sample_poses(window, spec_rate, times - f0 / spec_rate)
         images = render_pose_images(poses, rc.image_size, rc.grayscale, rc.view_center, rc.view_half)
 
         # Notes at the mel frames' times (the cache holds them at the spectrogram rate); rest past the end.

@@ -1,0 +1,118 @@
+"""Which instrument: the "Sounds like" line next to Generate, and the instrument list that overrides it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from gui_helpers import synthetic_keypoints
+
+from minet_desktop.core.instruments import INSTRUMENT_CODES
+from minet_desktop.gui.generate_panel import AUTO_INSTRUMENT
+from minet_desktop.model.bundle import build_modules, save_bundle
+from minet_desktop.model.config import BundleConfig, InstrumentPrototypesConfig
+from minet_desktop.model.instruments import InstrumentPrototypes
+from minet_desktop.pose.keypoint_file import sidecar_path
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    """A tiny MI Net with prototypes of the 13 instruments (random, spread apart) and one without."""
+    folder = tmp_path_factory.mktemp("instrument_bundles")
+    cfg = BundleConfig.tiny()
+    torch.manual_seed(1)
+    modules = build_modules(cfg)
+    plain = save_bundle(folder / "plain.safetensors", cfg, *modules, model_card="# Tiny")
+    pc = InstrumentPrototypesConfig(
+        codes=INSTRUMENT_CODES, temperature=0.05, max_distance=1e6, min_motion=0.0
+    )
+    protos = InstrumentPrototypes(pc, cfg.movement.out_features)
+    protos.prototypes.copy_(0.3 * torch.randn(len(INSTRUMENT_CODES), cfg.movement.out_features))
+    with_protos = save_bundle(
+        folder / "protos.safetensors",
+        dataclasses.replace(cfg, instruments=pc),
+        *modules,
+        model_card="# Tiny",
+        instruments=protos,
+    )
+    return {"plain": plain, "protos": with_protos}
+
+
+def _open(make_window, qtbot, model, video_path, keypoint_file_for):
+    kf = keypoint_file_for(video_path)
+    kf.save(sidecar_path(video_path))
+    window = make_window(model_path=model)
+    qtbot.waitUntil(
+        lambda: window.generation.session is not None and window.generation.model_job is None, timeout=10_000
+    )
+    assert window.open_and_wait(video_path)  # (keypoints from the sidecar, read in the background)
+    qtbot.waitUntil(lambda: window.generation.detection is None, timeout=10_000)
+    return window, kf
+
+
+def test_opening_a_performance_shows_what_it_sounds_like(
+    make_window, qtbot, bundles, video_path, keypoint_file_for
+):
+    window, kf = _open(make_window, qtbot, bundles["protos"], video_path, keypoint_file_for)
+    expected = window.generation.session.detect(window.keypoints).summary()
+    assert window.panel.sounds_like_label.text() == f"Sounds like: {expected}"
+    assert " % - " in expected  # "viola 56 % - cello 20 % - oboe 11 %"
+    assert window.errors == []
+
+
+def test_the_chosen_instrument_is_what_generation_plays(
+    make_window, qtbot, bundles, video_path, keypoint_file_for
+):
+    window, _ = _open(make_window, qtbot, bundles["protos"], video_path, keypoint_file_for)
+    combo = window.panel.instrument_combo
+    assert combo.isEnabled() and combo.itemText(0) == AUTO_INSTRUMENT and combo.count() == 14
+    asked = []
+    session = window.generation.session
+    original = session.iter_generate
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("instrument"))
+        return original(*args, **kwargs)
+
+    session.iter_generate = spy
+    window.panel.select_instrument("va")
+    assert combo.currentText() == "Viola"
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
+    window.panel.select_instrument(None)
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
+    assert asked == ["va", None] and window.errors == []
+
+
+def test_a_model_without_prototypes_says_it_cannot_tell_and_has_no_choice(
+    make_window, qtbot, bundles, video_path, keypoint_file_for
+):
+    window, _ = _open(make_window, qtbot, bundles["plain"], video_path, keypoint_file_for)
+    assert not window.panel.instrument_combo.isEnabled()
+    assert window.panel.options().instrument is None
+    assert "cannot tell the instrument" in window.panel.sounds_like_label.text()
+
+
+def test_a_performance_without_a_person_says_so(make_window, qtbot, bundles, video_path, keypoint_file_for):
+    kf = keypoint_file_for(video_path)
+    nobody = dataclasses.replace(
+        kf, keypoints=synthetic_keypoints(kf.n_frames, confidence=0.0), detected_fraction=0.0
+    )
+    nobody.save(sidecar_path(video_path))
+    window = make_window(model_path=bundles["protos"])
+    qtbot.waitUntil(
+        lambda: window.generation.session is not None and window.generation.model_job is None, timeout=10_000
+    )
+    assert window.open_and_wait(video_path)  # (keypoints from the sidecar, read in the background)
+    qtbot.waitUntil(lambda: window.generation.detection is None, timeout=10_000)
+    assert "no person was detected" in window.panel.sounds_like_label.text()

@@ -1,0 +1,77 @@
+"""`minet-train prototypes` on a tiny cache: labels of the training split only, calibrated on validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_train_run import _make_cache
+
+from minet_desktop.core.config import AudioConfig
+from minet_desktop.engine.instruments import movement_windows
+from minet_desktop.engine.motion import window_frames
+from minet_desktop.model.bundle import build_modules, load_bundle, save_bundle
+from minet_desktop.model.config import BundleConfig
+from training.cache import load_manifest
+from training.cli import main
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("protos")
+    return _make_cache(root, [("vn", "vc"), ("fl", "cl"), ("vn", "fl"), ("vc", "cl"), ("vn", "cl")])
+
+
+def test_prototypes_are_the_training_windows_mean_and_the_bundle_keeps_generating(
+    cache: Path, tmp_path: Path
+):
+    cfg = BundleConfig.tiny(audio=AudioConfig())
+    torch.manual_seed(0)
+    bundle = save_bundle(tmp_path / "m.safetensors", cfg, *build_modules(cfg), model_card="# tiny")
+    report = tmp_path / "report.json"
+    argv = ["prototypes", "--bundle", str(bundle), "--cache", str(cache), "--report", str(report)]
+    assert main(argv) == 0
+    b = load_bundle(bundle)
+    assert b.instruments is not None and b.cfg.instruments is not None
+    manifest = load_manifest(cache)
+    train = [e for e in manifest["tracks"].values() if e["split"] == "train"]
+    assert set(b.instruments.codes) == {e["instrument"] for e in train}
+    # The prototype of an instrument is the mean movement vector of its training windows: labels used here only.
+    code = b.instruments.codes[0]
+    window = window_frames(cfg.prior.block_size, cfg.frames_per_code)
+    hs = [
+        movement_windows(b.movement, np.load(cache / e["dir"] / "skeleton.npy"), window)[0]
+        for e in train
+        if e["instrument"] == code
+    ]
+    assert torch.allclose(b.instruments.prototypes[0], torch.cat(hs).mean(0), atol=1e-5)
+    d = json.loads(report.read_text())
+    assert 0.0 <= d["test_track_accuracy"] <= 1.0 and d["test_tracks"] == 4 and d["temperature"] > 0
+    assert b.cfg.instruments.max_distance > 0 and np.isfinite(b.cfg.instruments.max_distance)
+    assert b.model_card == "# tiny"
+
+
+def test_override_eval_plays_every_source_as_every_other_instrument(cache: Path, tmp_path: Path):
+    from training.evaluate.override import evaluate_override, pick_sources
+    from training.evaluate.run import EvalOptions, Evaluation
+
+    cfg = BundleConfig.tiny(audio=AudioConfig(griffin_lim_iters=2))
+    torch.manual_seed(0)
+    bundle = save_bundle(tmp_path / "m.safetensors", cfg, *build_modules(cfg), model_card="# tiny")
+    assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache)]) == 0
+    ev = Evaluation(cache, tmp_path / "eval", EvalOptions(griffin_lim_iters=2), log=lambda _: None)
+    report = evaluate_override(ev, bundle, seconds=2.0, log=lambda _: None)
+    sources = pick_sources(ev.tracks, 1)
+    codes = load_bundle(bundle).instruments.codes  # type: ignore[union-attr]
+    assert [r.instrument for r in report.rows] == list(codes)
+    per_source = report.auto.segments // len(sources)  # 1-s segments of a 2-s excerpt
+    assert per_source == 2
+    for row in report.rows:  # each instrument is asked of the sources that play another one, never its own
+        others = sum(1 for t in sources if t.instrument != row.instrument)
+        assert row.segments == others * per_source and sum(row.heard_as.values()) == row.segments
+        assert 0 <= row.heard <= row.segments
+    md = report.markdown()
+    assert "| **all** |" in md and "no override" in md and report.judge in ("judge", "classifier")
