@@ -6,8 +6,10 @@ what is wrong with it, so the CLI and the GUI can show one line instead of a tra
 
 from __future__ import annotations
 
+import argparse
 from os import PathLike
 from pathlib import Path
+from typing import NoReturn
 
 
 class MinetError(Exception):
@@ -37,3 +39,19 @@ class ConfigError(MinetError):
 
 class Cancelled(MinetError):
     """Long work stopped because the user asked it to."""
+
+
+def os_error_line(exc: OSError) -> str | None:
+    """``"FILE: what the system said"`` for an OSError about a file (no permission, disk full, a link loop);
+    None when it names no file (then it is not the user's input, and stays a bug to report)."""
+    if exc.filename is None:
+        return None
+    return f"{exc.filename}: {exc.strerror or exc}"
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose refusals are one line naming the option (exit status 2), like every other
+    refusal of the command line; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")

@@ -18,7 +18,7 @@ tensor whose shape or dtype differs from what the config builds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -32,12 +32,14 @@ from torch import Tensor, nn
 from minet_desktop.core.atomic import atomic_path
 from minet_desktop.core.config import from_json, to_json
 from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.core.validation import check_allocation
 from minet_desktop.model.config import BUNDLE_FORMAT_VERSION, BundleConfig
 from minet_desktop.model.movement import MovementEncoder
 from minet_desktop.model.prior import Prior, build_prior
 from minet_desktop.model.vqvae import VQVAE
 
 C = TypeVar("C")
+M = TypeVar("M")
 
 FORMAT = "minet-bundle"
 PARTS = ("vqvae", "movement", "prior")
@@ -65,6 +67,27 @@ def build_modules(cfg: BundleConfig) -> tuple[VQVAE, MovementEncoder, Prior]:
         cfg.prior, cfg.vqvae.codebook_size, cfg.movement.out_features, cfg.content, cfg.frames_per_code
     )
     return vqvae, movement, prior
+
+
+def build_checked(path: Path, build: Callable[[], M]) -> M:
+    """``build()`` (a module or a tuple of modules, from a bundle's config) once its size is known to fit.
+
+    The config comes from a file: a 65,536-wide prior must be refused, not allocated. So the modules are first
+    built on the ``meta`` device, which allocates nothing, and their declared bytes (twice: the modules and the
+    tensors read into them) checked against the memory budget; a config no module can be built from is an
+    InputError naming the bundle.
+    """
+    try:
+        with torch.device("meta"):
+            meta = build()
+    except (ValueError, TypeError, RuntimeError, AssertionError, ConfigError) as exc:
+        raise InputError(path, f"bundle config does not describe a model this version can build ({exc})") from None
+    modules = meta if isinstance(meta, tuple) else (meta,)
+    nbytes = sum(
+        t.numel() * t.element_size() for m in modules for t in (*m.parameters(), *m.buffers())  # type: ignore[attr-defined]
+    )
+    check_allocation(path, 2 * nbytes, "the model its config describes")
+    return build()
 
 
 def _state(modules: dict[str, nn.Module]) -> dict[str, Tensor]:
@@ -186,6 +209,10 @@ def read_tensors(path: Path, expected: dict[str, Tensor]) -> dict[str, Tensor]:
                 raise InputError(
                     path, f"tensor {name} has dtype {t.dtype} but the model expects {want.dtype}"
                 )
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise InputError(
+                    path, f"tensor {name} holds NaN or infinite values: the weights are broken (training diverged?)"
+                )
             tensors[name] = t
     return tensors
 
@@ -194,7 +221,7 @@ def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -
     """Rebuild the modules from the config and load the weights; refuses any mismatch (InputError)."""
     p = Path(path)
     cfg, card = read_bundle_config(p)
-    vqvae, movement, prior = build_modules(cfg)
+    vqvae, movement, prior = build_checked(p, lambda: build_modules(cfg))
     modules: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
     tensors = read_tensors(p, _state(modules))
     for part, module in modules.items():
