@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minet_desktop.core.errors import Cancelled, MinetError
+from minet_desktop.core.errors import Cancelled, MinetError, OneLineArgumentParser, os_error_line
 from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
@@ -39,10 +39,14 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_info(args: argparse.Namespace) -> int:
-    from training.cache import describe_cache
+    """The cache's table, then one line per corrupt file (NaN, empty, truncated...): exit status 2 if any."""
+    from training.cache import cache_problems, describe_cache
 
     print(describe_cache(Path(args.cache)))
-    return 0
+    problems = cache_problems(Path(args.cache))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -325,7 +329,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="minet-train", description="Prepare data for and train MI Net models."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -614,6 +618,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except MinetError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the OS would not read or write (permissions, a full disk): one line
+        line = os_error_line(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
         return 2
 
 

@@ -38,7 +38,7 @@ from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.model.bundle import save_bundle
 from minet_desktop.model.config import BundleConfig
 from training.train.callbacks import StopOnNonFiniteLoss
-from training.train.checkpoints import load_vqvae
+from training.train.checkpoints import load_vqvae, read_checkpoint
 from training.train.config import Recipe, TrainConfig, resolve_accelerator, resolve_precision
 from training.train.data import (
     PriorDataModule,
@@ -193,8 +193,51 @@ def _setup(train: TrainConfig) -> None:
     L.seed_everything(train.seed, workers=True, verbose=False)
 
 
+def resume_checkpoint(folder: Path) -> Path:
+    """The checkpoint ``--resume`` continues from: ``last.ckpt``, or, when that cannot be read (a crash while it
+    was written, a full disk), the newest checkpoint that can, which is said on stderr.
+
+    Raises
+    ------
+    InputError
+        Naming the folder when it holds no readable checkpoint: ``--resume`` never silently starts again.
+    """
+    import sys
+
+    candidates = []
+    if folder.is_dir():
+        for p in folder.glob("*.ckpt"):
+            if p.name == "best.ckpt" or not p.is_file():  # best holds weights of another step
+                continue
+            try:
+                candidates.append((p.stat().st_mtime, p.name == LAST, p))
+            except OSError:
+                continue
+    unreadable: list[InputError] = []
+    for _mtime, _is_last, path in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
+        try:
+            read_checkpoint(path)
+        except InputError as exc:
+            unreadable.append(exc)
+            continue
+        if unreadable:
+            print(
+                f"warning: {'; '.join(str(e) for e in unreadable)}; resuming from {path.name} instead",
+                file=sys.stderr,
+            )
+        return path
+    if unreadable:
+        raise InputError(folder, f"--resume: no readable checkpoint ({unreadable[0].problem} in {unreadable[0].path.name})")
+    raise InputError(folder, "--resume: no checkpoint to continue from (start without --resume, or name the run's folder)")
+
+
 def _fit(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule, resume: bool) -> None:
-    trainer.fit(module, datamodule=data, ckpt_path="last" if resume else None, weights_only=True)
+    ckpt = None
+    if resume:
+        checkpoint = trainer.checkpoint_callback
+        assert isinstance(checkpoint, ModelCheckpoint) and checkpoint.dirpath is not None
+        ckpt = str(resume_checkpoint(Path(checkpoint.dirpath)))
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)
 
 
 def train_vqvae(
