@@ -16,7 +16,12 @@ from typing import TYPE_CHECKING
 from minet_desktop import __version__
 from minet_desktop.core.errors import Cancelled, InputError, MinetError, OneLineArgumentParser, os_error_line
 from minet_desktop.core.terminal import progress_bar
-from minet_desktop.core.validation import check_fps, check_output_path, check_sampling_options
+from minet_desktop.core.validation import (
+    check_fps,
+    check_griffin_lim_iters,
+    check_output_path,
+    check_sampling_options,
+)
 
 if TYPE_CHECKING:
     from minet_desktop.pose.keypoint_file import KeypointFile
@@ -172,7 +177,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from minet_desktop.engine.inputs import load_performance
     from minet_desktop.engine.paths import default_model_path
     from minet_desktop.engine.progress import Progress
-    from minet_desktop.engine.session import Session
+    from minet_desktop.engine.session import Session, load_notes
     from minet_desktop.media.audio_io import write_wav
     from minet_desktop.media.video import is_image_file
 
@@ -205,8 +210,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
     with progress_bar(f"keypoints of {src.name}", "frame") as update:
         kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
+    if args.midi:
+        load_notes(args.midi)  # a broken notes file is refused before the model is loaded
     session = Session(model, device=args.device)
-    print(f"{model.name}: {session.model_type} on {session.device_name}", file=sys.stderr)
 
     from tqdm import tqdm
 
@@ -231,6 +237,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
+    print(f"{model.name}: {session.model_type} on {session.device_name}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(result.tracked_summary(), file=sys.stderr)
@@ -266,7 +273,8 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     from minet_desktop.features import audio as feats
     from minet_desktop.media.audio_io import read_audio, write_wav
 
-    check_sampling_options(griffin_lim_iters=args.iters)
+    if args.iters is not None:
+        check_griffin_lim_iters(args.iters, "--iters")
     check_output_path(args.output, [args.input])
     if args.mel:
         mcfg = MelConfig(griffin_lim_iters=args.iters or MelConfig().griffin_lim_iters)

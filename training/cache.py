@@ -194,7 +194,9 @@ def load_manifest(cache_dir: str | PathLike[str]) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(path, f"corrupt cache manifest ({exc}); re-run prepare with --force") from None
     except RecursionError:
-        raise InputError(path, "corrupt cache manifest (nested too deeply); re-run prepare with --force") from None
+        raise InputError(
+            path, "corrupt cache manifest (nested too deeply); re-run prepare with --force"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(path, "corrupt cache manifest (expected a JSON object)")
     version = data.get("format_version")
@@ -213,7 +215,9 @@ def load_manifest(cache_dir: str | PathLike[str]) -> dict[str, Any]:
     for key, entry in data["tracks"].items():
         problem = _entry_problem(entry)
         if problem:
-            raise InputError(path, f"corrupt cache manifest: track {key!r}: {problem}; re-run prepare with --force")
+            raise InputError(
+                path, f"corrupt cache manifest: track {key!r}: {problem}; re-run prepare with --force"
+            )
     return data
 
 
@@ -264,7 +268,9 @@ def track_array_problems(cache_dir: Path, entry: dict[str, Any], fields: Sequenc
             )
         elif name != "mel" and (not shape or shape[0] != entry["n_frames"]):
             problems.append(
-                InputError(p, f"holds {shape[0] if shape else 0} frames, the manifest says {entry['n_frames']}")
+                InputError(
+                    p, f"holds {shape[0] if shape else 0} frames, the manifest says {entry['n_frames']}"
+                )
             )
     return problems
 
@@ -829,7 +835,9 @@ class CropDataset(Dataset):
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise InputError(path, f"unreadable cache file ({exc}); re-run prepare with --force") from None
+                raise InputError(
+                    path, f"unreadable cache file ({exc}); re-run prepare with --force"
+                ) from None
             self._arrays[key] = arr
         return arr
 
@@ -865,7 +873,9 @@ class CropDataset(Dataset):
             out[:length] = s
             item["spec"] = torch.from_numpy(np.ascontiguousarray(out.T))  # (F, T)
         if "skeleton" in self.fields:
-            k = self._finite(ti, "skeleton", np.asarray(self._array(ti, "skeleton")[start:stop], dtype=np.float32))
+            k = self._finite(
+                ti, "skeleton", np.asarray(self._array(ti, "skeleton")[start:stop], dtype=np.float32)
+            )
             if length < crop:
                 k = np.concatenate([k, np.repeat(k[-1:], crop - length, axis=0)], axis=0)
             item["skeleton"] = torch.from_numpy(np.ascontiguousarray(k.transpose(1, 2, 0)))  # (3, 47, T)

@@ -14,7 +14,6 @@ from pathlib import Path
 
 from minet_desktop.core.errors import InputError
 
-
 #: A leftover temporary file of an unknown writer is removed once it is this old (seconds).
 STALE_PART_AGE_S = 3600.0
 

@@ -49,6 +49,24 @@ MEMORY_SHARE = 0.5
 FALLBACK_MEMORY_BYTES = 8 << 30
 
 
+def require_file(path: str | PathLike[str], what: str) -> Path:
+    """``path`` when it is a regular file (through links); else InputError saying what it is instead.
+
+    A FIFO or a device would block a reader forever, a link loop raises deep inside a library: both are
+    refused here, by what they are, before anything opens them.
+    """
+    p = Path(path)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        raise InputError(p, f"is a folder, not {what}")
+    if p.is_symlink() and not p.exists():
+        raise InputError(p, "is a broken link or a link loop")
+    if p.exists():
+        raise InputError(p, f"is not a regular file (expected {what})")
+    raise InputError(p, "file not found")
+
+
 def memory_budget() -> int:
     """Bytes one input may make the program allocate: :data:`MEMORY_SHARE` of the physical memory."""
     try:
@@ -92,7 +110,9 @@ def check_fps(path: str | PathLike[str] | None, fps: float, what: str = "frame r
     except (TypeError, ValueError):
         raise InputError(path, f"{what} must be a number, got {fps!r}") from None
     if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
-        raise InputError(path, f"{what} {value:g} fps is not plausible (expected {MIN_FPS:g} to {MAX_FPS:g} fps)")
+        raise InputError(
+            path, f"{what} {value:g} fps is not plausible (expected {MIN_FPS:g} to {MAX_FPS:g} fps)"
+        )
     return value
 
 
@@ -198,18 +218,26 @@ def check_sampling_options(
         raise MinetError(
             f"--temperature must be from 0 (most likely) to {MAX_TEMPERATURE:g}, got {temperature:g}"
         )
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1):
-        raise MinetError(f"--top-k must be a whole number >= 1 (omit it to sample from all codes), got {top_k}")
-    if top_p is not None and not (isinstance(top_p, int | float) and math.isfinite(top_p) and 0 < top_p <= 1):
-        raise MinetError(f"--top-p must be a probability in (0, 1], got {top_p}")
-    if griffin_lim_iters is not None and (
-        isinstance(griffin_lim_iters, bool)
-        or not isinstance(griffin_lim_iters, int | np.integer)
-        or not 1 <= griffin_lim_iters <= MAX_GRIFFIN_LIM_ITERS
+    if top_k is not None and (
+        isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 1
     ):
         raise MinetError(
-            f"--griffin-lim-iters must be a whole number from 1 to {MAX_GRIFFIN_LIM_ITERS}, got {griffin_lim_iters}"
+            f"--top-k must be a whole number >= 1 (omit it to sample from all codes), got {top_k}"
         )
+    if top_p is not None and not (isinstance(top_p, int | float) and math.isfinite(top_p) and 0 < top_p <= 1):
+        raise MinetError(f"--top-p must be a probability in (0, 1], got {top_p}")
+    if griffin_lim_iters is not None:
+        check_griffin_lim_iters(griffin_lim_iters)
+
+
+def check_griffin_lim_iters(iters: int, option: str = "--griffin-lim-iters") -> None:
+    """Griffin-Lim iterations: 1 to :data:`MAX_GRIFFIN_LIM_ITERS` (10^9 would run for days)."""
+    if (
+        isinstance(iters, bool)
+        or not isinstance(iters, int | np.integer)
+        or not 1 <= iters <= MAX_GRIFFIN_LIM_ITERS
+    ):
+        raise MinetError(f"{option} must be a whole number from 1 to {MAX_GRIFFIN_LIM_ITERS}, got {iters}")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -272,8 +300,9 @@ def npy_file_header(path: str | PathLike[str]) -> tuple[tuple[int, ...], np.dtyp
     need = declared_nbytes(shape, dtype)
     if size - data_start < need:
         raise InputError(
-            p, f"truncated: its header declares {shape} {dtype} ({format_bytes(need)}) but it holds "
-            f"{format_bytes(size - data_start)}"
+            p,
+            f"truncated: its header declares {shape} {dtype} ({format_bytes(need)}) but it holds "
+            f"{format_bytes(size - data_start)}",
         )
     return shape, dtype
 

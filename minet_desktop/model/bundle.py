@@ -81,10 +81,14 @@ def build_checked(path: Path, build: Callable[[], M]) -> M:
         with torch.device("meta"):
             meta = build()
     except (ValueError, TypeError, RuntimeError, AssertionError, ConfigError) as exc:
-        raise InputError(path, f"bundle config does not describe a model this version can build ({exc})") from None
+        raise InputError(
+            path, f"bundle config does not describe a model this version can build ({exc})"
+        ) from None
     modules = meta if isinstance(meta, tuple) else (meta,)
     nbytes = sum(
-        t.numel() * t.element_size() for m in modules for t in (*m.parameters(), *m.buffers())  # type: ignore[attr-defined]
+        t.numel() * t.element_size()
+        for m in modules
+        for t in (*m.parameters(), *m.buffers())  # type: ignore[attr-defined]
     )
     check_allocation(path, 2 * nbytes, "the model its config describes")
     return build()
@@ -211,7 +215,8 @@ def read_tensors(path: Path, expected: dict[str, Tensor]) -> dict[str, Tensor]:
                 )
             if t.is_floating_point() and not bool(torch.isfinite(t).all()):
                 raise InputError(
-                    path, f"tensor {name} holds NaN or infinite values: the weights are broken (training diverged?)"
+                    path,
+                    f"tensor {name} holds NaN or infinite values: the weights are broken (training diverged?)",
                 )
             tensors[name] = t
     return tensors

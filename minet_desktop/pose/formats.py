@@ -143,7 +143,9 @@ def read_openpose_folder(
     first, last = files[0][0], files[-1][0]
     # Frame numbers come from file names: a gap of 10^12 must not become a 10^12-frame array.
     check_max_frames(root, last - first + 1, fps, f"frame numbers {first} to {last}")
-    check_allocation(root, declared_nbytes((last - first + 1, 3, N_JOINTS), np.dtype(np.float32)), "the skeleton")
+    check_allocation(
+        root, declared_nbytes((last - first + 1, 3, N_JOINTS), np.dtype(np.float32)), "the skeleton"
+    )
     keypoints = np.zeros((last - first + 1, 3, N_JOINTS), np.float32)
     detected = 0
     digest = hashlib.sha256()

@@ -26,6 +26,7 @@ from minet_desktop.core.validation import (
     declared_nbytes,
     npy_file_header,
     npz_member_headers,
+    require_file,
 )
 
 #: Bumped when the file layout changes; files with another version are refused.
@@ -127,9 +128,7 @@ class KeypointFile:
         InputError
             Naming the file: missing, not a keypoint file, a missing key, wrong shape or dtype, bad values.
         """
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(p, "keypoint file not found" if not p.is_dir() else "is a folder, not a keypoint file")
+        p = require_file(path, "a keypoint file")
         # The archive's headers first: a file that declares 10^12 frames is refused before numpy allocates them.
         headers = npz_member_headers(p, "a keypoint file")
         kp_header = headers.get("keypoints")
@@ -191,9 +190,7 @@ def load_bare_skeleton(path: str | PathLike[str], fps: float | None = None) -> K
 
     The array records no frame rate: ``fps`` when given, else :data:`BARE_SKELETON_FPS` with a warning.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "skeleton file not found" if not p.is_dir() else "is a folder, not a skeleton file")
+    p = require_file(path, "a skeleton file")
     shape, dtype = npy_file_header(p)
     if len(shape) != 3 or shape[1:] != (3, N_JOINTS) or dtype.kind != "f":
         raise InputError(p, f"expected a float (T, 3, {N_JOINTS}) skeleton array, got {dtype} {shape}")

@@ -278,7 +278,8 @@ def load_recipe(path: str | PathLike[str] | None = None) -> Recipe:
     if not data:
         # A recipe that sets nothing would silently train the built-in sizes.
         raise InputError(
-            p, "the recipe sets nothing (empty, or only comments); start from a bundled one (training/recipes/)"
+            p,
+            "the recipe sets nothing (empty, or only comments); start from a bundled one (training/recipes/)",
         )
     return parse_recipe(data, str(p))  # ConfigError naming the file, the table and the key
 

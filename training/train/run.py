@@ -90,7 +90,10 @@ class RunResult:
 
 
 def _check_run_dir(run_dir: Path, stage: str, cfg: Any, resume: bool) -> None:
-    """Refuse to mix runs: a folder with a run needs --resume, and --resume needs the same model."""
+    """Refuse to mix runs: a folder with a run needs --resume, and --resume needs the same model and a
+    checkpoint to continue from (checked here, before any training machinery starts)."""
+    if resume:
+        resume_checkpoint(run_dir / CKPT_DIR, say=False)
     info_path = run_dir / RUN_INFO
     has_run = (run_dir / CKPT_DIR / LAST).is_file()
     if has_run and not resume:
@@ -193,7 +196,7 @@ def _setup(train: TrainConfig) -> None:
     L.seed_everything(train.seed, workers=True, verbose=False)
 
 
-def resume_checkpoint(folder: Path) -> Path:
+def resume_checkpoint(folder: Path, say: bool = True) -> Path:
     """The checkpoint ``--resume`` continues from: ``last.ckpt``, or, when that cannot be read (a crash while it
     was written, a full disk), the newest checkpoint that can, which is said on stderr.
 
@@ -220,15 +223,19 @@ def resume_checkpoint(folder: Path) -> Path:
         except InputError as exc:
             unreadable.append(exc)
             continue
-        if unreadable:
+        if unreadable and say:
             print(
                 f"warning: {'; '.join(str(e) for e in unreadable)}; resuming from {path.name} instead",
                 file=sys.stderr,
             )
         return path
     if unreadable:
-        raise InputError(folder, f"--resume: no readable checkpoint ({unreadable[0].problem} in {unreadable[0].path.name})")
-    raise InputError(folder, "--resume: no checkpoint to continue from (start without --resume, or name the run's folder)")
+        raise InputError(
+            folder, f"--resume: no readable checkpoint ({unreadable[0].problem} in {unreadable[0].path.name})"
+        )
+    raise InputError(
+        folder, "--resume: no checkpoint to continue from (start without --resume, or name the run's folder)"
+    )
 
 
 def _fit(trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule, resume: bool) -> None:
