@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from minet_desktop import __version__
-from minet_desktop.core.errors import Cancelled, InputError, MinetError, OneLineArgumentParser, os_error_line
+from minet_desktop.core.errors import Cancelled, InputError, MinetError, OneLineArgumentParser, report_error
 from minet_desktop.core.terminal import progress_bar
 from minet_desktop.core.validation import (
     check_fps,
@@ -488,15 +488,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `minet-desktop info ... | head`: the reader left; not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
         return 0
-    except MinetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a file the OS would not read or write (permissions, a full disk): one line
-        line = os_error_line(exc)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
-        return 2
+    except (MinetError, OSError) as exc:  # one line naming the file; an OSError naming none is raised again
+        return report_error(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -158,6 +158,20 @@ class Env:
     def kp(self, name: str = "perf.npz", **kw) -> Path:
         return keypoint_file(self.tmp / name, **kw)
 
+    def vqvae(self, config: Path | str = "tiny", *extra: str, cache: Path | None = None) -> list[str]:
+        """``minet-train vqvae`` into RUN in the case's folder (the cache need not exist: refused before)."""
+        cache = cache or self.tmp / "cache"
+        return [
+            "vqvae",
+            "--cache",
+            str(cache),
+            "--out",
+            str(self.tmp / "run"),
+            "--config",
+            str(config),
+            *extra,
+        ]
+
     def gen(self, src: Path | str, *extra: str, out: str = "out.wav") -> list[str]:
         return [
             "generate",
@@ -310,19 +324,7 @@ FILE_LOADERS: dict[str, tuple[str, str, Callable[[Env, Path], list[str]]]] = {
     "generate-notes-txt": ("desktop", ".txt", lambda e, p: e.gen(e.kp(), "--midi", str(p))),
     "extract-image": ("desktop", ".png", lambda e, p: ["extract", str(p), "-o", str(e.tmp / "kp.npz")]),
     "roundtrip-audio": ("desktop", ".wav", lambda e, p: ["roundtrip", str(p), "-o", str(e.tmp / "rt.wav")]),
-    "train-recipe": (
-        "train",
-        ".toml",
-        lambda e, p: [
-            "vqvae",
-            "--cache",
-            str(e.tmp / "cache"),
-            "--out",
-            str(e.tmp / "run"),
-            "--config",
-            str(p),
-        ],
-    ),
+    "train-recipe": ("train", ".toml", lambda e, p: e.vqvae(p)),
     "bundle-prior-checkpoint": (
         "train",
         ".ckpt",
@@ -355,10 +357,16 @@ def test_every_loader_refuses_every_hostile_file(env: Env, capsys, loader: str, 
 # --- output paths: never write onto an input ---------------------------------------------------------
 
 
+def _video(e: Env, name: str = "V.mp4") -> Path:
+    """A file standing for the user's video (never decoded: every case refuses before)."""
+    video = e.tmp / name
+    video.write_bytes(b"\0\0\0\x18ftypmp42 a video the user cares about")
+    return video
+
+
 @case
 def mux_onto_the_input_video(e: Env):
-    video = e.tmp / "V.mp4"
-    video.write_bytes(b"\0\0\0\x18ftypmp42 a video the user cares about")
+    video = _video(e)
     return "desktop", e.gen(video, "--mux", str(video)), str(video)
 
 
@@ -372,15 +380,13 @@ def wav_onto_the_keypoint_file(e: Env):
 
 @case
 def extract_onto_the_input_video(e: Env):
-    video = e.tmp / "V.mp4"
-    video.write_bytes(b"\0\0\0\x18ftypmp42 a video the user cares about")
+    video = _video(e)
     return "desktop", ["extract", str(video), "-o", str(video)], str(video)
 
 
 @case
-def extract_output_same_file_as_video(e: Env):
-    video = e.tmp / "V.npz"
-    video.write_bytes(b"\0\0\0\x18ftypmp42 a video named like keypoints")
+def extract_onto_a_video_named_npz(e: Env):
+    video = _video(e, "V.npz")
     return "desktop", ["extract", str(video), "-o", str(video)], str(video)
 
 
@@ -443,21 +449,7 @@ def roundtrip_iters_1e9(e: Env):
 
 @case
 def train_batch_size_zero(e: Env):
-    return (
-        "train",
-        [
-            "vqvae",
-            "--cache",
-            str(e.tmp),
-            "--out",
-            str(e.tmp / "run"),
-            "--config",
-            "tiny",
-            "--batch-size",
-            "0",
-        ],
-        "batch_size",
-    )
+    return "train", e.vqvae("tiny", "--batch-size", "0"), "batch_size"
 
 
 # --- keypoint files ----------------------------------------------------------------------------------
@@ -584,24 +576,24 @@ def openpose_frame_gap_1e12(e: Env):
     return "desktop", e.gen(folder), "openpose"
 
 
-@case
-def openpose_coordinates_1e39(e: Env):
-    folder = _openpose(e, 5)
-    f = folder / "video_000000000002_keypoints.json"
-    doc = json.loads(f.read_text())
-    doc["people"][0]["pose_keypoints_2d"][3] = 1e39
-    f.write_text(json.dumps(doc))
-    return "desktop", e.gen(folder), "video_000000000002_keypoints.json"
+def _openpose_value(name: str, index: int, value: float) -> None:
+    """A case: frame 2's ``pose_keypoints_2d[index]`` set to ``value`` (json writes inf as Infinity, which
+    Python's reader accepts; 1e39 overflows float32)."""
+
+    def make(e: Env):
+        folder = _openpose(e, 5)
+        f = folder / "video_000000000002_keypoints.json"
+        doc = json.loads(f.read_text())
+        doc["people"][0]["pose_keypoints_2d"][index] = value
+        f.write_text(json.dumps(doc))
+        return "desktop", e.gen(folder), f.name
+
+    CASES[name] = make
 
 
-@case
-def openpose_infinite_confidence(e: Env):
-    folder = _openpose(e, 5)
-    f = folder / "video_000000000002_keypoints.json"
-    doc = json.loads(f.read_text())
-    doc["people"][0]["pose_keypoints_2d"][5] = float("inf")
-    f.write_text(json.dumps(doc))  # json writes Infinity, which Python's reader accepts
-    return "desktop", e.gen(folder), "video_000000000002_keypoints.json"
+_openpose_value("openpose_coordinates_1e39", 3, 1e39)
+_openpose_value("openpose_infinite_confidence", 5, float("inf"))
+_openpose_value("openpose_confidence_7", 5, 7.0)
 
 
 @case
@@ -671,24 +663,24 @@ def bundle_nan_weights(e: Env):
     return "desktop", e.gen(e.kp(), "--model", str(bad)), "nan.safetensors"
 
 
-@case
-def bundle_prior_65536_wide(e: Env):
+def _wide_prior(e: Env) -> Path:
+    """The tiny bundle whose config claims a 65,536-wide prior (its tensors stay small)."""
+
     def widen(cfg: dict) -> dict:
         cfg["prior"]["n_embd"] = 65536
         return cfg
 
-    bad = rewrite_bundle(e.model, e.tmp / "wide.safetensors", config=widen)
-    return "desktop", e.gen(e.kp(), "--model", str(bad)), "wide.safetensors"
+    return rewrite_bundle(e.model, e.tmp / "wide.safetensors", config=widen)
+
+
+@case
+def bundle_prior_65536_wide(e: Env):
+    return "desktop", e.gen(e.kp(), "--model", str(_wide_prior(e))), "wide.safetensors"
 
 
 @case
 def bundle_prior_65536_wide_info(e: Env):
-    def widen(cfg: dict) -> dict:
-        cfg["prior"]["n_embd"] = 65536
-        return cfg
-
-    bad = rewrite_bundle(e.model, e.tmp / "wide.safetensors", config=widen)
-    return "desktop", ["info", str(bad)], "wide.safetensors"
+    return "desktop", ["info", str(_wide_prior(e))], "wide.safetensors"
 
 
 @case
@@ -736,19 +728,7 @@ def png_header_100000_square(e: Env):
 def _recipe_case(name: str, text: str) -> None:
     def make(e: Env):
         (e.tmp / "r.toml").write_text(text)
-        return (
-            "train",
-            [
-                "vqvae",
-                "--cache",
-                str(e.tmp / "c"),
-                "--out",
-                str(e.tmp / "run"),
-                "--config",
-                str(e.tmp / "r.toml"),
-            ],
-            "r.toml",
-        )
+        return "train", e.vqvae(e.tmp / "r.toml"), "r.toml"
 
     make.__name__ = name
     CASES[name] = make
@@ -770,11 +750,7 @@ def _cache_case(name: str, corrupt: Callable[[Path], Path], command: str = "cach
         named = corrupt(root / "tracks" / "t0")
         if command == "cache-info":
             return "train", ["cache-info", str(root)], str(named)
-        return (
-            "train",
-            ["vqvae", "--cache", str(root), "--out", str(e.tmp / "run"), "--config", "tiny"],
-            str(named),
-        )
+        return "train", e.vqvae("tiny", cache=root), str(named)
 
     make.__name__ = name
     CASES[name] = make
@@ -836,7 +812,7 @@ for _name, _corrupt in {
 def resume_without_a_checkpoint(e: Env):
     root = make_cache(e.tmp / "cache")
     (e.tmp / "run" / "checkpoints").mkdir(parents=True)
-    argv = ["vqvae", "--cache", str(root), "--out", str(e.tmp / "run"), "--config", "tiny", "--resume"]
+    argv = e.vqvae("tiny", "--resume", cache=root)
     return "train", argv, "checkpoints"
 
 

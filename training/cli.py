@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minet_desktop.core.errors import Cancelled, MinetError, OneLineArgumentParser, os_error_line
+from minet_desktop.core.errors import Cancelled, MinetError, OneLineArgumentParser, report_error
 from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
@@ -616,15 +616,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("interrupted: finished tracks are kept; run the same command again to resume", file=sys.stderr)
         return 130
-    except MinetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # a file the OS would not read or write (permissions, a full disk): one line
-        line = os_error_line(exc)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
-        return 2
+    except (MinetError, OSError) as exc:  # one line naming the file; an OSError naming none is raised again
+        return report_error(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ what is wrong with it, so the CLI and the GUI can show one line instead of a tra
 from __future__ import annotations
 
 import argparse
+import sys
 from os import PathLike
 from pathlib import Path
 from typing import NoReturn
@@ -41,12 +42,20 @@ class Cancelled(MinetError):
     """Long work stopped because the user asked it to."""
 
 
-def os_error_line(exc: OSError) -> str | None:
-    """``"FILE: what the system said"`` for an OSError about a file (no permission, disk full, a link loop);
-    None when it names no file (then it is not the user's input, and stays a bug to report)."""
-    if exc.filename is None:
-        return None
-    return f"{exc.filename}: {exc.strerror or exc}"
+def report_error(exc: MinetError | OSError) -> int:
+    """Print a refusal as the one line ``error: FILE: what is wrong`` on stderr; returns exit status 2.
+
+    An OSError names a file the system would not read or write (permissions, a full disk, a link loop);
+    one that names no file is not about the user's input and is raised again, to be reported as a bug.
+    """
+    if isinstance(exc, OSError):
+        if exc.filename is None:
+            raise exc
+        line = f"{exc.filename}: {exc.strerror or exc}"
+    else:
+        line = str(exc)
+    print(f"error: {line}", file=sys.stderr)
+    return 2
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
