@@ -35,13 +35,13 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from minet_desktop import cli as desktop_cli
-from minet_desktop.core.atomic import atomic_path, atomic_write_bytes
+from minet_desktop.core.atomic import atomic_path, atomic_write_bytes, file_sha256
 from minet_desktop.core.config import CacheConfig, to_dict
 from minet_desktop.core.errors import InputError
 from minet_desktop.model.bundle import build_modules, save_bundle
 from minet_desktop.model.config import BundleConfig
 from minet_desktop.pose.formats import write_openpose_folder, write_solos
-from minet_desktop.pose.keypoint_file import KeypointFile
+from minet_desktop.pose.keypoint_file import KeypointFile, sidecar_path
 from training import cli as train_cli
 from training.cache import FORMAT_VERSION, MANIFEST_NAME
 
@@ -358,9 +358,19 @@ def test_every_loader_refuses_every_hostile_file(env: Env, capsys, loader: str, 
 
 
 def _video(e: Env, name: str = "V.mp4") -> Path:
-    """A file standing for the user's video (never decoded: every case refuses before)."""
+    """A real 1.5-s video with its up-to-date keypoint sidecar, as after ``minet-desktop extract``: every
+    command would go ahead with it (no MediaPipe needed), so only the output check stands between the
+    command and the user's video."""
+    import cv2
+
     video = e.tmp / name
-    video.write_bytes(b"\0\0\0\x18ftypmp42 a video the user cares about")
+    tmp = e.tmp / "writing.mp4"
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (64, 48))
+    for i in range(45):
+        writer.write(np.full((48, 64, 3), i * 5, np.uint8))
+    writer.release()
+    tmp.rename(video)
+    KeypointFile(performer(45), 30.0, (64, 48), file_sha256(video), video.name, 1.0).save(sidecar_path(video))
     return video
 
 
@@ -929,3 +939,10 @@ def test_info_reports_nan_and_what_the_data_really_holds(env: Env, capsys) -> No
     assert "person detected 0.0% of frames" in out
     assert "6345 of 6345 values are NaN (100.0%)" in out
     assert "claims a person in 98.3% of frames" in out
+
+
+def test_mux_into_a_new_file_leaves_the_video_as_it_was(env: Env, capsys) -> None:
+    video = _video(env)
+    before = video.read_bytes()
+    _generate_ok(env, env.gen(video, "--mux", str(env.tmp / "with_sound.mp4")), capsys)
+    assert video.read_bytes() == before and (env.tmp / "with_sound.mp4").stat().st_size > 0
