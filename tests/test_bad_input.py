@@ -115,7 +115,8 @@ def rewrite_bundle(src: Path, dst: Path, tensors=None, config=None) -> Path:
 
 
 def make_cache(root: Path, n_frames: int = 40) -> Path:
-    """A one-track training cache (manifest + arrays) as ``minet-train prepare`` writes it."""
+    """A two-track training cache (manifest + arrays, a violin and a cello) as ``minet-train prepare`` writes
+    it; the cases spoil track ``t0``."""
     cfg = CacheConfig()
     shapes = {
         "spec": [n_frames, cfg.audio.n_bins],
@@ -124,23 +125,25 @@ def make_cache(root: Path, n_frames: int = 40) -> Path:
         "mel": [20, cfg.mel.n_mels],
     }
     dtypes = {"spec": np.float16, "skeleton": np.float32, "notes": np.int16, "mel": np.float16}
-    tdir = root / "tracks" / "t0"
-    tdir.mkdir(parents=True)
-    for name, shape in shapes.items():
-        np.save(tdir / f"{name}.npy", np.zeros(shape, dtypes[name]))
-    entry = {
-        "id": "t0",
-        "dir": "tracks/t0",
-        "n_frames": n_frames,
-        "n_mel_frames": 20,
-        "duration": 0.64,
-        "split": "train",
-        "instrument": "vn",
-        "piece": "p0",
-        "shapes": shapes,
-        "has_notes": False,
-    }
-    manifest = {"format_version": FORMAT_VERSION, "config": to_dict(cfg), "tracks": {"t0": entry}}
+    tracks = {}
+    for i, instrument in enumerate(("vn", "vc")):
+        tdir = root / "tracks" / f"t{i}"
+        tdir.mkdir(parents=True)
+        for name, shape in shapes.items():
+            np.save(tdir / f"{name}.npy", np.zeros(shape, dtypes[name]))
+        tracks[f"t{i}"] = {
+            "id": f"t{i}",
+            "dir": f"tracks/t{i}",
+            "n_frames": n_frames,
+            "n_mel_frames": 20,
+            "duration": 0.64,
+            "split": "train",
+            "instrument": instrument,
+            "piece": f"p{i}",
+            "shapes": json.loads(json.dumps(shapes)),
+            "has_notes": False,
+        }
+    manifest = {"format_version": FORMAT_VERSION, "config": to_dict(cfg), "tracks": tracks}
     (root / MANIFEST_NAME).write_text(json.dumps(manifest))
     return root
 
@@ -735,10 +738,16 @@ def png_header_100000_square(e: Env):
 # --- recipes -----------------------------------------------------------------------------------------
 
 
-def _recipe_case(name: str, text: str) -> None:
+def _recipe_case(name: str, text: str, cache: bool = False) -> None:
+    """A recipe case; ``cache``: with a usable cache, for recipes that are read and only refused later."""
+
     def make(e: Env):
         (e.tmp / "r.toml").write_text(text)
-        return "train", e.vqvae(e.tmp / "r.toml"), "r.toml"
+        return (
+            "train",
+            e.vqvae(e.tmp / "r.toml", cache=make_cache(e.tmp / "cache") if cache else None),
+            "r.toml",
+        )
 
     make.__name__ = name
     CASES[name] = make
@@ -749,6 +758,7 @@ _recipe_case("recipe_crop_seconds_inf", "[train]\ncrop_seconds = inf\n")
 _recipe_case("recipe_nested_100k_deep", "a = " + "[" * 100_000 + "]" * 100_000 + "\n")
 _recipe_case("recipe_comments_only", "# nothing but a comment\n\n# and another\n")
 _recipe_case("recipe_unknown_key", "[train]\ncrop_secnds = 4.0\n")
+_recipe_case("recipe_vqvae_65536_channels", "[model.vqvae]\nchannels = 65536\n", cache=True)
 
 
 # --- caches ------------------------------------------------------------------------------------------

@@ -69,20 +69,22 @@ def build_modules(cfg: BundleConfig) -> tuple[VQVAE, MovementEncoder, Prior]:
     return vqvae, movement, prior
 
 
-def build_checked(path: Path, build: Callable[[], M]) -> M:
-    """``build()`` (a module or a tuple of modules, from a bundle's config) once its size is known to fit.
+def check_model_size(
+    path: str | PathLike[str] | None, build: Callable[[], object], what: str = "bundle"
+) -> None:
+    """Refuse a config whose modules would not fit in memory, before anything is allocated.
 
-    The config comes from a file: a 65,536-wide prior must be refused, not allocated. So the modules are first
-    built on the ``meta`` device, which allocates nothing, and their declared bytes (twice: the modules and the
-    tensors read into them) checked against the memory budget; a config no module can be built from is an
-    InputError naming the bundle.
+    The config comes from a file (a bundle, a recipe): a 65,536-wide prior must be refused, not allocated. So
+    the modules are built on the ``meta`` device, which allocates nothing, and their declared bytes (twice:
+    the modules and the tensors read into or trained with them) checked against the memory budget; a config
+    no module can be built from is an InputError naming the file.
     """
     try:
         with torch.device("meta"):
             meta = build()
     except (ValueError, TypeError, RuntimeError, AssertionError, ConfigError) as exc:
         raise InputError(
-            path, f"bundle config does not describe a model this version can build ({exc})"
+            path, f"{what} config does not describe a model this version can build ({exc})"
         ) from None
     modules = meta if isinstance(meta, tuple) else (meta,)
     nbytes = sum(
@@ -91,6 +93,12 @@ def build_checked(path: Path, build: Callable[[], M]) -> M:
         for t in (*m.parameters(), *m.buffers())  # type: ignore[attr-defined]
     )
     check_allocation(path, 2 * nbytes, "the model its config describes")
+
+
+def build_checked(path: Path, build: Callable[[], M]) -> M:
+    """``build()`` (a module or a tuple of modules, from a bundle's config) once :func:`check_model_size`
+    has found that it fits."""
+    check_model_size(path, build)
     return build()
 
 

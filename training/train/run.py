@@ -35,7 +35,7 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from minet_desktop.core.atomic import atomic_write_text
 from minet_desktop.core.config import describe_mismatch, from_dict, to_dict, to_json
 from minet_desktop.core.errors import ConfigError, InputError
-from minet_desktop.model.bundle import save_bundle
+from minet_desktop.model.bundle import build_modules, check_model_size, save_bundle
 from minet_desktop.model.config import BundleConfig
 from training.train.callbacks import StopOnNonFiniteLoss
 from training.train.checkpoints import load_vqvae, read_checkpoint
@@ -89,9 +89,11 @@ class RunResult:
         return "\n".join(lines)
 
 
-def _check_run_dir(run_dir: Path, stage: str, cfg: Any, resume: bool) -> None:
+def _check_run_dir(run_dir: Path, stage: str, cfg: Any, resume: bool, source: str | None = None) -> None:
     """Refuse to mix runs: a folder with a run needs --resume, and --resume needs the same model and a
     checkpoint to continue from (checked here, before any training machinery starts)."""
+    if isinstance(cfg, BundleConfig):  # a recipe may ask for sizes no computer holds: refused before building
+        check_model_size(source, lambda: build_modules(cfg), "the recipe's")
     if resume:
         resume_checkpoint(run_dir / CKPT_DIR, say=False)
     info_path = run_dir / RUN_INFO
@@ -267,7 +269,7 @@ def train_vqvae(
     cfg = recipe.model.bundle_config()
     cfg = replace(cfg, vqvae=replace(cfg.vqvae, decoder_head=0, decoder_context=0))
     manifest = check_cache(cache, cfg)
-    _check_run_dir(run, "vqvae", cfg, resume)
+    _check_run_dir(run, "vqvae", cfg, resume, recipe.source or None)
     _setup(train)
     module = VQVAEModule(to_json(cfg), to_json(train))
     if not (resume and (run / CKPT_DIR / LAST).is_file()):
@@ -342,7 +344,7 @@ def train_decoder(
         vqvae=replace(src_cfg.vqvae, decoder_head=want.decoder_head, decoder_context=want.decoder_context),
     )
     manifest = check_cache(cache, cfg)
-    _check_run_dir(run, "decoder", cfg, resume)
+    _check_run_dir(run, "decoder", cfg, resume, recipe.source or None)
     _setup(train)
     for key in ("decoder_head", "decoder_context"):
         have, asked = getattr(src.cfg, key), getattr(cfg.vqvae, key)
@@ -421,7 +423,7 @@ def train_prior(
         content=m.content if content else None,
     )
     manifest = check_cache(cache, cfg)
-    _check_run_dir(run, "prior", cfg, resume)
+    _check_run_dir(run, "prior", cfg, resume, recipe.source or None)
     _setup(train)
     fingerprint = vqvae_fingerprint(vqvae)
     module = PriorModule(to_json(cfg), to_json(train), fingerprint)
