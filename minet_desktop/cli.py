@@ -49,7 +49,12 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         with progress_bar(f"extracting {src.name}", "frame") as update:
             kf = keypoints_for_path(src, progress=update, use_sidecar=not args.force)
         if is_video and args.force:
-            kf.save(sidecar_path(src))
+            try:
+                kf.save(sidecar_path(src))
+            except (
+                InputError
+            ) as exc:  # a read-only folder: the keypoints are still good, and -o may take them
+                print(f"warning: could not save the keypoints next to the video ({exc})", file=sys.stderr)
     for warning in kf.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if out is not None:
@@ -89,15 +94,18 @@ def _info_keypoints(path: Path, kf: KeypointFile) -> None:
 
     kp = kf.keypoints
     T = kp.shape[0]
-    tracked = tracked_fractions(kp, SkeletonConfig().confidence_threshold)
+    threshold = SkeletonConfig().confidence_threshold
+    tracked = tracked_fractions(kp, threshold)
+    # "Detected" as extraction counts it (any confidence above 0), to compare with what the file claims.
+    detected = tracked_fractions(kp, float(np.nextafter(np.float32(0), np.float32(1))))["any"]
     print(f"keypoint file   {path}")
     print(f"frames          {T} at {kf.fps:g} fps ({T / kf.fps:.2f} s)")
     print(f"frame size      {kf.frame_size[0]}x{kf.frame_size[1]} px")
     print(f"source          {kf.source_name} (sha256 {kf.source_sha256[:12]}…)")
-    print(f"person detected {tracked['any']:.1%} of frames (with finite coordinates)")
+    print(f"person detected {detected:.1%} of frames (with finite coordinates)")
     print(
         f"tracked         body {tracked['body']:.1%}, right hand {tracked['right hand']:.1%}, "
-        f"left hand {tracked['left hand']:.1%} of frames"
+        f"left hand {tracked['left hand']:.1%} of frames (confidence >= {threshold:g})"
     )
     problems = []
     if T == 0:
@@ -105,10 +113,10 @@ def _info_keypoints(path: Path, kf: KeypointFile) -> None:
     n_nan = int(np.isnan(kp).sum())
     if n_nan:
         problems.append(f"{n_nan} of {kp.size} values are NaN ({n_nan / kp.size:.1%})")
-    if abs(kf.detected_fraction - tracked["any"]) > 0.01:
+    if abs(kf.detected_fraction - detected) > 0.01:
         problems.append(
             f"the file claims a person in {kf.detected_fraction:.1%} of frames, but its data has one in "
-            f"{tracked['any']:.1%}"
+            f"{detected:.1%}"
         )
     for warning in kf.warnings:
         print(f"note            {warning}")

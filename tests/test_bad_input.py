@@ -207,7 +207,8 @@ def snapshot(root: Path) -> dict[str, str]:
             p = Path(dirpath) / name
             st = p.lstat()
             if stat.S_ISREG(st.st_mode):
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+                with open(p, "rb") as fh:
+                    out[str(p)] = hashlib.sha256(fh.read()).hexdigest()
             else:
                 out[str(p)] = f"mode {stat.S_IFMT(st.st_mode):o}"
     return out
@@ -956,3 +957,22 @@ def test_mux_into_a_new_file_leaves_the_video_as_it_was(env: Env, capsys) -> Non
     before = video.read_bytes()
     _generate_ok(env, env.gen(video, "--mux", str(env.tmp / "with_sound.mp4")), capsys)
     assert video.read_bytes() == before and (env.tmp / "with_sound.mp4").stat().st_size > 0
+
+
+def test_an_unreadable_openpose_file_is_named(env: Env, capsys, monkeypatch) -> None:
+    """No permission to read one frame's file (as root, chmod cannot take it away: the refusal is simulated)."""
+    folder = _openpose(env)
+    locked = folder / "video_000000000007_keypoints.json"
+    if ROOT:
+        real = Path.read_bytes
+
+        def read_bytes(self: Path) -> bytes:
+            if self.name == locked.name:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self)
+
+        monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    else:
+        locked.chmod(0)
+    line = assert_refused(env, "desktop", env.gen(folder), locked.name, capsys)
+    assert "Permission denied" in line
