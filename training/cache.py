@@ -841,14 +841,6 @@ class CropDataset(Dataset):
             self._arrays[key] = arr
         return arr
 
-    def _finite(self, i: int, name: str, crop: np.ndarray) -> np.ndarray:
-        """``crop`` of track ``i``'s ``name`` array, or InputError naming the file when it holds NaN or inf
-        (one corrupt crop would turn every weight into NaN)."""
-        if not np.isfinite(crop).all():
-            path = self.cache_dir / self.entries[i]["dir"] / f"{name}.npy"
-            raise InputError(path, "holds NaN or infinite values; re-run prepare with --force")
-        return crop
-
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self):
             raise IndexError(index)
@@ -868,14 +860,12 @@ class CropDataset(Dataset):
             "track_id": entry["id"],
         }
         if "spec" in self.fields:
-            s = self._finite(ti, "spec", np.asarray(self._array(ti, "spec")[start:stop], dtype=np.float32))
+            s = np.asarray(self._array(ti, "spec")[start:stop], dtype=np.float32)  # (length, F)
             out = np.full((crop, s.shape[1]), self.spec_pad_value, np.float32)
             out[:length] = s
             item["spec"] = torch.from_numpy(np.ascontiguousarray(out.T))  # (F, T)
         if "skeleton" in self.fields:
-            k = self._finite(
-                ti, "skeleton", np.asarray(self._array(ti, "skeleton")[start:stop], dtype=np.float32)
-            )
+            k = np.asarray(self._array(ti, "skeleton")[start:stop], dtype=np.float32)  # (length, 3, 47)
             if length < crop:
                 k = np.concatenate([k, np.repeat(k[-1:], crop - length, axis=0)], axis=0)
             item["skeleton"] = torch.from_numpy(np.ascontiguousarray(k.transpose(1, 2, 0)))  # (3, 47, T)
@@ -893,7 +883,7 @@ class CropDataset(Dataset):
                 mel_all.shape[0],
             )
             mstop = min(mstart + mcrop, mel_all.shape[0])
-            mm = self._finite(ti, "mel", np.asarray(mel_all[mstart:mstop], dtype=np.float32))
+            mm = np.asarray(mel_all[mstart:mstop], dtype=np.float32)
             out = np.full((mcrop, mm.shape[1]), self.mel_pad_value, np.float32)
             out[: mm.shape[0]] = mm
             item["mel"] = torch.from_numpy(np.ascontiguousarray(out.T))  # (n_mels, T_mel)
