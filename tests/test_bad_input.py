@@ -822,7 +822,9 @@ for _name, _corrupt in {
     "zero_frames": _zero_frames,
 }.items():
     _cache_case(f"cache_info_{_name}_spec", _corrupt)
-    if _name != "nan":  # NaN in training stops at the first non-finite loss, naming the tracks (test_train_run)
+    if (
+        _name != "nan"
+    ):  # NaN in training stops at the first non-finite loss, naming the tracks (test_train_run)
         _cache_case(f"train_on_{_name}_spec", _corrupt, command="vqvae")
 
 

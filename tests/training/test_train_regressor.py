@@ -43,12 +43,12 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _make_cache(root, [("vn", "vc"), ("fl", "cl"), ("vn", "fl"), ("vc", "cl"), ("vn", "cl")])
 
 
-
 def _pixels(cache):
     """A cached (normalised) skeleton as pixel keypoints: x, y scaled into a frame, confidence kept in [0, 1]."""
     kp = np.load(next((cache / "tracks").iterdir()) / "skeleton.npy").copy()
     kp[:, :2] = kp[:, :2] * 100 + 300
     return kp
+
 
 def test_a_crop_is_the_cached_mel_with_the_figures_and_notes_of_the_same_instants(cache: Path) -> None:
     recipe = load_recipe(TINY)
