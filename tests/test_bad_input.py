@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -253,9 +254,12 @@ def assert_refused(env: Env, which: str, argv: list[str], named: str, capsys) ->
     model_before = hashlib.sha256(env.model.read_bytes()).hexdigest()
     capsys.readouterr()
     t0 = time.monotonic()
-    with time_limit(TIME_LIMIT_S):
+    with time_limit(TIME_LIMIT_S), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         rc = run_cli(which, argv)  # any exception (a traceback for the user) fails the test here
     elapsed = time.monotonic() - t0
+    # A Python warning is two more lines on the user's terminal (pytest would otherwise swallow it).
+    assert not caught, [str(w.message) for w in caught]
     out, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.strip()]
     assert rc == 2, f"exit status {rc}, stderr {err!r}"
@@ -978,3 +982,19 @@ def test_an_unreadable_openpose_file_is_named(env: Env, capsys, monkeypatch) -> 
         locked.chmod(0)
     line = assert_refused(env, "desktop", env.gen(folder), locked.name, capsys)
     assert "Permission denied" in line
+
+
+@pytest.mark.parametrize("name", ["openpose_coordinates_1e39", "recipe_nested_100k_deep"])
+def test_the_real_program_prints_the_same_one_line(env: Env, name: str) -> None:
+    """The harness runs the CLIs in process; a real process (its own warning filters, stderr, exit) agrees."""
+    which, argv, named = CASES[name](env)
+    module = "minet_desktop.cli" if which == "desktop" else "training.cli"
+    before = snapshot(env.tmp)
+    proc = subprocess.run(
+        [sys.executable, "-m", module, *argv], capture_output=True, text=True, timeout=TIME_LIMIT_S
+    )
+    lines = proc.stderr.strip().splitlines()
+    assert (
+        proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0]
+    ), proc.stderr
+    assert snapshot(env.tmp) == before

@@ -88,6 +88,7 @@ def _person_to_canonical(path: Path, person: Mapping[str, Any]) -> np.ndarray:
         if hand is not None:
             kp[:, list(joints)] = hand[1:21].T
     kp[:2, ~(kp[2] > 0)] = 0.0  # OpenPose writes 0,0,0 for missing points; NaN-safe the same way
+    check_keypoint_values(path, kp[None])  # before the cast: 1e39 would overflow float32
     return kp.astype(np.float32)
 
 
@@ -160,8 +161,6 @@ def read_openpose_folder(
         if not people:
             continue
         candidates = [_person_to_canonical(f, p) for p in people]
-        for c in candidates:
-            check_keypoint_values(f, c[None])
         best = max(candidates, key=_upper_body_score)  # max keeps the first of equals
         keypoints[n - first] = best
         detected += bool((best[2] > 0).any())
