@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from minet_desktop.core.config import AudioConfig
 from minet_desktop.core.errors import Cancelled, InputError, MinetError
 from minet_desktop.core.skeleton import valid_mask
 from minet_desktop.core.validation import (
@@ -54,9 +55,21 @@ from minet_desktop.pose.keypoint_file import KeypointFile
 LOW_DETECTION_WARN = 0.5
 #: A body or hand tracked in fewer frames than this share is reported: its movement is mostly guessed.
 LOW_TRACKING_WARN = 0.5
-#: Bytes generation holds per output sample of one take (waveform, Griffin-Lim's STFT, spectrogram), measured
-#: with a margin: what the memory budget is checked against before a long performance is started.
-BYTES_PER_SAMPLE = 64
+#: Copies of the complex STFT Griffin-Lim holds at once (estimate, counted from its loop: the STFT, the
+#: magnitudes times phases, the previous rebuild), for the memory budget of a long performance.
+GRIFFIN_LIM_STFT_COPIES = 4
+
+
+def generation_bytes(n_samples: int, audio: AudioConfig, takes: int) -> float:
+    """An estimate of the memory ``takes`` takes of ``n_samples`` need at the end of generation: waveforms,
+    float32 spectrograms and Griffin-Lim's complex64 STFTs (checked against the budget before starting)."""
+    frames = n_samples / audio.hop_length + 1
+    per_take = 4.0 * n_samples + frames * (
+        4.0 * audio.n_bins + GRIFFIN_LIM_STFT_COPIES * 8.0 * (audio.n_fft // 2 + 1)
+    )
+    return per_take * takes
+
+
 #: A MIDI file ending this much before the video is reported (rests are added); a shorter gap is the
 #: ordinary silence after the last note.
 MIDI_SHORT_WARN_S = 1.0
@@ -115,7 +128,7 @@ class GenerationResult:
     tracked: dict[str, float] = field(default_factory=dict)
 
     def tracked_summary(self) -> str:
-        """How much of the performance was tracked ("body 100 %, right hand 62 %, left hand 0 % of the frames")."""
+        """How much of the performance was tracked ("tracked: body 100%, right hand 62%, left hand 0% of the frames")."""
         parts = [f"{k} {v:.0%}" for k, v in self.tracked.items() if k != "any"]
         return "tracked: " + ", ".join(parts) + " of the frames" if parts else ""
 
@@ -305,7 +318,7 @@ class Session:
         tracked = tracked_fractions(keypoints.keypoints, self.backend.skeleton.confidence_threshold)
         check_allocation(
             keypoints.source_name or None,
-            float(job.n_samples) * BYTES_PER_SAMPLE * takes,
+            generation_bytes(job.n_samples, self.backend.audio, takes),
             f"generating {takes} take(s) of {job.n_samples / self.backend.audio.sample_rate:.0f} s",
         )
         base = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
