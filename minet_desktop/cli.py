@@ -49,11 +49,10 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         with progress_bar(f"extracting {src.name}", "frame") as update:
             kf = keypoints_for_path(src, progress=update, use_sidecar=not args.force)
         if is_video and args.force:
+            # A read-only folder: the keypoints are still good, and -o may take them.
             try:
                 kf.save(sidecar_path(src))
-            except (
-                InputError
-            ) as exc:  # a read-only folder: the keypoints are still good, and -o may take them
+            except InputError as exc:
                 print(f"warning: could not save the keypoints next to the video ({exc})", file=sys.stderr)
     for warning in kf.warnings:
         print(f"warning: {warning}", file=sys.stderr)
