@@ -37,9 +37,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         raise MinetError(f"{src}: no such file")
     out = Path(args.output) if args.output else None
     if out is not None:
+        check_output_path(out, [src], "keypoint file")
         if out.suffix.lower() != ".npz":
             raise InputError(out, "the output must be a keypoint file named .npz")
-        check_output_path(out, [src], "keypoint file")
     is_video = not is_image_file(src)
     cached = find_sidecar(src) if is_video and not args.force else None
     if cached is not None:

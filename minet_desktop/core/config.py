@@ -211,6 +211,10 @@ def from_dict(cls: type[T], data: dict[str, Any], _where: str | None = None) -> 
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
+    except ConfigError as exc:  # a value out of range: say where it came from (the recipe file, the table)
+        if _where is None:
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
     except TypeError as exc:  # pragma: no cover - defensive, dataclass signature mismatch
         raise ConfigError(f"{where}: {exc}") from exc
 

@@ -103,15 +103,15 @@ def describe_seconds(seconds: float) -> str:
     return f"{seconds:.3g} s"
 
 
-def check_fps(path: str | PathLike[str] | None, fps: float, what: str = "frame rate") -> float:
+def check_fps(path: str | PathLike[str] | None, fps: float) -> float:
     """``fps`` as a float when it is a plausible frame rate, else InputError naming ``path``."""
     try:
         value = float(fps)
     except (TypeError, ValueError):
-        raise InputError(path, f"{what} must be a number, got {fps!r}") from None
+        raise InputError(path, f"the frame rate must be a number, got {fps!r}") from None
     if not (math.isfinite(value) and MIN_FPS <= value <= MAX_FPS):
         raise InputError(
-            path, f"{what} {value:g} fps is not plausible (expected {MIN_FPS:g} to {MAX_FPS:g} fps)"
+            path, f"{value:g} fps is not a plausible frame rate (expected {MIN_FPS:g} to {MAX_FPS:g} fps)"
         )
     return value
 

@@ -43,7 +43,7 @@ def load_performance(
     if p.is_dir():
         return read_openpose_folder(p, fps=fps if fps is not None else 30.0)
     if not p.exists():
-        raise InputError(p, "no such file or folder")
+        raise InputError(p, "is a broken link or a link loop" if p.is_symlink() else "no such file or folder")
     if p.suffix.lower() in KEYPOINT_SUFFIXES:
         return load_keypoints(p, fps=fps)
     return keypoints_for_path(p, progress=progress, should_cancel=should_cancel)

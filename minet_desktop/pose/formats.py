@@ -25,6 +25,7 @@ from minet_desktop.core.validation import (
     check_keypoint_values,
     check_max_frames,
     declared_nbytes,
+    require_file,
 )
 from minet_desktop.pose.keypoint_file import KeypointFile
 
@@ -45,9 +46,8 @@ MAX_JSON_BYTES = 16 << 20
 def _read_json_file(path: Path, what: str) -> tuple[Any, bytes]:
     """The parsed JSON of ``path`` and its bytes; InputError naming it when it cannot be read or parsed (never a traceback:
     not for a folder, a link loop, no permission, 10^5 nested brackets or a file of gigabytes)."""
+    require_file(path, what)
     try:
-        if not path.is_file():
-            raise InputError(path, f"is not a file (expected {what})" if path.exists() else "file not found")
         size = path.stat().st_size
         if size > MAX_JSON_BYTES:
             raise InputError(path, f"{size} bytes is too large for {what}")

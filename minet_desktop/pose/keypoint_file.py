@@ -162,7 +162,7 @@ class KeypointFile:
             raise InputError(p, f"'keypoints' must be float32, got {kp.dtype}")
         if kp.ndim != 3 or kp.shape[1] != 3 or kp.shape[2] != N_JOINTS:
             raise InputError(p, f"'keypoints' has wrong shape {kp.shape}, expected (T, 3, {N_JOINTS})")
-        fps = check_fps(p, float(scalar("fps", "f")), "'fps'")
+        fps = check_fps(p, float(scalar("fps", "f")))
         size = data["frame_size"]
         if size.shape != (2,) or size.dtype.kind not in "iu":
             raise InputError(p, f"'frame_size' must be two integers (w, h), got {size.dtype} {size.shape}")

@@ -289,6 +289,9 @@ def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return replace(cfg, **given)
+    except ConfigError as exc:  # name the option the user typed, not only the field
+        options = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k in str(exc))
+        raise ConfigError(f"{options or 'the command line'}: {exc}") from None
     except TypeError as exc:  # pragma: no cover - programming error in the CLI
         raise ConfigError(str(exc)) from exc
 
