@@ -467,7 +467,7 @@ def roundtrip_iters_1e9(e: Env):
 
 @case
 def train_batch_size_zero(e: Env):
-    return "train", e.vqvae("tiny", "--batch-size", "0"), "batch_size"
+    return "train", e.vqvae("tiny", "--batch-size", "0"), "--batch-size 0"
 
 
 # --- keypoint files ----------------------------------------------------------------------------------
@@ -763,6 +763,7 @@ _recipe_case("recipe_crop_seconds_inf", "[train]\ncrop_seconds = inf\n")
 _recipe_case("recipe_nested_100k_deep", "a = " + "[" * 100_000 + "]" * 100_000 + "\n")
 _recipe_case("recipe_comments_only", "# nothing but a comment\n\n# and another\n")
 _recipe_case("recipe_unknown_key", "[train]\ncrop_secnds = 4.0\n")
+_recipe_case("recipe_batch_size_zero", "[train]\nbatch_size = 0\n")
 _recipe_case("recipe_vqvae_65536_channels", "[model.vqvae]\nchannels = 65536\n", cache=True)
 
 
