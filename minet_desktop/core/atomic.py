@@ -19,14 +19,15 @@ STALE_PART_AGE_S = 3600.0
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | PathLike[str], suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(path: str | PathLike[str], suffix: str | None = None, tidy: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` in one rename.
 
     The temporary file keeps ``path``'s suffix (or ``suffix``) so that libraries that pick a format from the
     extension (soundfile, PyAV, numpy) write the right one. On an exception the temporary file is removed
     and ``path`` is left as it was. Its name carries the writer's process id
     (``.NAME.PID-XXXX.part.EXT``), so that the temporary files a killed run left beside ``path`` are removed
-    by the next write (:func:`remove_stale_parts`) while a parallel run's file is left alone.
+    by the next write (:func:`remove_stale_parts`) while a parallel run's file is left alone. That reads the
+    folder once per write: a writer of thousands of files into one folder passes ``tidy=False``.
 
     A folder that cannot be created or written to, or a ``path`` that is a folder, is an
     :class:`~minet_desktop.core.errors.InputError` naming ``path``.
@@ -34,7 +35,8 @@ def atomic_path(path: str | PathLike[str], suffix: str | None = None) -> Iterato
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_parts(target)
+        if tidy:
+            remove_stale_parts(target)
         fd, tmp_name = tempfile.mkstemp(
             prefix=f".{target.name}.{os.getpid()}-",
             suffix=".part" + (suffix if suffix is not None else target.suffix),
@@ -81,11 +83,12 @@ def remove_stale_parts(target: str | PathLike[str]) -> list[Path]:
     prefix = f".{t.name}."
     removed = []
     try:
-        entries = list(t.parent.iterdir())
+        with os.scandir(t.parent) as it:
+            names = [e.name for e in it if e.name.startswith(prefix)]
     except OSError:
         return removed
-    for f in entries:
-        name = f.name
+    for name in names:
+        f = t.parent / name
         if not (name.startswith(prefix) and ".part" in name[len(prefix) :]):
             continue
         pid_text = name[len(prefix) :].split("-", 1)[0]
@@ -107,13 +110,13 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | PathLike[str], data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | PathLike[str], data: bytes, tidy: bool = True) -> None:
+    with atomic_path(path, tidy=tidy) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | PathLike[str], text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+def atomic_write_text(path: str | PathLike[str], text: str, tidy: bool = True) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"), tidy=tidy)
 
 
 def file_sha256(path: str | PathLike[str], chunk: int = 1 << 20) -> str:

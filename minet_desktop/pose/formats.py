@@ -209,7 +209,8 @@ def write_openpose_folder(folder: str | PathLike[str], kf: KeypointFile, prefix:
             person["face_keypoints_2d"] = []
             people.append(person)
         doc = {"version": 1.3, "people": people}
-        atomic_write_text(root / f"{prefix}_{t:012d}_keypoints.json", json.dumps(doc))
+        # One file per frame: tidying leftovers would read the growing folder once per frame.
+        atomic_write_text(root / f"{prefix}_{t:012d}_keypoints.json", json.dumps(doc), tidy=False)
 
 
 # --------------------------------------------------------------------------------------------------------
