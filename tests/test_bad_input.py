@@ -999,3 +999,35 @@ def test_the_real_program_prints_the_same_one_line(env: Env, name: str) -> None:
         proc.returncode == 2 and len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0]
     ), proc.stderr
     assert snapshot(env.tmp) == before
+
+
+_WITHOUT_COMPILER_STACK = """
+import builtins, sys
+real_import = builtins.__import__
+def guarded(name, *args, **kwargs):
+    if name.split('.')[0] == 'sympy' or name.startswith('torch._dynamo'):
+        raise ModuleNotFoundError(f"No module named {name!r}")
+    return real_import(name, *args, **kwargs)
+builtins.__import__ = guarded
+from dataclasses import replace
+from minet_desktop.core.errors import InputError
+from minet_desktop.model.bundle import build_checked, build_modules
+from minet_desktop.model.config import BundleConfig
+cfg = BundleConfig.tiny("minet")
+build_checked("tiny.safetensors", lambda: build_modules(cfg))
+wide = replace(cfg, prior=replace(cfg.prior, n_embd=65536))
+try:
+    build_checked("wide.safetensors", lambda: build_modules(wide))
+except InputError as exc:
+    print(exc)
+"""
+
+
+def test_model_sizes_are_checked_in_the_packaged_app() -> None:
+    """The packaged app leaves out sympy and torch's compiler, which PyTorch's meta version of some
+    operations imports: the size check must work there too (it failed the frozen app's self-test once)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_COMPILER_STACK], capture_output=True, text=True, timeout=TIME_LIMIT_S
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "wide.safetensors: the model its config describes would need" in proc.stdout

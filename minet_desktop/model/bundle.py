@@ -28,6 +28,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from minet_desktop.core.atomic import atomic_path
 from minet_desktop.core.config import from_json, to_json
@@ -69,19 +70,49 @@ def build_modules(cfg: BundleConfig) -> tuple[VQVAE, MovementEncoder, Prior]:
     return vqvae, movement, prior
 
 
+class _ShapesOnly(TorchFunctionMode):
+    """Inside ``torch.device("meta")``: random factories give empty meta tensors and in-place initialisers
+    (``normal_``, ``uniform_``, ``fill_``...) of meta tensors do nothing.
+
+    Only the shapes matter for the size, and PyTorch's meta versions of those operations are Python
+    references that import torch's compiler stack (sympy), which the packaged app leaves out.
+    """
+
+    _FACTORIES = (torch.randn, torch.rand, torch.randint, torch.randperm, torch.normal)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func in self._FACTORIES:
+            if func is torch.randperm:
+                return torch.empty(args[0], dtype=torch.int64)
+            sizes = [a for a in args if isinstance(a, int | tuple | list | torch.Size)]
+            size = kwargs.get("size", sizes[-1] if sizes and not isinstance(sizes[-1], int) else sizes)
+            return torch.empty(size, dtype=kwargs.get("dtype"))
+        name = getattr(func, "__name__", "")
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("input"))  # nn.init passes keywords
+        if name.endswith("_") and not name.endswith("__") and isinstance(target, Tensor) and target.is_meta:
+            return target
+        return func(*args, **kwargs)
+
+
 def check_model_size(
     path: str | PathLike[str] | None, build: Callable[[], object], what: str = "bundle"
 ) -> None:
     """Refuse a config whose modules would not fit in memory, before anything is allocated.
 
     The config comes from a file (a bundle, a recipe): a 65,536-wide prior must be refused, not allocated. So
-    the modules are built on the ``meta`` device, which allocates nothing, and their declared bytes (twice:
-    the modules and the tensors read into or trained with them) checked against the memory budget; a config
-    no module can be built from is an InputError naming the file.
+    the modules are built on the ``meta`` device, which allocates nothing (:class:`_ShapesOnly` skips their
+    random initialisation), and their declared bytes (twice: the modules and the tensors read into or trained
+    with them) checked against the memory budget; a config no module can be built from is an InputError
+    naming the file.
     """
     try:
-        with torch.device("meta"):
+        with torch.device("meta"), _ShapesOnly():
             meta = build()
+    except ImportError:
+        # A meta operation that imports torch's compiler stack, which the packaged app leaves out (torch.eye
+        # in the Graph-Transformer): the size is then checked as the real modules are built (build_checked).
+        return
     except (ValueError, TypeError, RuntimeError, AssertionError, ConfigError) as exc:
         raise InputError(
             path, f"{what} config does not describe a model this version can build ({exc})"
@@ -99,7 +130,14 @@ def build_checked(path: Path, build: Callable[[], M]) -> M:
     """``build()`` (a module or a tuple of modules, from a bundle's config) once :func:`check_model_size`
     has found that it fits."""
     check_model_size(path, build)
-    return build()
+    try:
+        return build()
+    except (MemoryError, RuntimeError) as exc:  # where the size could not be checked before (see above)
+        if isinstance(exc, RuntimeError) and "allocate" not in str(exc):
+            raise
+        raise InputError(
+            path, "the model its config describes does not fit in this computer's memory"
+        ) from None
 
 
 def _state(modules: dict[str, nn.Module]) -> dict[str, Tensor]:
