@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from minet_desktop import __version__
 from minet_desktop.core.config import SkeletonConfig
 from minet_desktop.core.errors import InputError, MinetError
+from minet_desktop.core.validation import MAX_FRAME_SIDE, check_output_path
 from minet_desktop.engine.paths import bundled_model_path, default_model_path
 from minet_desktop.gui import settings as app_settings
 from minet_desktop.gui.audio import AudioSink, NoSoundDevice, Playback, SinkFactory, open_sound_device
@@ -62,9 +63,9 @@ log = logging.getLogger("minet_desktop")
 
 APP_TITLE = "MI Net Desktop"
 OPEN_FILTER = (
-    "Videos and keypoint files (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv *.npz);;"
+    "Videos and keypoint files (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv *.npz *.npy);;"
     "Videos (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;"
-    "Keypoint files (*.npz);;"
+    "Keypoint files (*.npz *.npy);;"
     "All files (*)"
 )
 MODEL_FILTER = "MI Net model bundles (*.safetensors);;All files (*)"
@@ -499,15 +500,18 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        """Open a video (showing its sidecar keypoints, if any) or a ``.npz`` keypoint file.
+        """Open a video (showing its sidecar keypoints, if any), a ``.npz`` keypoint file or a bare
+        ``(T, 3, 47)`` skeleton ``.npy``.
 
         Returns False (after telling the user why) if the file cannot be used; what was open stays open.
         """
+        from minet_desktop.pose.keypoint_file import KEYPOINT_SUFFIXES
+
         p = Path(path)
         try:
             if not p.is_file():
                 raise InputError(p, "no such file" if not p.exists() else "not a file")
-            if p.suffix.lower() == ".npz":
+            if p.suffix.lower() in KEYPOINT_SUFFIXES:
                 self._open_keypoint_file(p)
             else:
                 self._open_video(p)
@@ -726,9 +730,9 @@ class MainWindow(QMainWindow):
             )
 
     def _open_keypoint_file(self, path: Path) -> None:
-        from minet_desktop.pose.keypoint_file import KeypointFile
+        from minet_desktop.pose.keypoint_file import load_keypoints
 
-        kf = KeypointFile.load(path)  # raises InputError for broken files
+        kf = load_keypoints(path)  # raises InputError for broken files, the same sentence as the CLI
         n = int(kf.keypoints.shape[0])
         width, height = (int(v) for v in kf.frame_size)
         if n < 1:
@@ -737,7 +741,7 @@ class MainWindow(QMainWindow):
             raise InputError(path, f"the keypoint file has an invalid frame rate ({kf.fps})")
         if width == 0 and height == 0:
             width, height = canvas_size_for(kf.keypoints)  # OpenPose / Solos files do not record it
-        if width < 1 or height < 1 or width > 16384 or height > 16384:
+        if width < 1 or height < 1 or width > MAX_FRAME_SIDE or height > MAX_FRAME_SIDE:
             raise InputError(path, f"the keypoint file has an invalid frame size ({width}x{height})")
         self._replace_source(CanvasSource(path, kf.fps, n, (width, height)), kf)
         self.statusBar().showMessage(
@@ -1312,6 +1316,11 @@ class MainWindow(QMainWindow):
         )
         return str(Path(self._export_dir()) / f"{stem}-minet{take}{suffix}")
 
+    def _input_paths(self) -> list[Path | None]:
+        """The files the current result was made from: an export must never overwrite one of them."""
+        source = getattr(self._source, "path", None)
+        return [Path(source) if source else None, self._model_path, self._midi_path]
+
     def _save_dialog(self, title: str, suffix: str, file_filter: str) -> Path | None:
         path, _ = QFileDialog.getSaveFileName(self, title, self._export_name(suffix), file_filter)
         if not path:
@@ -1342,6 +1351,7 @@ class MainWindow(QMainWindow):
 
         wave, rate = self._take_wave()
         try:
+            check_output_path(path, self._input_paths())
             write_wav(path, wave, rate)
         except (MinetError, OSError) as exc:
             self.show_error("Cannot export WAV", f"{path}: {exc}" if isinstance(exc, OSError) else str(exc))
@@ -1363,6 +1373,11 @@ class MainWindow(QMainWindow):
         from minet_desktop.media.export import mux_audio
 
         video, out = self._source.path, Path(path)
+        try:
+            check_output_path(out, self._input_paths())
+        except MinetError as exc:  # writing onto the video being played would destroy it
+            self.show_error("Cannot export MP4", str(exc))
+            return False
         wave, rate = self._take_wave()
         job = CallJob(lambda: mux_audio(video, wave, rate, out), f"writing {out}", parent=self)
         job.succeeded.connect(lambda _p: self.statusBar().showMessage(f"Wrote {out}", 8000))
