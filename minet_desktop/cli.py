@@ -223,11 +223,6 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     session.check_instrument(args.instrument)  # before a long keypoint extraction
     with progress_bar(f"keypoints of {src.name}", "frame") as update:
         kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
-    print(
-        f"{model.name}: {session.model_type} on {session.device_name}"
-        + (f", playing {instrument_name(args.instrument)}" if args.instrument else ""),
-        file=sys.stderr,
-    )
 
     from tqdm import tqdm
 
@@ -253,7 +248,11 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
-    print(f"{model.name}: {session.model_type} on {session.device_name}", file=sys.stderr)
+    print(
+        f"{model.name}: {session.model_type} on {session.device_name}"
+        + (f", playing {instrument_name(args.instrument)}" if args.instrument else ""),
+        file=sys.stderr,
+    )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(result.tracked_summary(), file=sys.stderr)
