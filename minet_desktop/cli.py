@@ -12,10 +12,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from minet_desktop import __version__
-from minet_desktop.core.errors import Cancelled, MinetError
+from minet_desktop.core.errors import Cancelled, InputError, MinetError, OneLineArgumentParser, report_error
 from minet_desktop.core.terminal import progress_bar
+from minet_desktop.core.validation import (
+    check_fps,
+    check_griffin_lim_iters,
+    check_output_path,
+    check_sampling_options,
+)
+
+if TYPE_CHECKING:
+    from minet_desktop.pose.keypoint_file import KeypointFile
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -26,6 +36,11 @@ def _cmd_extract(args: argparse.Namespace) -> int:
     src = Path(args.input)
     if not src.is_file():
         raise MinetError(f"{src}: no such file")
+    out = Path(args.output) if args.output else None
+    if out is not None:
+        check_output_path(out, [src], "keypoint file")
+        if out.suffix.lower() != ".npz":
+            raise InputError(out, "the output must be a keypoint file named .npz")
     is_video = not is_image_file(src)
     cached = find_sidecar(src) if is_video and not args.force else None
     if cached is not None:
@@ -35,10 +50,13 @@ def _cmd_extract(args: argparse.Namespace) -> int:
         with progress_bar(f"extracting {src.name}", "frame") as update:
             kf = keypoints_for_path(src, progress=update, use_sidecar=not args.force)
         if is_video and args.force:
-            kf.save(sidecar_path(src))
+            # A read-only folder: the keypoints are still good, and -o may take them.
+            try:
+                kf.save(sidecar_path(src))
+            except InputError as exc:
+                print(f"warning: could not save the keypoints next to the video ({exc})", file=sys.stderr)
     for warning in kf.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    out = Path(args.output) if args.output else None
     if out is not None:
         kf.save(out)
     print(
@@ -51,26 +69,59 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from minet_desktop.pose.keypoint_file import KeypointFile
+    from minet_desktop.pose.keypoint_file import KEYPOINT_SUFFIXES, load_keypoints
 
     path = Path(args.file)
     if not path.exists():
         raise MinetError(f"{path}: no such file")
     if path.suffix.lower() == ".safetensors":
         return _info_bundle(path)
-    if path.suffix.lower() == ".npz":
-        kf = KeypointFile.load(path)
-        T = kf.keypoints.shape[0]
-        print(f"keypoint file   {path}")
-        print(f"frames          {T} at {kf.fps:g} fps ({T / kf.fps:.2f} s)")
-        print(f"frame size      {kf.frame_size[0]}x{kf.frame_size[1]} px")
-        print(f"source          {kf.source_name} (sha256 {kf.source_sha256[:12]}…)")
-        print(f"person detected {kf.detected_fraction:.1%} of frames")
+    if path.suffix.lower() in KEYPOINT_SUFFIXES:
+        _info_keypoints(path, load_keypoints(path))
         return 0
     raise MinetError(
         f"{path}: don't know how to describe this file "
-        "(expected a keypoint file .npz or a model bundle .safetensors)"
+        "(expected a keypoint file .npz, a skeleton .npy or a model bundle .safetensors)"
     )
+
+
+def _info_keypoints(path: Path, kf: KeypointFile) -> None:
+    """What a keypoint file holds, read from its data (not only what its header claims)."""
+    import numpy as np
+
+    from minet_desktop.core.config import SkeletonConfig
+    from minet_desktop.core.validation import tracked_fractions
+
+    kp = kf.keypoints
+    T = kp.shape[0]
+    threshold = SkeletonConfig().confidence_threshold
+    tracked = tracked_fractions(kp, threshold)
+    # "Detected" as extraction counts it (any confidence above 0), to compare with what the file claims.
+    detected = tracked_fractions(kp, float(np.nextafter(np.float32(0), np.float32(1))))["any"]
+    print(f"keypoint file   {path}")
+    print(f"frames          {T} at {kf.fps:g} fps ({T / kf.fps:.2f} s)")
+    print(f"frame size      {kf.frame_size[0]}x{kf.frame_size[1]} px")
+    print(f"source          {kf.source_name} (sha256 {kf.source_sha256[:12]}…)")
+    print(f"person detected {detected:.1%} of frames (with finite coordinates)")
+    print(
+        f"tracked         body {tracked['body']:.1%}, right hand {tracked['right hand']:.1%}, "
+        f"left hand {tracked['left hand']:.1%} of frames (confidence >= {threshold:g})"
+    )
+    problems = []
+    if T == 0:
+        problems.append("it holds no frames")
+    n_nan = int(np.isnan(kp).sum())
+    if n_nan:
+        problems.append(f"{n_nan} of {kp.size} values are NaN ({n_nan / kp.size:.1%})")
+    if abs(kf.detected_fraction - detected) > 0.01:
+        problems.append(
+            f"the file claims a person in {kf.detected_fraction:.1%} of frames, but its data has one in "
+            f"{detected:.1%}"
+        )
+    for warning in kf.warnings:
+        print(f"note            {warning}")
+    for problem in problems:
+        print(f"warning         {problem}")
 
 
 def _info_bundle(path: Path) -> int:
@@ -103,10 +154,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from minet_desktop.engine.inputs import load_performance
     from minet_desktop.engine.paths import default_model_path
     from minet_desktop.engine.progress import Progress
-    from minet_desktop.engine.session import Session
+    from minet_desktop.engine.session import Session, load_notes
     from minet_desktop.media.audio_io import write_wav
     from minet_desktop.media.video import is_image_file
 
+    # Everything the user gave is checked before any work, so a bad option costs no time and no file.
+    check_sampling_options(args.takes, args.temperature, args.top_k, args.top_p, args.griffin_lim_iters)
     out = Path(args.output)
     if out.suffix.lower() != ".wav":
         raise MinetError(f"{out}: the output must be a .wav file")
@@ -116,22 +169,28 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if not model.is_file():
         raise MinetError(f"no model bundle found at {model} (train one with minet-train or pass --model)")
     src = Path(args.input)
+    if args.fps is not None:
+        check_fps("--fps", args.fps)
     video = Path(args.video) if args.video else None
     if args.mux and video is None:
         if src.is_file() and src.suffix.lower() not in (".npz", ".npy") and not is_image_file(src):
             video = src
         else:
             raise MinetError(f"{src}: not a video; --mux needs the performance video (--video FILE)")
+    inputs = [src, model, args.midi, video]
+    outs = _numbered(out, args.takes)
+    muxes = _numbered(Path(args.mux), args.takes) if args.mux else []
+    for path in outs + muxes:
+        check_output_path(path, inputs)
+    if len({p.resolve() for p in outs + muxes}) < len(outs + muxes):
+        raise InputError(out, "-o and --mux name the same file")
 
+    if args.midi:
+        load_notes(args.midi)  # a broken notes file is refused before the model is loaded
     session = Session(model, device=args.device)
     session.check_instrument(args.instrument)  # before a long keypoint extraction
     with progress_bar(f"keypoints of {src.name}", "frame") as update:
         kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
-    print(
-        f"{model.name}: {session.model_type} on {session.device_name}"
-        + (f", playing {instrument_name(args.instrument)}" if args.instrument else ""),
-        file=sys.stderr,
-    )
 
     from tqdm import tqdm
 
@@ -157,25 +216,20 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         )
     finally:
         bar.close()
+    print(
+        f"{model.name}: {session.model_type} on {session.device_name}"
+        + (f", playing {instrument_name(args.instrument)}" if args.instrument else ""),
+        file=sys.stderr,
+    )
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    outs = (
-        [out]
-        if result.takes == 1
-        else [out.with_name(f"{out.stem}_take{k + 1}{out.suffix}") for k in range(result.takes)]
-    )
+    print(result.tracked_summary(), file=sys.stderr)
     for path, wave in zip(outs, result.waveform, strict=True):
         write_wav(path, wave, result.sample_rate)
     muxed = []
     if args.mux:
         from minet_desktop.media.export import mux_audio
 
-        mux = Path(args.mux)
-        muxes = (
-            [mux]
-            if result.takes == 1
-            else [mux.with_name(f"{mux.stem}_take{k + 1}{mux.suffix}") for k in range(result.takes)]
-        )
         assert video is not None
         for path, wave in zip(muxes, result.waveform, strict=True):
             muxed.append(mux_audio(video, wave, result.sample_rate, path))
@@ -215,6 +269,13 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def _numbered(path: Path, takes: int) -> list[Path]:
+    """The files ``takes`` takes are written to: ``path`` itself for one, ``STEM_take1.EXT``... for several."""
+    if takes == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}_take{k + 1}{path.suffix}") for k in range(takes)]
+
+
 def _cmd_roundtrip(args: argparse.Namespace) -> int:
     """Audio -> the model's representation -> Griffin-Lim -> audio: hear the representation's ceiling."""
     import numpy as np
@@ -223,6 +284,9 @@ def _cmd_roundtrip(args: argparse.Namespace) -> int:
     from minet_desktop.features import audio as feats
     from minet_desktop.media.audio_io import read_audio, write_wav
 
+    if args.iters is not None:
+        check_griffin_lim_iters(args.iters, "--iters")
+    check_output_path(args.output, [args.input])
     if args.mel:
         mcfg = MelConfig(griffin_lim_iters=args.iters or MelConfig().griffin_lim_iters)
         wave, sr = read_audio(args.input, mcfg.sample_rate)
@@ -340,7 +404,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="minet-desktop",
         description="MI Net Desktop: hear the instrument being played in a performance video.",
     )
@@ -455,9 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `minet-desktop info ... | head`: the reader left; not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
         return 0
-    except MinetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (MinetError, OSError) as exc:  # one line naming the file; an OSError naming none is raised again
+        return report_error(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

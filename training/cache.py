@@ -48,6 +48,7 @@ from minet_desktop.core.atomic import atomic_path, atomic_write_text
 from minet_desktop.core.config import CacheConfig, describe_mismatch, from_dict, to_dict
 from minet_desktop.core.errors import Cancelled, ConfigError, InputError
 from minet_desktop.core.skeleton import model_frames, valid_mask
+from minet_desktop.core.validation import npy_file_header
 from minet_desktop.features.audio import LogMel, LogSpectrogram
 from minet_desktop.media.audio_io import resample_audio
 from minet_desktop.media.midi import notes_to_index_sequence
@@ -191,7 +192,11 @@ def load_manifest(cache_dir: str | PathLike[str]) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, f"corrupt cache manifest ({exc}); re-run prepare with --force") from exc
+        raise InputError(path, f"corrupt cache manifest ({exc}); re-run prepare with --force") from None
+    except RecursionError:
+        raise InputError(
+            path, "corrupt cache manifest (nested too deeply); re-run prepare with --force"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(path, "corrupt cache manifest (expected a JSON object)")
     version = data.get("format_version")
@@ -203,8 +208,85 @@ def load_manifest(cache_dir: str | PathLike[str]) -> dict[str, Any]:
         )
     if not isinstance(data.get("config"), dict) or not isinstance(data.get("tracks"), dict):
         raise InputError(path, "corrupt cache manifest (missing 'config' or 'tracks')")
-    from_dict(CacheConfig, data["config"])  # ConfigError for unknown keys/values
+    try:
+        from_dict(CacheConfig, data["config"])
+    except ConfigError as exc:
+        raise InputError(path, f"corrupt cache manifest: {exc}") from None
+    for key, entry in data["tracks"].items():
+        problem = _entry_problem(entry)
+        if problem:
+            raise InputError(
+                path, f"corrupt cache manifest: track {key!r}: {problem}; re-run prepare with --force"
+            )
     return data
+
+
+def _entry_problem(entry: Any) -> str | None:
+    """What is wrong with one manifest entry's fields the readers rely on (None when nothing)."""
+    if not isinstance(entry, dict):
+        return "expected an object"
+    if not isinstance(entry.get("id"), str) or not isinstance(entry.get("dir"), str):
+        return "missing 'id' or 'dir'"
+    d = Path(entry["dir"])
+    if d.is_absolute() or ".." in d.parts:
+        return f"'dir' {entry['dir']!r} points outside the cache"
+    n = entry.get("n_frames")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        return f"'n_frames' must be a whole number >= 0, got {n!r}"
+    shapes = entry.get("shapes")
+    if not isinstance(shapes, dict) or not all(
+        isinstance(v, list) and all(isinstance(i, int) and i >= 0 for i in v) for v in shapes.values()
+    ):
+        return "'shapes' must map each array to its shape"
+    return None
+
+
+def track_array_problems(cache_dir: Path, entry: dict[str, Any], fields: Sequence[str]) -> list[InputError]:
+    """What is wrong with one track's arrays, read from their ``.npy`` headers only (cheap): a missing,
+    empty, truncated or object-dtype file, a shape or dtype other than the manifest's, or no frames."""
+    problems = []
+    if entry["n_frames"] < 1:
+        problems.append(InputError(cache_dir / entry["dir"], f"track {entry['id']} has no frames"))
+    for name in fields:
+        p = cache_dir / entry["dir"] / f"{name}.npy"
+        if not p.is_file():
+            problems.append(InputError(p, "cache file missing; re-run prepare to repair the cache"))
+            continue
+        try:
+            shape, dtype = npy_file_header(p)
+        except InputError as exc:
+            problems.append(InputError(p, f"{exc.problem}; re-run prepare with --force"))
+            continue
+        want = entry["shapes"].get(name)
+        if dtype != np.dtype(ARRAY_DTYPES[name]) or (want is not None and list(shape) != want):
+            problems.append(
+                InputError(
+                    p,
+                    f"holds {dtype} {tuple(shape)}, the manifest says {ARRAY_DTYPES[name]} "
+                    f"{tuple(want) if want is not None else '?'}; re-run prepare with --force",
+                )
+            )
+        elif name != "mel" and (not shape or shape[0] != entry["n_frames"]):
+            problems.append(
+                InputError(
+                    p, f"holds {shape[0] if shape else 0} frames, the manifest says {entry['n_frames']}"
+                )
+            )
+    return problems
+
+
+def track_value_problems(cache_dir: Path, entry: dict[str, Any], fields: Sequence[str]) -> list[InputError]:
+    """NaN or infinite values in a track's float arrays (reads them whole: for ``cache-info``)."""
+    problems = []
+    for name in fields:
+        if np.dtype(ARRAY_DTYPES[name]).kind != "f":
+            continue
+        p = cache_dir / entry["dir"] / f"{name}.npy"
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            problems.append(InputError(p, f"{bad} of {arr.size} values are NaN or infinite"))
+    return problems
 
 
 def manifest_config(manifest: dict[str, Any]) -> CacheConfig:
@@ -715,10 +797,9 @@ class CropDataset(Dataset):
                 self.cache_dir / MANIFEST_NAME, f"the cache has no tracks in the {split!r} split"
             )
         for e in self.entries:
-            for name in self.fields:
-                p = self.cache_dir / e["dir"] / f"{name}.npy"
-                if not p.is_file():
-                    raise InputError(p, "cache file missing; re-run prepare to repair the cache")
+            problems = track_array_problems(self.cache_dir, e, self.fields)
+            if problems:
+                raise problems[0]
         a, m = self.config.audio, self.config.mel
         self.crop_seconds = float(crop_seconds if crop_seconds is not None else self.config.crop_seconds)
         if self.crop_seconds <= 0:
@@ -763,7 +844,9 @@ class CropDataset(Dataset):
             try:
                 arr = np.load(path, mmap_mode="r", allow_pickle=False)
             except (OSError, ValueError) as exc:
-                raise InputError(path, f"unreadable cache file ({exc}); re-run prepare with --force") from exc
+                raise InputError(
+                    path, f"unreadable cache file ({exc}); re-run prepare with --force"
+                ) from None
             self._arrays[key] = arr
         return arr
 
@@ -840,3 +923,17 @@ def describe_cache(cache_dir: str | PathLike[str]) -> str:
         insts = sorted({t.get("instrument", "?") for t in rows}, key=str)
         lines.append(f"{split:<6} {len(rows):>6} {pieces:>6} {minutes:>8.1f}  {' '.join(insts)}")
     return "\n".join(lines)
+
+
+def cache_problems(cache_dir: str | PathLike[str]) -> list[InputError]:
+    """Every problem of a prepared cache's arrays: missing, empty, truncated, object-dtype or mis-shaped files,
+    tracks without frames, and NaN or infinite values (each naming its file)."""
+    root = Path(cache_dir)
+    manifest = load_manifest(root)
+    problems: list[InputError] = []
+    for entry in sorted(manifest["tracks"].values(), key=lambda e: e["id"]):
+        found = track_array_problems(root, entry, ARRAY_FIELDS)
+        if not found:
+            found = track_value_problems(root, entry, ARRAY_FIELDS)
+        problems += found
+    return problems

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from minet_desktop.core.errors import Cancelled, ConfigError, MinetError
+from minet_desktop.core.errors import Cancelled, ConfigError, MinetError, OneLineArgumentParser, report_error
 from minet_desktop.core.terminal import progress_bar
 
 if TYPE_CHECKING:  # the training stack (torch, Lightning) is imported only by the commands that use it
@@ -39,10 +39,14 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache_info(args: argparse.Namespace) -> int:
-    from training.cache import describe_cache
+    """The cache's table, then one line per corrupt file (NaN, empty, truncated...): exit status 2 if any."""
+    from training.cache import cache_problems, describe_cache
 
     print(describe_cache(Path(args.cache)))
-    return 0
+    problems = cache_problems(Path(args.cache))
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 2 if problems else 0
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -378,7 +382,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="minet-train", description="Prepare data for and train MI Net models."
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -728,9 +732,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (Cancelled, KeyboardInterrupt):
         print("interrupted: finished tracks are kept; run the same command again to resume", file=sys.stderr)
         return 130
-    except MinetError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except (MinetError, OSError) as exc:  # one line naming the file; an OSError naming none is raised again
+        return report_error(exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

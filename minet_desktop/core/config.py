@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -176,6 +177,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # TOML and JSON both spell nan and inf; no setting means either
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -208,6 +211,10 @@ def from_dict(cls: type[T], data: dict[str, Any], _where: str | None = None) -> 
     kwargs = {k: _coerce(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
+    except ConfigError as exc:  # a value out of range: say where it came from (the recipe file, the table)
+        if _where is None:
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
     except TypeError as exc:  # pragma: no cover - defensive, dataclass signature mismatch
         raise ConfigError(f"{where}: {exc}") from exc
 

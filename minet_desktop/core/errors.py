@@ -6,8 +6,11 @@ what is wrong with it, so the CLI and the GUI can show one line instead of a tra
 
 from __future__ import annotations
 
+import argparse
+import sys
 from os import PathLike
 from pathlib import Path
+from typing import NoReturn
 
 
 class MinetError(Exception):
@@ -37,3 +40,27 @@ class ConfigError(MinetError):
 
 class Cancelled(MinetError):
     """Long work stopped because the user asked it to."""
+
+
+def report_error(exc: MinetError | OSError) -> int:
+    """Print a refusal as the one line ``error: FILE: what is wrong`` on stderr; returns exit status 2.
+
+    An OSError names a file the system would not read or write (permissions, a full disk, a link loop);
+    one that names no file is not about the user's input and is raised again, to be reported as a bug.
+    """
+    if isinstance(exc, OSError):
+        if exc.filename is None:
+            raise exc
+        line = f"{exc.filename}: {exc.strerror or exc}"
+    else:
+        line = str(exc)
+    print(f"error: {line}", file=sys.stderr)
+    return 2
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser whose refusals are one line naming the option (exit status 2), like every other
+    refusal of the command line; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")

@@ -10,7 +10,7 @@ from minet_desktop.engine.progress import ShouldCancel
 from minet_desktop.pose.extract import Progress as ExtractProgress
 from minet_desktop.pose.extract import keypoints_for_path
 from minet_desktop.pose.formats import SolosSkeletons, read_openpose_folder
-from minet_desktop.pose.keypoint_file import KeypointFile
+from minet_desktop.pose.keypoint_file import KEYPOINT_SUFFIXES, KeypointFile, load_keypoints
 
 SOLOS_FILES = ("skeleton.npy", "skeleton_dict.json", "solos_ids.json")
 
@@ -27,7 +27,8 @@ def load_performance(
     * a folder with ``skeleton.npy`` / ``skeleton_dict.json`` (the Solos skeletons), or the path of its
       ``skeleton.npy``: the clip ``solos_id``;
     * a folder of OpenPose ``*_keypoints.json`` files (at ``fps``, 30 by default: the JSON does not say);
-    * a keypoint file (``.npz``, from ``minet-desktop extract``);
+    * a keypoint file (``.npz``, from ``minet-desktop extract``), or a bare ``(T, 3, 47)`` skeleton ``.npy``
+      (at ``fps``, 30 by default);
     * a video or an image: its sidecar keypoints when they match the file, otherwise extracted with
       MediaPipe (``progress(done, total)`` per frame; the sidecar is written for next time).
     """
@@ -42,7 +43,7 @@ def load_performance(
     if p.is_dir():
         return read_openpose_folder(p, fps=fps if fps is not None else 30.0)
     if not p.exists():
-        raise InputError(p, "no such file or folder")
-    if p.suffix.lower() == ".npz":
-        return KeypointFile.load(p)
+        raise InputError(p, "is a broken link or a link loop" if p.is_symlink() else "no such file or folder")
+    if p.suffix.lower() in KEYPOINT_SUFFIXES:
+        return load_keypoints(p, fps=fps)
     return keypoints_for_path(p, progress=progress, should_cancel=should_cancel)

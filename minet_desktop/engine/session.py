@@ -33,9 +33,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from minet_desktop.core.config import AudioConfig
 from minet_desktop.core.errors import Cancelled, InputError, MinetError
 from minet_desktop.core.instruments import INSTRUMENT_NAMES
 from minet_desktop.core.skeleton import valid_mask
+from minet_desktop.core.validation import (
+    check_allocation,
+    check_duration,
+    check_fps,
+    check_keypoint_values,
+    check_sampling_options,
+    tracked_fractions,
+)
 from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
 from minet_desktop.engine.instruments import Detection
 from minet_desktop.engine.loading import load_backend
@@ -47,6 +56,23 @@ from minet_desktop.pose.keypoint_file import KeypointFile
 
 #: Below this share of frames with a person, the result carries a warning (the rest is interpolated).
 LOW_DETECTION_WARN = 0.5
+#: A body or hand tracked in fewer frames than this share is reported: its movement is mostly guessed.
+LOW_TRACKING_WARN = 0.5
+#: Copies of the complex STFT Griffin-Lim holds at once (estimate, counted from its loop: the STFT, the
+#: magnitudes times phases, the previous rebuild), for the memory budget of a long performance.
+GRIFFIN_LIM_STFT_COPIES = 4
+
+
+def generation_bytes(n_samples: int, audio: AudioConfig, takes: int) -> float:
+    """An estimate of the memory ``takes`` takes of ``n_samples`` need at the end of generation: waveforms,
+    float32 spectrograms and Griffin-Lim's complex64 STFTs (checked against the budget before starting)."""
+    frames = n_samples / audio.hop_length + 1
+    per_take = 4.0 * n_samples + frames * (
+        4.0 * audio.n_bins + GRIFFIN_LIM_STFT_COPIES * 8.0 * (audio.n_fft // 2 + 1)
+    )
+    return per_take * takes
+
+
 #: A MIDI file ending this much before the video is reported (rests are added); a shorter gap is the
 #: ordinary silence after the last note.
 MIDI_SHORT_WARN_S = 1.0
@@ -102,6 +128,12 @@ class GenerationResult:
     warnings: list[str] = field(default_factory=list)
     device: str = "cpu"
     timings: dict[str, float] = field(default_factory=dict)
+    tracked: dict[str, float] = field(default_factory=dict)
+
+    def tracked_summary(self) -> str:
+        """How much of the performance was tracked ("tracked: body 100%, right hand 62%, left hand 0% of the frames")."""
+        parts = [f"{k} {v:.0%}" for k, v in self.tracked.items() if k != "any"]
+        return "tracked: " + ", ".join(parts) + " of the frames" if parts else ""
 
     @property
     def takes(self) -> int:
@@ -242,6 +274,10 @@ class Session:
         source = keypoints.source_name or "the keypoints"
         if keypoints.n_frames == 0:
             raise InputError(source, "the keypoints have no frames")
+        # The loaders check these already; a KeypointFile built in code (live, tests, scripts) is checked here.
+        fps = check_fps(source, keypoints.fps)
+        check_duration(source, keypoints.n_frames, fps)
+        check_keypoint_values(source, keypoints.keypoints)
         thr = self.backend.skeleton.confidence_threshold
         if keypoints.detected_fraction <= 0 or not valid_mask(keypoints.keypoints, thr).any():
             raise InputError(
@@ -253,8 +289,21 @@ class Session:
                 f"a person was detected in only {keypoints.detected_fraction:.0%} of the frames of {source}; "
                 "the missing poses were interpolated"
             )
+        tracked = tracked_fractions(keypoints.keypoints, thr)
+        for part in ("body", "right hand", "left hand"):
+            if tracked[part] < LOW_TRACKING_WARN:
+                warnings.append(
+                    f"the {part} was tracked in only {tracked[part]:.0%} of the frames of {source} (out of the "
+                    "frame, hidden or not tracked); generating from the rest, with its movement filled in"
+                )
         audio = self.backend.audio
         frames, n_samples = skeleton_frames(keypoints.keypoints, keypoints.fps, audio, self.backend.skeleton)
+        if n_samples <= audio.n_fft // 2:  # Griffin-Lim's centred STFT cannot pad a shorter signal
+            raise InputError(
+                source,
+                f"the performance lasts {keypoints.duration:.3g} s; this model needs at least "
+                f"{(audio.n_fft // 2 + 1) / audio.sample_rate:.3g} s",
+            )
         seq = None
         if notes is not None:
             note_list = load_notes(notes)
@@ -300,10 +349,7 @@ class Session:
         instrument (a code of :attr:`instruments`) instead of the one the movement shows; the timing still
         follows the movement.
         """
-        if takes < 1:
-            raise MinetError(f"takes must be at least 1, got {takes}")
-        if griffin_lim_iters is not None and griffin_lim_iters < 1:
-            raise MinetError(f"Griffin-Lim needs at least one iteration, got {griffin_lim_iters}")
+        check_sampling_options(takes, temperature, top_k, top_p, griffin_lim_iters)
         job, warnings = self.prepare(
             keypoints,
             notes,
@@ -315,6 +361,12 @@ class Session:
             motion_stride=motion_stride,
             use_cache=use_cache,
             instrument=instrument,
+        )
+        tracked = tracked_fractions(keypoints.keypoints, self.backend.skeleton.confidence_threshold)
+        check_allocation(
+            keypoints.source_name or None,
+            generation_bytes(job.n_samples, self.backend.audio, takes),
+            f"generating {takes} take(s) of {job.n_samples / self.backend.audio.sample_rate:.0f} s",
         )
         base = random.SystemRandom().randrange(2**31) if seed is None else int(seed)
         seeds = [base + k for k in range(takes)]
@@ -377,6 +429,7 @@ class Session:
             warnings=warnings,
             device=device_name(device),
             timings=dict(job.timings),
+            tracked=tracked,
         )
 
     def generate(

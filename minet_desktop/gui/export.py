@@ -11,6 +11,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QPushButton, QWidget
 
 from minet_desktop.core.errors import MinetError
+from minet_desktop.core.validation import check_output_path
 from minet_desktop.gui import settings as app_settings
 from minet_desktop.gui.feedback import Feedback
 from minet_desktop.gui.generation import GenerationController
@@ -117,6 +118,12 @@ class ExportController(QObject):
             self.export_png(path)
 
     # ----------------------------------------------------------------- writing
+    def _input_paths(self) -> list[Path | None]:
+        """The files the current result was made from: an export must never overwrite one of them."""
+        g = self.generation
+        source = getattr(g.transport.source, "path", None)
+        return [Path(source) if source else None, g.model_path, g.midi_path]
+
     def export_wav(self, path: str | Path) -> bool:
         """Write the current take as a WAV file (atomically); False (after a message) if it failed."""
         wave_rate = self.generation.take_wave(self._current_take())
@@ -125,6 +132,7 @@ class ExportController(QObject):
         from minet_desktop.media.audio_io import write_wav
 
         try:
+            check_output_path(path, self._input_paths())
             write_wav(path, *wave_rate)
         except (MinetError, OSError) as exc:
             self._show_error("Cannot export WAV", f"{path}: {exc}" if isinstance(exc, OSError) else str(exc))
@@ -141,6 +149,11 @@ class ExportController(QObject):
         from minet_desktop.media.export import mux_audio
 
         video, out = source.path, Path(path)
+        try:
+            check_output_path(out, self._input_paths())
+        except MinetError as exc:  # writing onto the video being played would destroy it
+            self._show_error("Cannot export MP4", str(exc))
+            return False
         wave, rate = wave_rate
         job = CallJob(lambda: mux_audio(video, wave, rate, out), f"writing {out}", parent=self)
         job.succeeded.connect(lambda _p: self._status(f"Wrote {out}", 8000))

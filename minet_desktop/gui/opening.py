@@ -18,6 +18,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QWidget
 
 from minet_desktop.core.errors import InputError, MinetError
+from minet_desktop.core.validation import MAX_FRAME_SIDE
 from minet_desktop.gui import settings as app_settings
 from minet_desktop.gui.feedback import Feedback
 from minet_desktop.gui.workers import CallJob
@@ -26,9 +27,9 @@ from minet_desktop.media.frames import CanvasSource, FrameSource, VideoSource
 log = logging.getLogger("minet_desktop")
 
 OPEN_FILTER = (
-    "Videos and keypoint files (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv *.npz);;"
+    "Videos and keypoint files (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv *.npz *.npy);;"
     "Videos (*.mp4 *.mov *.avi *.mkv *.webm *.m4v *.mpg *.mpeg *.wmv);;"
-    "Keypoint files (*.npz);;"
+    "Keypoint files (*.npz *.npy);;"
     "All files (*)"
 )
 
@@ -109,13 +110,15 @@ class OpenController(QObject):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> bool:
-        """Open a video or a ``.npz`` keypoint file; False (after telling the user why) if it cannot be used,
-        and what was open stays open."""
+        """Open a video, a ``.npz`` keypoint file or a bare ``(T, 3, 47)`` skeleton ``.npy``; False (after
+        telling the user why) if it cannot be used, and what was open stays open."""
+        from minet_desktop.pose.keypoint_file import KEYPOINT_SUFFIXES
+
         p = Path(path)
         try:
             if not p.is_file():
                 raise InputError(p, "no such file" if not p.exists() else "not a file")
-            if p.suffix.lower() == ".npz":
+            if p.suffix.lower() in KEYPOINT_SUFFIXES:
                 self._open_keypoint_file(p)
             else:
                 self._open_video(p)
@@ -162,9 +165,9 @@ class OpenController(QObject):
         self.companions_found.emit(source, found)
 
     def _open_keypoint_file(self, path: Path) -> None:
-        from minet_desktop.pose.keypoint_file import KeypointFile
+        from minet_desktop.pose.keypoint_file import load_keypoints
 
-        kf = KeypointFile.load(path)  # raises InputError for broken files
+        kf = load_keypoints(path)  # raises InputError for broken files, the same sentence as the CLI
         n = int(kf.keypoints.shape[0])
         width, height = (int(v) for v in kf.frame_size)
         if n < 1:
@@ -173,7 +176,7 @@ class OpenController(QObject):
             raise InputError(path, f"the keypoint file has an invalid frame rate ({kf.fps})")
         if width == 0 and height == 0:
             width, height = canvas_size_for(kf.keypoints)  # OpenPose / Solos files do not record it
-        if width < 1 or height < 1 or width > 16384 or height > 16384:
+        if width < 1 or height < 1 or width > MAX_FRAME_SIDE or height > MAX_FRAME_SIDE:
             raise InputError(path, f"the keypoint file has an invalid frame size ({width}x{height})")
         self._cancel()
         self.opened.emit(CanvasSource(path, kf.fps, n, (width, height)), kf)

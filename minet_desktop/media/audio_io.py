@@ -18,6 +18,7 @@ import soxr
 
 from minet_desktop.core.atomic import atomic_path
 from minet_desktop.core.errors import InputError
+from minet_desktop.core.validation import require_file
 
 # soxr's "HQ" is a 20-bit-accurate linear-phase filter: transparent for audio and much faster than "VHQ".
 RESAMPLE_QUALITY = "HQ"
@@ -85,11 +86,7 @@ def read_audio(path: str | PathLike[str], sample_rate: int | None = None) -> tup
     InputError
         The file is missing, is a folder, is not audio, holds no samples, or holds NaN/inf samples.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError(p, "file not found")
-    if p.is_dir():
-        raise InputError(p, "is a folder, not an audio file")
+    p = require_file(path, "an audio file")
     if sample_rate is not None and sample_rate <= 0:
         raise ValueError(f"sample_rate must be positive, got {sample_rate}")
     try:

@@ -22,6 +22,7 @@ import numpy as np
 
 from minet_desktop.core.atomic import atomic_path, atomic_write_text
 from minet_desktop.core.errors import InputError
+from minet_desktop.core.validation import MAX_PERFORMANCE_S, describe_seconds, require_file
 
 if TYPE_CHECKING:
     import pretty_midi
@@ -95,9 +96,7 @@ def read_midi_notes(path: str | PathLike[str]) -> list[Note]:
     """
     import pretty_midi
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "file not found" if not p.exists() else "is a folder, not a MIDI file")
+    p = require_file(path, "a MIDI file")
     try:
         with warnings.catch_warnings():
             # pretty_midi warns about odd-but-valid files (tempo/key events on non-zero tracks); not the user's problem.
@@ -105,15 +104,23 @@ def read_midi_notes(path: str | PathLike[str]) -> list[Note]:
             pm = pretty_midi.PrettyMIDI(str(p))
     except Exception as exc:  # mido/pretty_midi raise OSError, EOFError, KeyError, ValueError... on bad bytes
         raise InputError(p, f"not a readable MIDI file ({type(exc).__name__}: {exc})") from exc
-    notes = [
-        Note(float(n.start), max(float(n.end), float(n.start)), int(n.pitch), int(n.velocity))
-        for inst in pm.instruments
-        if not inst.is_drum
-        for n in inst.notes
-    ]
+    try:
+        notes = [
+            Note(float(n.start), max(float(n.end), float(n.start)), int(n.pitch), int(n.velocity))
+            for inst in pm.instruments
+            if not inst.is_drum
+            for n in inst.notes
+        ]
+    except ValueError as exc:  # a note with a time or pitch no MIDI file should hold
+        raise InputError(p, f"not a usable MIDI file ({exc})") from None
     if not notes:
         only_drums = any(inst.notes for inst in pm.instruments)
         raise InputError(p, "no notes (only drum tracks)" if only_drums else "no notes")
+    end = max(n.offset for n in notes)
+    if end > MAX_PERFORMANCE_S:
+        raise InputError(
+            p, f"its notes last {describe_seconds(end)}, more than {describe_seconds(MAX_PERFORMANCE_S)}"
+        )
     return _sorted(notes)
 
 
@@ -157,9 +164,7 @@ def read_notes_txt(path: str | PathLike[str]) -> list[Note]:
     InputError
         Missing file, a malformed line (the message names the line number), or no notes.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(p, "file not found" if not p.exists() else "is a folder, not a notes file")
+    p = require_file(path, "a notes file")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -182,6 +187,12 @@ def read_notes_txt(path: str | PathLike[str]) -> list[Note]:
             raise InputError(p, f"line {lineno}: numbers must be finite, got {raw.strip()!r}")
         if onset < 0 or duration < 0:
             raise InputError(p, f"line {lineno}: onset and duration must be >= 0, got {raw.strip()!r}")
+        if onset + duration > MAX_PERFORMANCE_S:
+            raise InputError(
+                p,
+                f"line {lineno}: a note ending after {describe_seconds(MAX_PERFORMANCE_S)} is not plausible, "
+                f"got {raw.strip()!r}",
+            )
         pitch = hz_to_midi(hz) if hz > 0 else -1
         if not 0 <= pitch < N_PITCHES:
             raise InputError(p, f"line {lineno}: {hz} Hz is not a MIDI pitch")

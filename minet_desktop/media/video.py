@@ -8,7 +8,7 @@ the file, never a ``None`` frame three layers down.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
@@ -17,11 +17,12 @@ import cv2
 import numpy as np
 
 from minet_desktop.core.errors import InputError
+from minet_desktop.core.validation import MAX_FPS, check_allocation, check_frame_size
 
 #: Frame rate assumed when the container reports none (0, NaN or an absurd value such as a 90 kHz timebase).
 FALLBACK_FPS = 30.0
 #: Frame rates above this are a container's timebase, not a real frame rate.
-_MAX_PLAUSIBLE_FPS = 1000.0
+_MAX_PLAUSIBLE_FPS = MAX_FPS
 
 
 def _truncation_tolerance(reported: int) -> int:
@@ -72,7 +73,7 @@ class VideoReader:
             # FFmpeg would happily play a JPEG as a one-frame "video"; say what is going on instead.
             raise InputError(self.path, "is a still image, not a video file")
         # The FFmpeg backend only: OpenCV's image-sequence backend would read "%03d" in a name as a pattern.
-        self._cap = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
+        self._cap: cv2.VideoCapture | None = cv2.VideoCapture(str(self.path), cv2.CAP_FFMPEG)
         if not self._cap.isOpened():
             self._cap.release()
             raise InputError(
@@ -128,7 +129,7 @@ class VideoReader:
             raise ValueError(f"{self.path}: VideoReader is closed")
         return self._cap
 
-    def iter_frames(self) -> Iterator[np.ndarray]:
+    def iter_frames(self) -> Generator[np.ndarray, None, None]:
         """Yield every frame from the first, RGB ``uint8 (H, W, 3)``.
 
         Raises
@@ -187,6 +188,24 @@ class VideoReader:
         return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
 
 
+def image_header_size(head: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` a PNG or JPEG header declares (from the first bytes of the file), else None."""
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24 and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:2] == b"\xff\xd8":
+        i = 2
+        while i + 9 <= len(head):
+            if head[i] != 0xFF:
+                return None
+            marker = head[i + 1]
+            length = int.from_bytes(head[i + 2 : i + 4], "big")
+            # SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) do not.
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                return int.from_bytes(head[i + 7 : i + 9], "big"), int.from_bytes(head[i + 5 : i + 7], "big")
+            i += 2 + length
+    return None
+
+
 def is_image_file(path: str | PathLike[str]) -> bool:
     """True when OpenCV recognises the file's content (not its name) as a still image."""
     return bool(cv2.haveImageReader(str(path)))
@@ -205,7 +224,14 @@ def read_image(path: str | PathLike[str]) -> np.ndarray:
         raise InputError(p, "file not found")
     # np.fromfile + imdecode instead of imread: imread cannot open non-ASCII paths on Windows.
     data = np.fromfile(str(p), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    size = image_header_size(data[: 1 << 16].tobytes())
+    if size is not None:  # a 100000 x 100000 header must be refused before the decoder allocates it
+        check_frame_size(p, *size)
+        check_allocation(p, 6.0 * size[0] * size[1], "decoding the image")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as exc:
+        raise InputError(p, f"not a readable image ({str(exc).strip().splitlines()[-1][:200]})") from None
     if image is None:
         raise InputError(p, "not an image file (or an image format OpenCV cannot read)")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from minet_desktop.core.skeleton import N_JOINTS, PARENTS
-from minet_desktop.model.bundle import read_tensors, read_typed_config, write_bundle
+from minet_desktop.model.bundle import build_checked, read_tensors, read_typed_config, write_bundle
 from minet_desktop.model.config import (
     BASELINE_TYPES,
     BaselineBundleConfig,
@@ -470,7 +470,7 @@ def load_baseline_bundle(path: str | PathLike[str], device: str | torch.device =
     """Rebuild the baseline from the config and load its weights; refuses any mismatch (InputError)."""
     p = Path(path)
     cfg, card = read_baseline_config(p)
-    model = build_baseline(cfg)
+    model = build_checked(p, lambda: build_baseline(cfg))
     tensors = read_tensors(p, _state(cfg, model))
     prefix = cfg.model_type + "."
     model.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items()}, strict=True)

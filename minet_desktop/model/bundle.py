@@ -19,7 +19,7 @@ tensor whose shape or dtype differs from what the config builds.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -29,10 +29,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
 
 from minet_desktop.core.atomic import atomic_path
 from minet_desktop.core.config import from_json, to_json
 from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.core.validation import check_allocation
 from minet_desktop.model.config import BUNDLE_FORMAT_VERSION, BundleConfig
 from minet_desktop.model.instruments import InstrumentPrototypes
 from minet_desktop.model.movement import MovementEncoder
@@ -40,6 +42,7 @@ from minet_desktop.model.prior import Prior, build_prior
 from minet_desktop.model.vqvae import VQVAE
 
 C = TypeVar("C")
+M = TypeVar("M")
 
 FORMAT = "minet-bundle"
 PARTS = ("vqvae", "movement", "prior")
@@ -72,6 +75,72 @@ def build_modules(cfg: BundleConfig) -> tuple[VQVAE, MovementEncoder, Prior]:
         cfg.prior, cfg.vqvae.codebook_size, cfg.movement.out_features, cfg.content, cfg.frames_per_code
     )
     return vqvae, movement, prior
+
+
+class _ShapesOnly(TorchFunctionMode):
+    """Inside ``torch.device("meta")``: random factories give empty meta tensors and in-place initialisers
+    (``normal_``, ``uniform_``, ``fill_``...) of meta tensors do nothing.
+
+    Only the shapes matter for the size, and PyTorch's meta versions of those operations are Python
+    references that import torch's compiler stack (sympy), which the packaged app leaves out.
+    """
+
+    _FACTORIES = (torch.randn, torch.rand, torch.randint, torch.randperm, torch.normal)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func in self._FACTORIES:
+            if func is torch.randperm:
+                return torch.empty(args[0], dtype=torch.int64)
+            sizes = [a for a in args if isinstance(a, int | tuple | list | torch.Size)]
+            size = kwargs.get("size", sizes[-1] if sizes and not isinstance(sizes[-1], int) else sizes)
+            return torch.empty(size, dtype=kwargs.get("dtype"))
+        name = getattr(func, "__name__", "")
+        target = args[0] if args else kwargs.get("tensor", kwargs.get("input"))  # nn.init passes keywords
+        if name.endswith("_") and not name.endswith("__") and isinstance(target, Tensor) and target.is_meta:
+            return target
+        return func(*args, **kwargs)
+
+
+def check_model_size(
+    path: str | PathLike[str] | None, build: Callable[[], object], what: str = "bundle"
+) -> None:
+    """Refuse a config whose modules would not fit in memory, before anything is allocated.
+
+    The config comes from a file (a bundle, a recipe): a 65,536-wide prior must be refused, not allocated. So
+    the modules are built on the ``meta`` device, which allocates nothing (:class:`_ShapesOnly` skips their
+    random initialisation), and their declared bytes (twice: the modules and the tensors read into or trained
+    with them) checked against the memory budget; a config no module can be built from is an InputError
+    naming the file.
+    """
+    try:
+        with torch.device("meta"), _ShapesOnly():
+            meta = build()
+    except ImportError:
+        # A meta operation that imports torch's compiler stack, which the packaged app leaves out (torch.eye
+        # in the Graph-Transformer): the size is then checked as the real modules are built (build_checked).
+        return
+    except (ValueError, TypeError, RuntimeError, AssertionError, ConfigError) as exc:
+        raise InputError(
+            path, f"{what} config does not describe a model this version can build ({exc})"
+        ) from None
+    modules = meta if isinstance(meta, tuple) else (meta,)
+    nbytes = sum(t.numel() * t.element_size() for m in modules for t in (*m.parameters(), *m.buffers()))
+    check_allocation(path, 2 * nbytes, "the model its config describes")
+
+
+def build_checked(path: Path, build: Callable[[], M]) -> M:
+    """``build()`` (a module or a tuple of modules, from a bundle's config) once :func:`check_model_size`
+    has found that it fits."""
+    check_model_size(path, build)
+    try:
+        return build()
+    except (MemoryError, RuntimeError) as exc:  # where the size could not be checked before (see above)
+        if isinstance(exc, RuntimeError) and "allocate" not in str(exc):
+            raise
+        raise InputError(
+            path, "the model its config describes does not fit in this computer's memory"
+        ) from None
 
 
 def _state(modules: dict[str, nn.Module]) -> dict[str, Tensor]:
@@ -204,6 +273,11 @@ def read_tensors(path: Path, expected: dict[str, Tensor]) -> dict[str, Tensor]:
                 raise InputError(
                     path, f"tensor {name} has dtype {t.dtype} but the model expects {want.dtype}"
                 )
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                raise InputError(
+                    path,
+                    f"tensor {name} holds NaN or infinite values: the weights are broken (training diverged?)",
+                )
             tensors[name] = t
     return tensors
 
@@ -212,7 +286,7 @@ def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -
     """Rebuild the modules from the config and load the weights; refuses any mismatch (InputError)."""
     p = Path(path)
     cfg, card = read_bundle_config(p)
-    vqvae, movement, prior = build_modules(cfg)
+    vqvae, movement, prior = build_checked(p, lambda: build_modules(cfg))
     modules: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
     instruments = None
     if cfg.instruments is not None:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from minet_desktop.model.bundle import read_tensors, read_typed_config, write_bundle
+from minet_desktop.model.bundle import build_checked, read_tensors, read_typed_config, write_bundle
 from minet_desktop.model.config import RegressorBundleConfig, RegressorConfig
 
 PREFIX = "regressor"
@@ -251,7 +251,7 @@ def load_regressor_bundle(path: str | PathLike[str], device: str | torch.device 
     """Rebuild the regressor from the config and load its weights; refuses any mismatch (InputError)."""
     p = Path(path)
     cfg, card = read_regressor_config(p)
-    model = FrameRegressor(cfg.regressor)
+    model = build_checked(p, lambda: FrameRegressor(cfg.regressor))
     tensors = read_tensors(p, _state(model))
     model.load_state_dict({k[len(PREFIX) + 1 :]: v for k, v in tensors.items()}, strict=True)
     model.to(device).eval()

@@ -221,8 +221,8 @@ def keypoints_for_video(
         target = sidecar_path(path)
         try:
             kf.save(target)
-        except OSError as exc:
-            kf.warnings = (*kf.warnings, f"could not save the keypoints next to the video ({target}: {exc})")
+        except (OSError, InputError) as exc:  # a read-only folder: the keypoints are still good
+            kf.warnings = (*kf.warnings, f"could not save the keypoints next to the video ({exc})")
     return kf
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Mapping
 from os import PathLike
@@ -20,6 +19,14 @@ import numpy as np
 from minet_desktop.core.atomic import atomic_path, atomic_write_text
 from minet_desktop.core.errors import InputError
 from minet_desktop.core.skeleton import L_HAND, L_WRIST, N_JOINTS, R_HAND, R_WRIST
+from minet_desktop.core.validation import (
+    check_allocation,
+    check_fps,
+    check_keypoint_values,
+    check_max_frames,
+    declared_nbytes,
+    require_file,
+)
 from minet_desktop.pose.keypoint_file import KeypointFile
 
 # --------------------------------------------------------------------------------------------------------
@@ -32,6 +39,27 @@ OPENPOSE_BODY_INDEX: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7)
 _BODY_LENGTHS = {75: "BODY_25", 54: "COCO", 45: "MPI"}
 _HAND_LENGTH = 63  # 21 points x (x, y, c)
 _FRAME_NUMBER = re.compile(r"(\d+)_keypoints\.json$")
+#: One frame's JSON is a few kB (a crowded frame with faces a few hundred kB); larger is not OpenPose's.
+MAX_JSON_BYTES = 16 << 20
+
+
+def _read_json_file(path: Path, what: str) -> tuple[Any, bytes]:
+    """The parsed JSON of ``path`` and its bytes; InputError naming it when it cannot be read or parsed (never a traceback:
+    not for a folder, a link loop, no permission, 10^5 nested brackets or a file of gigabytes)."""
+    require_file(path, what)
+    try:
+        size = path.stat().st_size
+        if size > MAX_JSON_BYTES:
+            raise InputError(path, f"{size} bytes is too large for {what}")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(path, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        return json.loads(raw), raw
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InputError(path, "not plausible JSON (nested too deeply)") from None
 
 
 def _number_list(
@@ -60,6 +88,7 @@ def _person_to_canonical(path: Path, person: Mapping[str, Any]) -> np.ndarray:
         if hand is not None:
             kp[:, list(joints)] = hand[1:21].T
     kp[:2, ~(kp[2] > 0)] = 0.0  # OpenPose writes 0,0,0 for missing points; NaN-safe the same way
+    check_keypoint_values(path, kp[None])  # before the cast: 1e39 would overflow float32
     return kp.astype(np.float32)
 
 
@@ -105,22 +134,25 @@ def read_openpose_folder(
     root = Path(folder)
     if not root.is_dir():
         raise InputError(root, "not a folder (expected a folder of OpenPose *_keypoints.json files)")
-    if not (math.isfinite(fps) and fps > 0):
-        raise InputError(root, f"frame rate must be positive, got {fps}")
-    files = _frame_files(root)
+    fps = check_fps(root, fps)
+    try:
+        files = _frame_files(root)
+    except OSError as exc:
+        raise InputError(root, f"cannot be read ({exc.strerror or exc})") from None
     if not files:
         raise InputError(root, "no OpenPose *_keypoints.json files in this folder")
     first, last = files[0][0], files[-1][0]
+    # Frame numbers come from file names: a gap of 10^12 must not become a 10^12-frame array.
+    check_max_frames(root, last - first + 1, fps, f"frame numbers {first} to {last}")
+    check_allocation(
+        root, declared_nbytes((last - first + 1, 3, N_JOINTS), np.dtype(np.float32)), "the skeleton"
+    )
     keypoints = np.zeros((last - first + 1, 3, N_JOINTS), np.float32)
     detected = 0
     digest = hashlib.sha256()
     for n, f in files:
-        raw = f.read_bytes()
+        doc, raw = _read_json_file(f, "an OpenPose keypoint file")
         digest.update(f.name.encode() + b"\0" + raw)
-        try:
-            doc = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise InputError(f, f"not valid JSON ({exc})") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("people"), list):
             raise InputError(f, "not an OpenPose keypoint file (no 'people' list)")
         people = [p for p in doc["people"] if isinstance(p, dict)]
@@ -177,7 +209,8 @@ def write_openpose_folder(folder: str | PathLike[str], kf: KeypointFile, prefix:
             person["face_keypoints_2d"] = []
             people.append(person)
         doc = {"version": 1.3, "people": people}
-        atomic_write_text(root / f"{prefix}_{t:012d}_keypoints.json", json.dumps(doc))
+        # One file per frame: tidying leftovers would read the growing folder once per frame.
+        atomic_write_text(root / f"{prefix}_{t:012d}_keypoints.json", json.dumps(doc), tidy=False)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -207,12 +240,9 @@ _NPY_MAGIC = b"\x93NUMPY"
 
 
 def _read_json(path: Path) -> Any:
-    if not path.is_file():
+    if not path.exists():
         raise InputError(path, "file not found (expected as part of the Solos skeletons)")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"not valid JSON ({exc})") from None
+    return _read_json_file(path, "a part of the Solos skeletons")[0]
 
 
 class SolosSkeletons:
@@ -329,7 +359,13 @@ class SolosSkeletons:
     def keypoints(self, youtube_id: str) -> KeypointFile:
         """The skeleton of one video at :data:`SOLOS_FPS`, copied out of the memmap."""
         start, stop = self._check_range(youtube_id)
-        kp = np.array(self._array[start:stop], dtype=np.float32)
+        check_max_frames(self._dict_path, stop - start, SOLOS_FPS, f"{youtube_id}: rows {start}..{stop}")
+        try:
+            kp = np.array(self._array[start:stop], dtype=np.float32)
+        except OSError as exc:
+            raise InputError(self._npy_path, f"cannot be read ({exc.strerror or exc})") from None
+        # A raw memmap takes any bytes as floats: random bytes must not pass for a performance.
+        check_keypoint_values(self._npy_path, kp)
         conf = np.nan_to_num(kp[:, 2, :], nan=0.0)
         return KeypointFile(
             keypoints=kp,

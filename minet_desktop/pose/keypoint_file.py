@@ -8,7 +8,6 @@ while the video's SHA-256 still matches, so editing or replacing the video re-ex
 from __future__ import annotations
 
 import io
-import math
 import zipfile
 from dataclasses import dataclass, field
 from os import PathLike
@@ -19,6 +18,16 @@ import numpy as np
 from minet_desktop.core.atomic import atomic_path, file_sha256
 from minet_desktop.core.errors import InputError
 from minet_desktop.core.skeleton import N_JOINTS
+from minet_desktop.core.validation import (
+    check_allocation,
+    check_fps,
+    check_frame_size,
+    check_keypoint_values,
+    declared_nbytes,
+    npy_file_header,
+    npz_member_headers,
+    require_file,
+)
 
 #: Bumped when the file layout changes; files with another version are refused.
 FORMAT_VERSION = 1
@@ -32,6 +41,10 @@ _REQUIRED_KEYS = (
     "detected_fraction",
 )
 SIDECAR_SUFFIX = ".keypoints.npz"
+#: Suffixes of the files :func:`load_keypoints` reads: a keypoint file, or a bare ``(T, 3, 47)`` skeleton array.
+KEYPOINT_SUFFIXES = (".npz", ".npy")
+#: Frame rate assumed for a bare skeleton array, which does not record one.
+BARE_SKELETON_FPS = 30.0
 
 
 @dataclass
@@ -101,7 +114,7 @@ class KeypointFile:
         with atomic_path(path, suffix=".npz") as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf:
             for key, arr in arrays.items():
                 buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)
+                np.lib.format.write_array(buf, np.asanyarray(arr), allow_pickle=False)  # type: ignore[no-untyped-call]
                 info = zipfile.ZipInfo(key + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, buf.getvalue())
@@ -115,9 +128,12 @@ class KeypointFile:
         InputError
             Naming the file: missing, not a keypoint file, a missing key, wrong shape or dtype, bad values.
         """
-        p = Path(path)
-        if not p.is_file():
-            raise InputError(p, "keypoint file not found")
+        p = require_file(path, "a keypoint file")
+        # The archive's headers first: a file that declares 10^12 frames is refused before numpy allocates them.
+        headers = npz_member_headers(p, "a keypoint file")
+        kp_header = headers.get("keypoints")
+        if kp_header is not None and (len(kp_header[0]) != 3 or kp_header[0][1:] != (3, N_JOINTS)):
+            raise InputError(p, f"'keypoints' has wrong shape {kp_header[0]}, expected (T, 3, {N_JOINTS})")
         try:
             # Our own handle, so a file numpy cannot parse is closed too.
             with open(p, "rb") as fh:
@@ -148,12 +164,12 @@ class KeypointFile:
             raise InputError(p, f"'keypoints' must be float32, got {kp.dtype}")
         if kp.ndim != 3 or kp.shape[1] != 3 or kp.shape[2] != N_JOINTS:
             raise InputError(p, f"'keypoints' has wrong shape {kp.shape}, expected (T, 3, {N_JOINTS})")
-        fps = float(scalar("fps", "f"))
-        if not math.isfinite(fps) or fps <= 0:
-            raise InputError(p, f"'fps' must be a positive number, got {fps}")
+        fps = check_fps(p, float(scalar("fps", "f")))
         size = data["frame_size"]
         if size.shape != (2,) or size.dtype.kind not in "iu":
             raise InputError(p, f"'frame_size' must be two integers (w, h), got {size.dtype} {size.shape}")
+        check_frame_size(p, int(size[0]), int(size[1]))
+        check_keypoint_values(p, kp)
         frac = float(scalar("detected_fraction", "f"))
         if not 0.0 <= frac <= 1.0:
             raise InputError(p, f"'detected_fraction' must be in [0, 1], got {frac}")
@@ -169,6 +185,48 @@ class KeypointFile:
             detected_fraction=frac,
             warnings=tuple(str(w) for w in warnings),
         )
+
+
+def load_bare_skeleton(path: str | PathLike[str], fps: float | None = None) -> KeypointFile:
+    """A bare ``(T, 3, 47)`` skeleton array (``.npy``: x, y in pixels, confidence) as a performance.
+
+    The array records no frame rate: ``fps`` when given, else :data:`BARE_SKELETON_FPS` with a warning.
+    """
+    p = require_file(path, "a skeleton file")
+    shape, dtype = npy_file_header(p)
+    if len(shape) != 3 or shape[1:] != (3, N_JOINTS) or dtype.kind != "f":
+        raise InputError(p, f"expected a float (T, 3, {N_JOINTS}) skeleton array, got {dtype} {shape}")
+    check_allocation(p, declared_nbytes(shape, np.dtype(np.float32)) * 2, "its skeleton")
+    try:
+        kp = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(p, f"not a readable skeleton array ({exc.__class__.__name__}: {exc})") from None
+    kp = np.asarray(kp, np.float32)
+    check_keypoint_values(p, kp)
+    warnings: tuple[str, ...] = ()
+    if fps is None:
+        fps = BARE_SKELETON_FPS
+        warnings = (f"{p.name} does not record its frame rate; assuming {fps:g} fps (--fps to set it)",)
+    fps = check_fps(p, fps)
+    with np.errstate(invalid="ignore"):
+        seen = (kp[:, 2, :] > 0) & np.isfinite(kp[:, 0, :]) & np.isfinite(kp[:, 1, :])
+    return KeypointFile(
+        keypoints=kp,
+        fps=fps,
+        frame_size=(0, 0),
+        source_sha256=file_sha256(p),
+        source_name=p.name,
+        detected_fraction=float(seen.any(axis=1).mean()) if len(kp) else 0.0,
+        warnings=warnings,
+    )
+
+
+def load_keypoints(path: str | PathLike[str], fps: float | None = None) -> KeypointFile:
+    """A keypoint file (``.npz``) or a bare skeleton array (``.npy``, at ``fps``), by its suffix."""
+    p = Path(path)
+    if p.suffix.lower() == ".npy":
+        return load_bare_skeleton(p, fps)
+    return KeypointFile.load(p)
 
 
 def sidecar_path(video: str | PathLike[str]) -> Path:

@@ -43,6 +43,13 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _make_cache(root, [("vn", "vc"), ("fl", "cl"), ("vn", "fl"), ("vc", "cl"), ("vn", "cl")])
 
 
+def _pixels(cache):
+    """A cached (normalised) skeleton as pixel keypoints: x, y scaled into a frame, confidence kept in [0, 1]."""
+    kp = np.load(next((cache / "tracks").iterdir()) / "skeleton.npy").copy()
+    kp[:, :2] = kp[:, :2] * 100 + 300
+    return kp
+
+
 def test_a_crop_is_the_cached_mel_with_the_figures_and_notes_of_the_same_instants(cache: Path) -> None:
     recipe = load_recipe(TINY)
     cfg = recipe.model.regressor_config(True, window_seconds=0.5)
@@ -92,10 +99,9 @@ def test_training_through_the_cli_writes_a_bundle_the_app_generates_with(cache: 
     # The checkpoint's weights are the bundle's, key for key.
     state = read_checkpoint(run / "regressor.ckpt")["state_dict"]
     assert all(torch.equal(state[f"regressor.{k}"], v) for k, v in bundle.model.state_dict().items())
-    kp = np.load(next((cache / "tracks").iterdir()) / "skeleton.npy")  # normalised; fine as keypoints
-    kf = KeypointFile(kp * 100 + 300, 62.5, (640, 480), "", "track", 1.0)
+    kf = KeypointFile(_pixels(cache), 62.5, (640, 480), "", "track", 1.0)
     r = Session(run / "model.safetensors", device="cpu").generate(kf, seed=0, griffin_lim_iters=2)
-    assert r.waveform.shape == (1, round(kp.shape[0] / 62.5 * 22050))
+    assert r.waveform.shape == (1, round(kf.n_frames / 62.5 * 22050))
     # A run folder is not reused by accident.
     assert main([*argv, "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err
@@ -107,11 +113,10 @@ def test_the_midi_variant_trains_on_the_notes_and_needs_them(cache: Path, tmp_pa
     assert main([*argv, "--max-steps", "1", "--no-progress"]) == 0
     bundle = load_regressor_bundle(run / "model.safetensors")
     assert bundle.cfg.model_type == "frame_regressor_midi" and bundle.model.midi_encoder is not None
-    kp = np.load(next((cache / "tracks").iterdir()) / "skeleton.npy")
-    kf = KeypointFile(kp * 100 + 300, 62.5, (640, 480), "", "track", 1.0)
+    kf = KeypointFile(_pixels(cache), 62.5, (640, 480), "", "track", 1.0)
     s = Session(run / "model.safetensors", device="cpu")
     r = s.generate(kf, notes=[Note(0.0, 1.0, 64, 90)], seed=0, griffin_lim_iters=1)
-    assert r.waveform.shape[1] == round(kp.shape[0] / 62.5 * 22050)
+    assert r.waveform.shape[1] == round(kf.n_frames / 62.5 * 22050)
     with pytest.raises(InputError, match="conditioned on MIDI"):
         s.generate(kf)
 

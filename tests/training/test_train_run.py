@@ -311,6 +311,32 @@ def test_resuming_after_a_kill_continues_exactly(cache: Path, vqvae_run: Path, t
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+def test_resume_falls_back_to_the_newest_readable_checkpoint(cache: Path, tmp_path: Path, capsys):
+    """A kill while last.ckpt was written leaves it corrupt: --resume continues from the step checkpoint and
+    says so; with no checkpoint at all it is an error, never a silent restart from step 0."""
+    recipe = load_recipe(TINY)
+    train = with_overrides(recipe.train("vqvae"), batch_size=2, max_steps=5, ckpt_every=2, val_every=3)
+    whole = train_vqvae(cache, tmp_path / "whole", recipe, train, progress=False)
+    with pytest.raises(RuntimeError, match="killed"):
+        train_vqvae(cache, tmp_path / "cut", recipe, train, progress=False, callbacks=[_Kill(3)])
+    ckpts = tmp_path / "cut" / "checkpoints"
+    last = ckpts / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])  # cut off mid-write
+    capsys.readouterr()
+    resumed = train_vqvae(cache, tmp_path / "cut", recipe, train, resume=True, progress=False)
+    err = capsys.readouterr().err
+    assert "last.ckpt" in err and "resuming from step" in err
+    assert resumed.global_step == whole.global_step == 5
+    wa = read_checkpoint(whole.checkpoint)["state_dict"]
+    wb = read_checkpoint(resumed.checkpoint)["state_dict"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+    for f in ckpts.glob("*.ckpt"):
+        f.unlink()
+    with pytest.raises(InputError, match="no checkpoint to continue from"):
+        train_vqvae(cache, tmp_path / "cut", recipe, train, resume=True, progress=False)
+
+
 def test_resume_with_another_model_is_refused(cache: Path, tmp_path: Path):
     recipe = load_recipe(TINY)
     train = with_overrides(recipe.train("vqvae"), max_steps=1)

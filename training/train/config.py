@@ -51,6 +51,10 @@ STAGES = ("vqvae", "decoder", "prior", "regressor", "seq2seq", "graph_transforme
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
+#: Training crops are seconds long (the paper's are 4 s); ten minutes is no crop.
+MAX_CROP_SECONDS = 600.0
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How one training stage runs. Steps are optimiser steps; ``batch_size`` is per device."""
@@ -115,8 +119,8 @@ class TrainConfig:
             raise ConfigError("TrainConfig: lr must be > 0, weight_decay and grad_clip >= 0")
         if self.warmup_steps < 0 or not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ConfigError("TrainConfig: warmup_steps must be >= 0 and min_lr_ratio in [0, 1]")
-        if self.crop_seconds <= 0:
-            raise ConfigError("TrainConfig: crop_seconds must be > 0")
+        if not 0 < self.crop_seconds <= MAX_CROP_SECONDS:  # also refuses NaN
+            raise ConfigError(f"TrainConfig: crop_seconds must be > 0 and at most {MAX_CROP_SECONDS:g}")
         if self.num_workers < 0 or self.threads < 0:
             raise ConfigError("TrainConfig: num_workers and threads must be >= 0")
 
@@ -251,6 +255,10 @@ def parse_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
     )
 
 
+#: Recipes are a page of settings; a larger file is not one.
+MAX_RECIPE_BYTES = 1 << 20
+
+
 def load_recipe(path: str | PathLike[str] | None = None) -> Recipe:
     """Read a recipe file; None or a bare name ("tiny", "cpu_small", "default", "paper") picks a bundled recipe.
 
@@ -262,11 +270,21 @@ def load_recipe(path: str | PathLike[str] | None = None) -> Recipe:
     if not p.suffix and not p.exists():
         p = RECIPES_DIR / f"{p.name}.toml"
     if not p.is_file():
-        raise InputError(p, "no such recipe file")
+        raise InputError(p, "no such recipe file" if not p.is_dir() else "is a folder, not a recipe file")
     try:
+        if p.stat().st_size > MAX_RECIPE_BYTES:
+            raise InputError(p, f"{p.stat().st_size} bytes is too large for a recipe")
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(p, f"not a valid TOML recipe ({exc})") from exc
+        raise InputError(p, f"not a valid TOML recipe ({exc})") from None
+    except RecursionError:
+        raise InputError(p, "not a plausible recipe (nested too deeply)") from None
+    if not data:
+        # A recipe that sets nothing would silently train the built-in sizes.
+        raise InputError(
+            p,
+            "the recipe sets nothing (empty, or only comments); start from a bundled one (training/recipes/)",
+        )
     return parse_recipe(data, str(p))  # ConfigError naming the file, the table and the key
 
 
@@ -275,6 +293,9 @@ def with_overrides(cfg: TrainConfig, **overrides: Any) -> TrainConfig:
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         return replace(cfg, **given)
+    except ConfigError as exc:  # name the option the user typed, not only the field
+        options = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items() if k in str(exc))
+        raise ConfigError(f"{options or 'the command line'}: {exc}") from None
     except TypeError as exc:  # pragma: no cover - programming error in the CLI
         raise ConfigError(str(exc)) from exc
 

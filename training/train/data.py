@@ -35,7 +35,15 @@ from minet_desktop.core.config import describe_mismatch
 from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.model.config import BundleConfig
 from minet_desktop.model.vqvae import VQVAE
-from training.cache import MANIFEST_NAME, CropDataset, load_manifest, manifest_config, n_crop_frames
+from training.cache import (
+    ARRAY_FIELDS,
+    MANIFEST_NAME,
+    CropDataset,
+    load_manifest,
+    manifest_config,
+    n_crop_frames,
+    track_array_problems,
+)
 from training.datasets.base import instrument_index
 from training.train.config import TrainConfig
 
@@ -82,6 +90,12 @@ def check_cache(cache_dir: str | PathLike[str], cfg: BundleConfig) -> dict[str, 
     train = [e for e in manifest["tracks"].values() if e.get("split") == "train"]
     if not train:
         raise InputError(cache / MANIFEST_NAME, "the cache has no tracks in the training split")
+    # Empty, truncated or object-dtype arrays, or a track of 0 frames: refused before any training starts.
+    for entry in manifest["tracks"].values():
+        if entry.get("split") in ("train", "val"):
+            problems = track_array_problems(cache, entry, ARRAY_FIELDS)
+            if problems:
+                raise problems[0]
     instruments = sorted({e["instrument"] for e in train})
     if len(instruments) == 1:
         warnings.warn(

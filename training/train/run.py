@@ -60,7 +60,7 @@ def train_vqvae(
     cfg = recipe.model.bundle_config()
     cfg = replace(cfg, vqvae=replace(cfg.vqvae, decoder_head=0, decoder_context=0))
     manifest = check_cache(cache, cfg)
-    begin_stage(fit, "vqvae", cfg)
+    begin_stage(fit, "vqvae", cfg, recipe.source or None)
     module = VQVAEModule(to_json(cfg), to_json(train))
     if fresh_start(fit):
         mean, std = spectrogram_stats(cache, "train")
@@ -98,7 +98,7 @@ def train_decoder(
         vqvae=replace(src_cfg.vqvae, decoder_head=want.decoder_head, decoder_context=want.decoder_context),
     )
     manifest = check_cache(cache, cfg)
-    begin_stage(fit, "decoder", cfg)
+    begin_stage(fit, "decoder", cfg, recipe.source or None)
     for key in ("decoder_head", "decoder_context"):
         have, asked = getattr(src.cfg, key), getattr(cfg.vqvae, key)
         if have not in (0, asked):
@@ -155,7 +155,7 @@ def train_prior(
         content=m.content if content else None,
     )
     manifest = check_cache(cache, cfg)
-    begin_stage(fit, "prior", cfg)
+    begin_stage(fit, "prior", cfg, recipe.source or None)
     fingerprint = vqvae_fingerprint(vqvae)
     module = PriorModule(to_json(cfg), to_json(train), fingerprint)
     module.vqvae.load_state_dict(vqvae.state_dict())

@@ -37,7 +37,10 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from minet_desktop.core.atomic import atomic_write_text
 from minet_desktop.core.config import describe_mismatch, from_dict, to_dict
 from minet_desktop.core.errors import ConfigError, InputError
+from minet_desktop.model.bundle import build_modules, check_model_size
+from minet_desktop.model.config import BundleConfig
 from training.train.callbacks import StopOnNonFiniteLoss
+from training.train.checkpoints import read_checkpoint
 from training.train.config import TrainConfig, resolve_accelerator, resolve_precision
 from training.train.data import split_summary
 
@@ -79,8 +82,14 @@ class RunResult:
         return "\n".join(lines)
 
 
-def check_run_dir(run_dir: Path, stage: str, cfg: Any, resume: bool) -> None:
-    """Refuse to mix runs: a folder with a run needs --resume, and --resume needs the same model."""
+def check_run_dir(run_dir: Path, stage: str, cfg: Any, resume: bool, source: str | None = None) -> None:
+    """Refuse to mix runs: a folder with a run needs --resume, and --resume needs the same model and a
+    checkpoint to continue from (checked here, before any training machinery starts). ``source``: the recipe
+    file, named when its sizes are refused."""
+    if isinstance(cfg, BundleConfig):  # a recipe may ask for sizes no computer holds: refused before building
+        check_model_size(source, lambda: build_modules(cfg), "the recipe's")
+    if resume:
+        resume_checkpoint(run_dir / CKPT_DIR, say=False)
     info_path = run_dir / RUN_INFO
     has_run = (run_dir / CKPT_DIR / LAST).is_file()
     if has_run and not resume:
@@ -183,10 +192,57 @@ def setup(train: TrainConfig) -> None:
     L.seed_everything(train.seed, workers=True, verbose=False)
 
 
+def resume_checkpoint(folder: Path, say: bool = True) -> Path:
+    """The checkpoint ``--resume`` continues from: ``last.ckpt``, or, when that cannot be read (a crash while it
+    was written, a full disk), the newest checkpoint that can, which is said on stderr.
+
+    Raises
+    ------
+    InputError
+        Naming the folder when it holds no readable checkpoint: ``--resume`` never silently starts again.
+    """
+    import sys
+
+    candidates = []
+    if folder.is_dir():
+        for p in folder.glob("*.ckpt"):
+            if p.name == "best.ckpt" or not p.is_file():  # best holds weights of another step
+                continue
+            try:
+                candidates.append((p.stat().st_mtime, p.name == LAST, p))
+            except OSError:
+                continue
+    unreadable: list[InputError] = []
+    for _mtime, _is_last, path in sorted(candidates, key=lambda c: (c[0], c[1]), reverse=True):
+        try:
+            read_checkpoint(path)
+        except InputError as exc:
+            unreadable.append(exc)
+            continue
+        if unreadable and say:
+            print(
+                f"warning: {'; '.join(str(e) for e in unreadable)}; resuming from {path.name} instead",
+                file=sys.stderr,
+            )
+        return path
+    if unreadable:
+        raise InputError(
+            folder, f"--resume: no readable checkpoint ({unreadable[0].problem} in {unreadable[0].path.name})"
+        )
+    raise InputError(
+        folder, "--resume: no checkpoint to continue from (start without --resume, or name the run's folder)"
+    )
+
+
 def fit_module(
     trainer: L.Trainer, module: L.LightningModule, data: L.LightningDataModule, resume: bool
 ) -> None:
-    trainer.fit(module, datamodule=data, ckpt_path="last" if resume else None, weights_only=True)
+    ckpt = None
+    if resume:
+        checkpoint = trainer.checkpoint_callback
+        assert isinstance(checkpoint, ModelCheckpoint) and checkpoint.dirpath is not None
+        ckpt = str(resume_checkpoint(Path(checkpoint.dirpath)))
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt, weights_only=True)
 
 
 def has_val_split(manifest: dict[str, Any], needs_notes: bool) -> bool:
@@ -210,9 +266,10 @@ class Fit:
     t0: float = field(default_factory=time.monotonic)
 
 
-def begin_stage(fit: Fit, name: str, cfg: Any) -> None:
-    """Before the modules are built: refuse to mix runs in the run folder, set the seed and the threads."""
-    check_run_dir(fit.run, name, cfg, fit.resume)
+def begin_stage(fit: Fit, name: str, cfg: Any, source: str | None = None) -> None:
+    """Before the modules are built: refuse to mix runs in the run folder (and sizes no computer holds; ``source``
+    names the recipe), set the seed and the threads."""
+    check_run_dir(fit.run, name, cfg, fit.resume, source)
     setup(fit.train)
 
 
