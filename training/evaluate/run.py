@@ -437,19 +437,20 @@ class Evaluation:
                 "loso_mean": info.get("loso_mean"),
                 "corpus_test": (info.get("corpus_test") or {}).get("accuracy"),
             }
-            if info.get("loso_mean") is not None:
-                # The judge's own reference: how well it names an instrument in a soundfont it never heard.
-                self.rows.append(
-                    ModelRow(
-                        JUDGE_LOSO,
-                        "reference",
-                        judge_accuracy=float(info["loso_mean"]),
-                        judge_per_class={k: float(v) for k, v in info.get("loso_per_instrument", {}).items()},
-                    )
-                )
         return self._judge
 
     def _reference_rows(self) -> None:
+        info = self.judge.info if self.judge is not None else {}
+        if info.get("loso_mean") is not None:
+            # The judge's own reference: how well it names an instrument in a soundfont it never heard.
+            self.rows.append(
+                ModelRow(
+                    JUDGE_LOSO,
+                    "reference",
+                    judge_accuracy=float(info["loso_mean"]),
+                    judge_per_class={k: float(v) for k, v in info.get("loso_per_instrument", {}).items()},
+                )
+            )
         real = ModelRow(REAL, "reference")
         oracle = ModelRow(ORACLE, "reference")
         real_res, oracle_res, labels = [], [], []
