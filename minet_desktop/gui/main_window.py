@@ -23,9 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, Qt, QTimer
+from PySide6.QtCore import QMimeData, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QLabel,
     QMainWindow,
@@ -178,7 +179,7 @@ class MainWindow(QMainWindow):
         self._restoring = False
         geometry = app_settings.window_geometry(settings)
         if geometry is None or not self.restoreGeometry(geometry):
-            self.resize(1200, 800)
+            self.resize(self._first_launch_size())
         self._give_inspector_its_share()
 
         if device_name is None:
@@ -312,6 +313,15 @@ class MainWindow(QMainWindow):
         self.device_label = QLabel(self)
         for widget in (self.progress_bar, self.cancel_button, self.model_label, self.device_label):
             bar.addPermanentWidget(widget)
+
+    def _first_launch_size(self) -> QSize:
+        """1200 x 800, or 85 % of a larger screen's free area (a 1920 x 1080 screen gets 1632 x 870)."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return QSize(1200, 800)
+        free = screen.availableGeometry().size()
+        # Never smaller than before (small screens clamp it themselves); larger screens get their share.
+        return QSize(max(1200, int(free.width() * 0.85)), max(800, int(free.height() * 0.85)))
 
     def _give_inspector_its_share(self) -> None:
         """The inspector gets :data:`INSPECTOR_SHARE` of the height, however the splitter would divide it."""
