@@ -63,7 +63,14 @@ def test_override_eval_plays_every_source_as_every_other_instrument(cache: Path,
     bundle = save_bundle(tmp_path / "m.safetensors", cfg, *build_modules(cfg), model_card="# tiny")
     assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache)]) == 0
     ev = Evaluation(cache, tmp_path / "eval", EvalOptions(griffin_lim_iters=2), log=lambda _: None)
+    judge, asked = ev.judge, []  # the shipped instrument judge: every segment must be asked of it
+    assert judge is not None
+    predict = judge.predict
+    judge.predict = lambda segs: asked.append(len(segs)) or predict(segs)  # type: ignore[method-assign]
     report = evaluate_override(ev, bundle, seconds=2.0, log=lambda _: None)
+    assert report.judge == "judge" and sum(asked) >= report.auto.segments + sum(
+        r.segments for r in report.rows
+    )
     sources = pick_sources(ev.tracks, 1)
     codes = load_bundle(bundle).instruments.codes  # type: ignore[union-attr]
     assert [r.instrument for r in report.rows] == list(codes)

@@ -168,6 +168,7 @@ def evaluate_override(
             ev.classifier,
             opts,
             ev.mel_frames_per_segment,
+            ev.judge,  # None only when no judge is trained: the classifier's answer is used then
         )
 
     for i, t in enumerate(sources):
