@@ -189,16 +189,22 @@ def _cmd_content_gru(args: argparse.Namespace) -> int:
     return _train_on_vqvae(args, "content_gru", train_content_gru)
 
 
-def _cmd_bundle(args: argparse.Namespace) -> int:
+def _read_card(path: str | None) -> str | None:
+    """The model card a ``--card`` option names (None without one); InputError naming an unreadable file."""
     from minet_desktop.core.errors import InputError
+
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read the model card ({exc})") from exc
+
+
+def _cmd_bundle(args: argparse.Namespace) -> int:
     from training.train.checkpoints import write_bundle_from_checkpoint
 
-    card = None
-    if args.card:
-        try:
-            card = Path(args.card).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(args.card, f"cannot read the model card ({exc})") from exc
+    card = _read_card(args.card)
     out = write_bundle_from_checkpoint(args.prior, args.out, args.vqvae, card)
     print(f"model bundle written to {out}")
     return 0
@@ -210,16 +216,10 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
     import torch
 
     from minet_desktop.core.atomic import atomic_write_text
-    from minet_desktop.core.errors import InputError
     from training.prototypes import compute_prototypes, report_json
 
     torch.set_num_threads(args.threads)
-    card = None
-    if args.card:
-        try:
-            card = Path(args.card).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(args.card, f"cannot read the model card ({exc})") from exc
+    card = _read_card(args.card)
     report = compute_prototypes(args.bundle, args.cache, args.out, card)
     if args.report:
         atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))

@@ -710,25 +710,9 @@ class Evaluation:
 
     def knn(self, row: ModelRow, embed: Callable[[torch.Tensor], torch.Tensor], out_png: Path | None) -> None:
         """1-NN cosine accuracy of ``embed`` on skeleton crops: training-split neighbours, test-split queries."""
-        n = int(round(self.opts.knn_crop_seconds * self.config.audio.frame_rate))
 
         def crops(entries: Iterable[dict[str, Any]], limit: int | None) -> tuple[np.ndarray, list[str]]:
-            embs, labs = [], []
-            for e in entries:
-                skel = self._train_array(e, "skeleton")  # (T, 3, 47)
-                m = min(n, int(skel.shape[0]))  # a track shorter than a crop is one crop
-                starts = list(range(0, int(skel.shape[0]) - m + 1, m))
-                if limit is not None and len(starts) > limit:
-                    idx = np.linspace(0, len(starts) - 1, limit).round().astype(int)
-                    starts = [starts[j] for j in idx]
-                if not starts:
-                    continue
-                batch = np.stack([np.asarray(skel[s : s + m], np.float32) for s in starts])
-                x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)))  # (B, 3, 47, n)
-                with torch.inference_mode():
-                    embs.append(embed(x).float().cpu().numpy())
-                labs += [e["instrument"]] * len(batch)
-            return np.concatenate(embs), labs
+            return self._embed_crops(embed, entries, limit)
 
         test_entries = [self.manifest["tracks"][t.id] for t in self.tracks]
         tr_x, tr_y = crops(self.train_entries, self.opts.knn_train_crops)
