@@ -18,7 +18,7 @@ first frames, the normalisation's calibration second and its burst of audio):
 * frames: captured, processed, pushed to the generator; the pose and processing time per frame.
 
     python benchmarks/bench_live.py --seconds 60                      # the app's settings
-    python benchmarks/bench_live.py --seconds 60 --lookahead 2 --max-lag 0.12   # what the app did before
+    python benchmarks/bench_live.py --seconds 60 --lookahead-frames 8 --max-lag 0.12   # what the app did before
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--warmup", type=float, default=4.0, help="start-up seconds left out of the statistics")
     ap.add_argument(
-        "--lookahead", type=int, default=None, help="LiveGenerator lookahead_codes (default: its)"
+        "--lookahead-frames", type=int, default=None, help="LiveGenerator lookahead_frames (default: its)"
     )
     ap.add_argument(
         "--gl-iters", type=int, default=None, help="Griffin-Lim iterations per block (default: its)"
@@ -129,8 +129,8 @@ def main() -> int:
 
     def make_generator(fps: float) -> LiveGenerator:
         kw: dict[str, object] = {}
-        if args.lookahead is not None:
-            kw["lookahead_codes"] = args.lookahead
+        if args.lookahead_frames is not None:
+            kw["lookahead_frames"] = args.lookahead_frames
         if args.gl_iters is not None:
             kw["griffin_lim_iters"] = args.gl_iters
         gen = LiveGenerator(session, fps=fps, seed=0, **kw)  # type: ignore[arg-type]
@@ -230,7 +230,7 @@ def main() -> int:
         f"torch {torch.get_num_threads()} thread(s)"
     )
     print(
-        f"generator: lookahead {gen.lookahead} codes, Griffin-Lim {gen.gl.n_iter} iterations, buffering "
+        f"generator: lookahead {gen.lookahead_frames} frames, Griffin-Lim {gen.gl.n_iter} iterations, buffering "
         f"{gen.latency_s * 1000:.0f} ms by construction; sink cap {live_mod.MAX_AUDIO_LAG_S * 1000:.0f} ms"
     )
     print(
@@ -243,8 +243,14 @@ def main() -> int:
     )
     print(
         f"discarded audio after start-up: {lost} samples ({lost / sr:.2f} s in {measured:.0f} s, "
-        f"{sum(1 for t, _ in discarded_at if t >= t_warm)} trims); at start-up {lost_startup / sr:.2f} s; "
+        f"{sum(1 for t, _ in discarded_at if t >= t_warm)} trims); at start-up {lost_startup / sr:.2f} s "
+        f"(the calibration second's burst and the sink settling); "
         f"generator drops {gen.dropped_samples}"
+    )
+    print(
+        "sink events: first audio at "
+        f"{first_audio - t_start:.2f} s, start-up ends at {t_warm - t_start:.2f} s; trims at "
+        + (", ".join(f"{t - t_start:.2f} s ({n / sr:.3f} s)" for t, n in discarded_at) or "none")
     )
     print(
         f"underruns after start-up: {silent:.2f} s of silence in {sum(1 for t, _ in underrun_s if t >= t_warm)} gaps"

@@ -36,32 +36,62 @@ log = logging.getLogger("minet_desktop")
 #: dropped, oldest first. Below it the sink is a jitter buffer: a push that completes two codes at once, or a
 #: slow frame, is played late rather than cut (a cap of 0.12 s discarded about 0.2 s every 10 s, audible gaps).
 MAX_AUDIO_LAG_S = 0.5
-#: A backlog that never drains (a camera delivering frames faster than the rate it reports) is dropped
-#: down to this once the sink has not run below it for DRIFT_WINDOW_S.
-DRIFT_LAG_S = 0.15
-DRIFT_WINDOW_S = 3.0
+#: Audio still queued when the next block arrives is latency, unless it is what covers the gaps between
+#: blocks. Over every SETTLE_WINDOW_S the sink's lowest level just before a write is its slack: a slack above
+#: EXCESS_LAG_S is cut down to JITTER_MARGIN_S. After the start-up burst this settles the stream at the
+#: least latency that plays without gaps (issue 16: a steady 0.1 s backlog that the former 0.15-s drift level
+#: kept was a third of the camera-to-audible latency); later it only acts on a backlog that builds up (a
+#: camera delivering frames faster than the rate it reports), not on the arrival jitter it measured.
+SETTLE_WINDOW_S = 2.0
+#: Windows are this short from the first audio (the calibration second's burst) until one ends without a cut,
+#: so that the burst's backlog is gone within start-up (3 cycles of the 128-ms pattern in which 64-ms codes
+#: complete on 24-fps camera frames).
+FIRST_WINDOW_S = 0.4
+JITTER_MARGIN_S = 0.04
+EXCESS_LAG_S = 0.08
 
 
 class AudioLag:
-    """How much generated audio may wait in a live sink (:data:`MAX_AUDIO_LAG_S`, :data:`DRIFT_LAG_S`).
+    """How much generated audio may wait in a live sink (:data:`MAX_AUDIO_LAG_S`, :data:`EXCESS_LAG_S`).
 
-    :meth:`after_write` is called after every write; it trims the sink (counted in :attr:`discarded`) only for
-    a burst beyond the cap or for a backlog that has stayed above the drift level for a whole window.
+    :meth:`after_write` is called after every write with the samples written; it trims the sink (counted in
+    :attr:`discarded`) only for a burst beyond the cap or for slack beyond what the arrival jitter needs.
     """
 
     def __init__(self, sample_rate: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.sample_rate, self._clock = sample_rate, clock
         self.discarded = 0
-        self._low_since = clock()  # last time the sink ran at or below the drift level
+        self.trims = 0
+        self._window_start: float | None = None
+        self._window = FIRST_WINDOW_S
+        self._slack = float("inf")  # lowest level just before a write in the current window (samples)
+        self.queued: deque[int] = deque(maxlen=32)  # the level just before each recent write (samples)
 
-    def after_write(self, sink: Any) -> None:
-        self.discarded += sink.trim(int(MAX_AUDIO_LAG_S * self.sample_rate))
+    def after_write(self, sink: Any, written: int) -> None:
+        level = sink.buffered()
+        before = max(0, level - written)  # what was still queued when this block arrived
+        cut = sink.trim(int(MAX_AUDIO_LAG_S * self.sample_rate))
+        if cut:
+            self.discarded += cut
+            self.trims += 1
+            before = min(before, sink.buffered())
         now = self._clock()
-        if sink.buffered() <= DRIFT_LAG_S * self.sample_rate:
-            self._low_since = now
-        elif now - self._low_since >= DRIFT_WINDOW_S:
-            self.discarded += sink.trim(int(DRIFT_LAG_S * self.sample_rate))
-            self._low_since = now
+        if self._window_start is None:  # the first audio: nothing was queued before it, by definition
+            self._window_start = now
+            return
+        self._slack = min(self._slack, before)
+        self.queued.append(before)
+        if now - self._window_start < self._window:
+            return
+        excess = self._slack - JITTER_MARGIN_S * self.sample_rate
+        n = 0
+        if self._slack > EXCESS_LAG_S * self.sample_rate and excess >= 1:
+            n = sink.trim(max(0, sink.buffered() - int(excess)))
+            self.discarded += n
+            self.trims += 1 if n else 0
+        if not n:
+            self._window = SETTLE_WINDOW_S  # settled
+        self._window_start, self._slack = now, float("inf")
 
 
 @dataclass
@@ -160,15 +190,19 @@ class LivePipeline:
         return (len(times) - 1) / (times[-1] - times[0])
 
     def latency_s(self) -> float:
-        """Camera frame -> its keypoints (median of recent frames), plus the audio's buffering when generating."""
+        """Camera frame -> audible: its keypoints (median of recent frames), and when generating the
+        generator's buffering plus the audio still queued in the sink when a new block arrives (median of
+        recent blocks: what every sample of the block waits for before it plays)."""
         with self._stats_lock:
             lat = sorted(self._latencies)
         pose = lat[len(lat) // 2] if lat else 0.0
         audio = 0.0
         if self.generating:
             audio = self.audio_latency_s
-            if self.sink is not None:
-                audio += self.sink.buffered() / self.sink.sample_rate
+            lag = self.audio_lag
+            if self.sink is not None and lag is not None and lag.queued:
+                queued = sorted(lag.queued)
+                audio += queued[len(queued) // 2] / self.sink.sample_rate
         return pose + audio
 
     # -- threads -----------------------------------------------------------------------------------
@@ -217,7 +251,7 @@ class LivePipeline:
                         audio = generator.pull_audio()
                         if self.sink is not None and audio.size:
                             self.sink.write(audio)
-                            lag.after_write(self.sink)
+                            lag.after_write(self.sink, int(audio.size))
                     except Exception as exc:
                         log.exception("live generation failed")
                         self.generation_error = f"live generation stopped ({type(exc).__name__}: {exc})"

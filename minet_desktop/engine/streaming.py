@@ -12,17 +12,21 @@ The pipeline per pushed frame, all causal and all in fixed-size state:
 1. *Pose*: missing joints keep their last offset from their parent (offline interpolation needs the
    future); the clip's normalisation (median neck and shoulder width) is estimated on the first
    ``calibration_s`` seconds, or given (``norm_stats``); frames are resampled to the spectrogram frame rate
-   with the same linear interpolation as :func:`minet_desktop.core.skeleton.resample`.
+   with the same linear interpolation as :func:`minet_desktop.core.skeleton.resample`, and the frames up to
+   ``motion_lead`` source frames past the newest one are extrapolated from its last two (so no frame waits
+   for the camera's next one: one camera frame less latency, 42 ms at 24 fps).
 2. *Codes*: every ``downsample`` frames a code is drawn, conditioned on the movement vector of the trailing
    window of frames (:mod:`minet_desktop.engine.motion`, ``"trailing"``); the prior's sliding window and
    key/value cache live in a :class:`~minet_desktop.engine.sampling.CodeSampler`.
-3. *Spectrogram*: a code's frames are decoded once ``lookahead_codes`` later codes exist, with
-   :func:`~minet_desktop.engine.synthesis.decoder_history` earlier codes as context.
+3. *Spectrogram*: a frame is decoded once ``lookahead_frames`` later frames have their codes, with
+   :func:`~minet_desktop.engine.synthesis.decoder_history` earlier codes as context; the codes the decoder
+   would see after the newest one are stood in for by repeating it (half the error of the zeros a plain
+   decode pads with, on the default model at the newest frames).
 4. *Audio*: :class:`~minet_desktop.engine.synthesis.StreamingGriffinLim` commits the new frames' phases and
    hands out the samples no later frame can change; they wait in a ring buffer for :meth:`pull_audio`.
 
 Latency (frame pushed -> its sound can be pulled) is :attr:`LiveGenerator.latency_s` of buffering (one
-source frame, one code, the lookahead, half an FFT window) plus the compute time of one code.
+source frame, one code, the lookahead frames, half an FFT window) plus the compute time of one code.
 
 Streaming vs offline (tests/engine/test_streaming.py): with the same seed, the same normalisation, no
 missing joints, ``motion_window="trailing"`` offline and ``lookahead_codes >= decoder_context``, the live
@@ -66,12 +70,19 @@ class LiveGenerator:
         Sampling, as offline.
     griffin_lim_iters, griffin_lim_context
         Iterations per new block of frames, and committed frames kept as phase context.
-    lookahead_codes
-        Later codes a code waits for before it is decoded; ``decoder_context`` makes the spectrogram equal the
-        offline one, fewer trades a little accuracy at the newest frames for latency (64 ms a code at the
-        paper's settings). With the default model, against the exact decode: 0.12 nats mean absolute
-        log-magnitude error at 1 code, 0.06 at 2, 0.37 at 0 (the newest frames decoded with nothing after
-        them); 1 keeps the error near a decibel and the camera-to-audio latency lower.
+    lookahead_codes, lookahead_frames
+        Later spectrogram frames whose codes must exist before a frame is decoded: ``lookahead_frames``, or
+        ``lookahead_codes`` whole codes when given. ``decoder_context`` codes make the spectrogram equal the
+        offline one; fewer trade a little accuracy at the newest frames for latency (16 ms a frame, 64 ms a
+        code at the default model's settings). Mean absolute log-magnitude error against the exact decode,
+        default model, newest frames decoded with the missing codes stood in for by the newest one (issue
+        16): 0.36 nats at 0 frames, 0.24 at 2, 0.15 at 4, 0.09 at 7; a frame waits for its code and then for
+        the lookahead, so at 2 frames the frames of a code are decoded with 2 to 5 later frames (0.18 mean),
+        at 4 (one code) with 4 to 7 (0.12).
+    motion_lead
+        Source frames of movement extrapolated past the newest camera frame (0 to 1): 0 waits for the next
+        camera frame to interpolate, as offline resampling does (live equals offline then); 1 takes one camera
+        frame of waiting out of the latency for a pose guessed up to that far ahead, from the last two.
     motion_stride
         Codes sharing one movement window (:func:`~minet_desktop.engine.motion.default_stride`); must match
         the offline ``motion_stride`` for the two to agree.
@@ -97,7 +108,9 @@ class LiveGenerator:
         top_p: float | None = None,
         griffin_lim_iters: int = 16,
         griffin_lim_context: int = 8,
-        lookahead_codes: int = 1,
+        lookahead_codes: int | None = None,
+        lookahead_frames: int = 2,
+        motion_lead: float = 1.0,
         motion_stride: int | None = None,
         norm_stats: NormStats | None = None,
         calibration_s: float = 1.0,
@@ -129,7 +142,13 @@ class LiveGenerator:
         self.window = window_frames(cfg.prior.block_size, self.ds)
         self.context = decoder_context(cfg.vqvae)  # later codes a code's frames depend on
         self.history = decoder_history(cfg.vqvae)  # earlier codes they depend on
-        self.lookahead = max(0, int(lookahead_codes))
+        if not 0.0 <= motion_lead <= 1.0:
+            raise MinetError(f"motion_lead must be between 0 and 1 source frames, got {motion_lead}")
+        self.motion_lead = float(motion_lead)
+        if lookahead_codes is not None:
+            lookahead_frames = int(lookahead_codes) * self.ds
+        self.lookahead_frames = max(0, int(lookahead_frames))
+        self.lookahead = -(-self.lookahead_frames // self.ds)  # in codes, rounded up
         p = cfg.prior
         self.stride = (
             1 if p.per_frame_motion else motion_stride or default_stride(p.block_size, p.window_keep, False)
@@ -153,16 +172,23 @@ class LiveGenerator:
         self._frames = RingBuffer(self.window + self.ds + per_source, (3, N_JOINTS))
         self._codes = RingBuffer(self.history + self.context + self.lookahead + 64, (), np.int64)
         self.n_codes = 0  # codes drawn
-        self.n_decoded = 0  # codes whose frames went to Griffin-Lim
+        self.n_decoded = 0  # spectrogram frames that went to Griffin-Lim
         self._audio = RingBuffer(max(1, int(max_buffered_s * cfg.audio.sample_rate)), (), np.float32)
 
     # -- latency and memory ----------------------------------------------------------------------------
 
     @property
     def latency_s(self) -> float:
-        """Buffering latency, without compute: one source frame, one code, the lookahead, half an FFT."""
-        a = self.cfg.audio
-        return 1 / self.fps + (1 + self.lookahead) * self.ds / self.frame_rate + a.n_fft / 2 / a.sample_rate
+        """Buffering latency, without compute: the wait for the next camera frame (none with a whole frame of
+        ``motion_lead``), one code, the lookahead, half an FFT.
+
+        A frame waits for the rest of its code and then for the code holding its ``lookahead_frames``-th
+        successor: at most ``ds + lookahead_frames`` frames (the code's first frames wait longest when the
+        lookahead is a whole number of codes, its later ones otherwise).
+        """
+        a, ds, k = self.cfg.audio, self.ds, self.lookahead_frames
+        wait = max(ds * -(-(r + k + 1) // ds) - r for r in range(ds))
+        return (1 - self.motion_lead) / self.fps + wait / self.frame_rate + a.n_fft / 2 / a.sample_rate
 
     def state_nbytes(self) -> int:
         """Bytes held by the live state (ring buffers, the prior's window and cache, Griffin-Lim context)."""
@@ -190,24 +216,32 @@ class LiveGenerator:
         return out
 
     def _resampled(self, frame: np.ndarray) -> list[np.ndarray]:
-        """Skeleton frames at the frame rate that ``frame`` (the next source frame) completes."""
+        """Skeleton frames at the frame rate that ``frame`` (the next source frame) completes: interpolated
+        up to it, extrapolated from it and the one before up to ``motion_lead`` source frames past it."""
         k = self.n_src
         out = []
         ratio = self.fps / self.frame_rate
         while True:
             pos = self.n_out * ratio
             lo = math.floor(pos)
-            if lo > k or (lo == k and pos != lo):
+            if pos > k + self.motion_lead or (lo == k and pos != lo and self.motion_lead == 0.0):
                 break  # needs a later source frame
-            if lo == k:
+            a = self._prev
+            if lo == k and pos == lo or (pos > k and a is None):
                 out.append(frame.copy())
-            else:
-                assert self._prev is not None and lo == k - 1
-                w = np.float32(pos - lo)
-                a, b = self._prev, frame
+            elif pos > k:  # past the newest frame: on along the last step
+                assert a is not None
+                w = np.float32(pos - k)
                 f = np.empty_like(frame)
-                f[:2] = a[:2] * (1 - w) + b[:2] * w
-                f[2] = a[2] if w == 0 else np.minimum(a[2], b[2])
+                f[:2] = frame[:2] + (frame[:2] - a[:2]) * w
+                f[2] = np.minimum(a[2], frame[2])
+                out.append(f)
+            else:
+                assert a is not None and lo == k - 1
+                w = np.float32(pos - lo)
+                f = np.empty_like(frame)
+                f[:2] = a[:2] * (1 - w) + frame[:2] * w
+                f[2] = a[2] if w == 0 else np.minimum(a[2], frame[2])
                 out.append(f)
             self.n_out += 1
         self._prev, self.n_src = frame, k + 1
@@ -301,24 +335,32 @@ class LiveGenerator:
 
     @torch.no_grad()
     def _decode_ready(self, final: bool) -> None:
-        last_ready = self.n_codes if final else self.n_codes - self.lookahead  # codes [n_decoded, last_ready)
-        if last_ready <= self.n_decoded:
+        ds = self.ds
+        # Frames [n_decoded, ready) go out: every frame whose lookahead frames have codes (all at the end).
+        ready = self.n_codes * ds if final else self.n_codes * ds - self.lookahead_frames
+        if ready <= self.n_decoded:
             return
+        first = self.n_decoded // ds  # the code of the first frame to go out
+        need = -(-ready // ds)  # codes the frames to go out belong to
         # The convolutions see ``context`` codes either side; the causal code context (decoder_context) sees
-        # its window of earlier codes, which are handed over as history only (not decoded again).
-        lo = max(0, self.n_decoded - self.context)
+        # its window of earlier codes, which are handed over as history only (not decoded again). Codes the
+        # decoder would see after the newest one are stood in for by repeating it (not at the end: there the
+        # offline decode pads, as this one does).
+        lo = max(0, first - self.context)
         lo_ctx = max(0, lo - max(0, self.cfg.vqvae.decoder_context - 1))
-        hi = self.n_codes if final else min(self.n_codes, last_ready + self.context)
+        hi = self.n_codes if final else min(self.n_codes, need + self.context)
         held = self._codes.latest(self.n_codes - lo_ctx)[: hi - lo_ctx]
+        pad = 0 if final else max(0, need + self.context - hi)
+        if pad:
+            held = np.concatenate([held, np.repeat(held[-1:], pad)])
         codes = torch.from_numpy(held)[None].to(self.device)
-        spec = self.vqvae.decode(codes, history=lo - lo_ctx)[0].float().cpu()  # (F, (hi - lo) * ds)
-        a, b = (self.n_decoded - lo) * self.ds, (last_ready - lo) * self.ds
-        frames = spec[:, a:b]
+        spec = self.vqvae.decode(codes, history=lo - lo_ctx)[0].float().cpu()  # (F, (hi + pad - lo) * ds)
+        frames = spec[:, self.n_decoded - lo * ds : ready - lo * ds]
         if final:  # cut to the performance's duration
             a_cfg = self.cfg.audio
             T = int(round(self.n_src / self.fps * a_cfg.sample_rate)) // a_cfg.hop_length + 1
-            frames = frames[:, : max(0, T - self.n_decoded * self.ds)]
-        self.n_decoded = last_ready
+            frames = frames[:, : max(0, T - self.n_decoded)]
+        self.n_decoded = ready
         if self.record:
             self.spectrogram.append(frames.numpy())
         self._audio.write(self.gl.push(frames))

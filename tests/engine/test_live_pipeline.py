@@ -48,22 +48,47 @@ def test_live_pipeline_without_generation_reports_why():
     assert camera.closed
 
 
-def test_the_live_sink_plays_bursts_late_instead_of_cutting_them_and_drops_a_backlog_that_never_drains():
+def test_the_live_sink_plays_bursts_late_cuts_the_start_up_burst_and_settles_at_the_least_latency():
+    sr = 1000
     now = [0.0]
-    sink = NullSink(1000, clock=lambda: now[0])
-    lag = AudioLag(1000, clock=lambda: now[0])
-    # Two codes' audio at once, then nothing for a while: all of it is played, nothing discarded.
-    sink.write(np.zeros(250, np.float32))
-    lag.after_write(sink)
+    sink = NullSink(sr, clock=lambda: now[0])
+    lag = AudioLag(sr, clock=lambda: now[0])
+
+    def write(n: int) -> None:
+        sink.write(np.zeros(n, np.float32))
+        lag.after_write(sink, n)
+
+    # Two codes' audio at once: all of it is played, nothing discarded.
+    write(250)
     assert lag.discarded == 0 and sink.buffered() == 250
     # The start-up burst (a second of audio at once) is cut to the cap.
-    sink.write(np.zeros(1000, np.float32))
-    lag.after_write(sink)
-    assert lag.discarded == 1250 - int(live_mod.MAX_AUDIO_LAG_S * 1000) and sink.buffered() == 500
-    # A backlog that stays above the drift level for a whole window is dropped to it, once.
-    for _ in range(int(live_mod.DRIFT_WINDOW_S / 0.1) + 1):
-        now[0] += 0.1
-        sink.write(np.zeros(100, np.float32))  # as fast as it plays: the backlog never drains
-        lag.after_write(sink)
-    assert sink.buffered() <= live_mod.DRIFT_LAG_S * 1000 + 100
-    assert lag.discarded > 1250 - 500
+    write(1000)
+    assert lag.discarded == 1250 - int(live_mod.MAX_AUDIO_LAG_S * sr) and sink.buffered() == 500
+    # Blocks of 64 ms every 64 ms: the backlog never drains. Within start-up (a second and a half) it is cut
+    # down to the jitter margin; from then on nothing is cut and nothing runs dry.
+    levels, trims_at = [], []
+    for _ in range(int(10 / 0.064)):
+        now[0] += 0.064
+        before = lag.trims
+        write(64)
+        levels.append(sink.buffered() - 64)  # what was left when the block came: it covered the gap
+        trims_at += [now[0]] * (lag.trims - before)
+    assert trims_at and max(trims_at) < 1.5 and lag.discarded > 1250 - 500
+    settled = levels[int(1.5 / 0.064) :]
+    assert min(settled) >= 1 and max(settled) <= live_mod.JITTER_MARGIN_S * sr + 1
+    # Arrival jitter that the settled margin covers is not cut: blocks late by 30 ms now and then.
+    trims = lag.trims
+    for i in range(int(10 / 0.064)):
+        now[0] += 0.064 + (0.03 if i % 7 == 0 else 0.0) - (0.03 if i % 7 == 1 else 0.0)
+        write(64)
+    assert lag.trims == trims
+    # A backlog that builds up (frames faster than the rate the camera reports: +4 ms a block, 0.4 s in 6 s)
+    # is cut back at the end of every window by what the window's lowest level had gained: it stays within two
+    # windows' growth instead of growing without end.
+    peak = 0
+    for _ in range(int(12 / 0.060)):
+        now[0] += 0.060
+        write(64)
+        peak = max(peak, sink.buffered())
+    grows = live_mod.SETTLE_WINDOW_S / 0.060 * 4  # samples a window adds
+    assert lag.trims > trims + 3 and peak <= live_mod.JITTER_MARGIN_S * sr + 2 * grows + 64 < 12 / 0.060 * 4

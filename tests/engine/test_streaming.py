@@ -53,6 +53,7 @@ def test_streaming_equals_offline_codes_and_spectrogram(
         seed=5,
         norm_stats=stats,
         lookahead_codes=decoder_context(s.cfg.vqvae),
+        motion_lead=0.0,
         motion_stride=stride,
         record=True,
     )
@@ -96,10 +97,16 @@ def test_memory_is_fixed_however_long_it_runs(tmp_path) -> None:
 
 def test_latency_is_bounded_and_reported(make_bundle) -> None:
     s = Session(make_bundle(), device="cpu")
-    live = LiveGenerator(s, 30.0, lookahead_codes=2, norm_stats=None, calibration_s=0.1)
+    live = LiveGenerator(s, 30.0, lookahead_codes=2, motion_lead=0.0, norm_stats=None, calibration_s=0.1)
     a = s.cfg.audio
     expected = 1 / 30 + 3 * s.cfg.frames_per_code / a.frame_rate + a.n_fft / 2 / a.sample_rate
     assert live.latency_s == pytest.approx(expected)
+    # The defaults: two frames of decoder lookahead (a frame waits for its code's last and then two more) and
+    # a whole camera frame of movement extrapolated (no wait for the next one).
+    ds = s.cfg.frames_per_code
+    # The frame two before a code's end waits longest: 2 frames for its own code, then a whole next code.
+    expected = (ds + 2) / a.frame_rate + a.n_fft / 2 / a.sample_rate
+    assert LiveGenerator(s, 30.0).latency_s == pytest.approx(expected)
     kp = performance(1.0).keypoints
     got = 0
     for i, frame in enumerate(kp):
@@ -112,3 +119,31 @@ def test_latency_is_bounded_and_reported(make_bundle) -> None:
 def test_live_mode_refuses_midi_models(make_bundle) -> None:
     with pytest.raises(MinetError, match="live mode"):
         LiveGenerator(Session(make_bundle("minet_midi")), 30.0)
+
+
+def test_movement_is_extrapolated_one_camera_frame_ahead_and_exact_for_steady_motion(make_bundle) -> None:
+    """With ``motion_lead`` every skeleton frame up to one camera frame past the newest is there at once; for
+    motion at a steady speed the guess is the pose the next camera frame brings (offline interpolation)."""
+    s = Session(make_bundle(), device="cpu")
+    fps = 24.0
+    rate = s.cfg.audio.frame_rate
+    t = np.arange(48) / fps
+    kp = np.ones((48, 3, 47), np.float32)
+    kp[:, 0] = 100.0 + 40.0 * t[:, None] + np.arange(47)[None]  # steady drift to the right
+    kp[:, 1] = 200.0 + 10.0 * t[:, None]
+    kp[:, 2] = 0.9
+    stats = normalize(kp, 0.3)[1]
+    held, lead = (LiveGenerator(s, fps, motion_lead=m, norm_stats=stats) for m in (0.0, 1.0))
+    out_h, out_l = [], []
+    for k, frame in enumerate(kp):
+        out_h += held._resampled(held._normalise(frame))
+        out_l += lead._resampled(lead._normalise(frame))
+        # Without lead a skeleton frame waits for the camera frame after it; with it, none does.
+        assert len(out_h) == int(np.floor(k / fps * rate)) + 1
+        assert len(out_l) == int(np.floor((k + 1) / fps * rate)) + 1
+    m = len(out_h)
+    first = int(np.ceil(rate / fps))  # before the second camera frame there is no speed yet: the pose is held
+    assert m > 100
+    np.testing.assert_allclose(np.stack(out_l[first:m]), np.stack(out_h[first:]), atol=1e-4)
+    with pytest.raises(MinetError, match="motion_lead"):
+        LiveGenerator(s, fps, motion_lead=1.5)
