@@ -1,7 +1,5 @@
 """The model and demos shipped in resources/: what a new user gets when they press Generate."""
 
-import dataclasses
-
 import numpy as np
 import pytest
 
@@ -36,14 +34,12 @@ def test_the_default_bundles_are_what_the_default_recipe_builds():
     for name, content in (("minet", False), ("minet_midi", True)):
         cfg, _ = read_bundle_config(default_model_path().with_name(f"{name}.safetensors"))
         want = recipe.bundle_config(content=content)
-        # The recipe's priors take per-frame motion since issue 16; the shipped ones were trained before and
-        # are h-only until the priors are retrained (then this exception goes).
-        assert want.prior.per_frame_motion and not cfg.prior.per_frame_motion, "retrained: drop the exception"
-        want_prior = dataclasses.replace(want.prior, per_frame_motion=False)
+        # Since issue 16 the priors also take the movement encoder's per-frame motion.
+        assert cfg.prior.per_frame_motion, name
         assert (cfg.vqvae, cfg.movement, cfg.prior, cfg.content) == (
             want.vqvae,
             want.movement,
-            want_prior,
+            want.prior,
             want.content,
         ), name
         # They carry the instrument prototypes `minet-train prototypes` adds (detection and override).
