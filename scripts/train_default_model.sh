@@ -11,8 +11,11 @@
 # skeleton-reading stage trains on augmented crops ([train] augment_skeleton in default.toml). The audio of a
 # seed does not depend on the motion (training.synth.corpus.render_piece), so the VQ-VAE and decoder stages see
 # the same recordings as before the simulator was widened; only the priors (and the frame regressors, trained in
-# scripts/evaluate_all.sh) learn from the new skeletons. To retrain just those on an existing VQ-VAE run:
-#   scripts/train_default_model.sh WORK_DIR priors     (WORK_DIR holding vqvae/ and decoder/ of an earlier run)
+# scripts/evaluate_all.sh) learn from the new skeletons. To retrain just those:
+#   scripts/train_default_model.sh WORK_DIR priors
+# on WORK_DIR's vqvae/ and decoder/ of an earlier run if it has them, otherwise on the VQ-VAE and decoder inside
+# the shipped bundles (copied to WORK_DIR/shipped/ first: the priors train on the same codes, and the new
+# bundles keep the shipped decoder). The shipped models of issue 15/16 were made this way (about 30 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 W=${1:-runs/default}
@@ -25,14 +28,23 @@ if [ "$ONLY" != priors ]; then
     $T vqvae --cache "$W/cache" --out "$W/vqvae" --config "$RECIPE" --no-progress
     $T decoder --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/decoder" --config "$RECIPE" --no-progress
 fi
-$T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior" --config "$RECIPE" --no-progress
-$T prior --cache "$W/cache" --vqvae "$W/vqvae" --out "$W/prior_midi" --content midi --config "$RECIPE" --no-progress
+if [ -f "$W/vqvae/vqvae.ckpt" ] && [ -f "$W/decoder/vqvae.ckpt" ]; then
+    VQ=$W/vqvae DEC=$W/decoder DEC_MIDI=$W/decoder
+else  # priors only, on the shipped bundles' VQ-VAE and decoder
+    mkdir -p "$W/shipped"
+    for m in minet minet_midi; do
+        [ -f "$W/shipped/$m.safetensors" ] || cp "resources/models/$m.safetensors" "$W/shipped/"
+    done
+    VQ=$W/shipped/minet.safetensors DEC=$W/shipped/minet.safetensors DEC_MIDI=$W/shipped/minet_midi.safetensors
+fi
+$T prior --cache "$W/cache" --vqvae "$VQ" --out "$W/prior" --config "$RECIPE" --no-progress
+$T prior --cache "$W/cache" --vqvae "$VQ" --out "$W/prior_midi" --content midi --config "$RECIPE" --no-progress
 mkdir -p resources/models
 card() { [ -f "resources/models/$1.md" ] && echo "--card resources/models/$1.md"; }
 # shellcheck disable=SC2046
-$T bundle --prior "$W/prior" --vqvae "$W/decoder" -o resources/models/minet.safetensors $(card minet)
+$T bundle --prior "$W/prior" --vqvae "$DEC" -o resources/models/minet.safetensors $(card minet)
 # shellcheck disable=SC2046
-$T bundle --prior "$W/prior_midi" --vqvae "$W/decoder" -o resources/models/minet_midi.safetensors $(card minet_midi)
+$T bundle --prior "$W/prior_midi" --vqvae "$DEC_MIDI" -o resources/models/minet_midi.safetensors $(card minet_midi)
 $T prototypes --bundle resources/models/minet.safetensors --cache "$W/cache" --report "$W/prototypes_minet.json"
 $T prototypes --bundle resources/models/minet_midi.safetensors --cache "$W/cache" --report "$W/prototypes_minet_midi.json"
 $T demo "$W/corpus" --out resources/demo --cache "$W/cache" --instruments vn,vc,fl,tpt --seconds 12

@@ -18,6 +18,7 @@ import json
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,6 +53,40 @@ def _test_pieces(cache_dir: Path | None) -> set[str]:
     return {t["piece"] for t in manifest["tracks"].values() if t.get("split") == "test"}
 
 
+def _views(corpus: Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """The camera and tracker drawn for every player of a synthetic corpus (``synth.json``), by (folder, player)."""
+    manifest = corpus / "synth.json"
+    if not manifest.is_file():
+        return {}
+    try:
+        pieces = json.loads(manifest.read_text(encoding="utf-8"))["pieces"]
+        return {
+            (p["folder"], int(pl["player"])): dict(pl.get("view") or {})
+            for p in pieces
+            for pl in p["players"]
+        }
+    except (ValueError, KeyError, TypeError):
+        return {}
+
+
+def _unclear(view: dict[str, Any]) -> tuple[int, float]:
+    """How far a view is from the one a first-time user should meet: a whole upper body, facing the camera
+    (a demo is a showcase, the hard views are for the evaluation). Lower is clearer; no view: neutral."""
+    if not view:
+        return (0, 0.0)
+    odd = int(view.get("framing") == "closeup") + int(view.get("tracker") == "openpose")
+    odd += int(bool(view.get("left_handed")))
+    return (odd, abs(float(view.get("yaw_deg", 0.0))))
+
+
+def _player(track_id: str) -> int:
+    """The player number of a corpus track id (``urmp/<piece>/<player>_<code>``)."""
+    try:
+        return int(track_id.rsplit("/", 1)[-1].split("_", 1)[0])
+    except ValueError:
+        return 0
+
+
 def _fit(kp: np.ndarray, size: tuple[int, int], margin: float = 0.12) -> np.ndarray:
     """Scale and centre the performer into a ``size`` frame (one transform for the whole clip)."""
     ok = kp[:, 2] >= 0.3
@@ -74,18 +109,26 @@ def make_demos(
     seconds: float = 12.0,
     cache_dir: str | PathLike[str] | None = None,
 ) -> list[Demo]:
-    """Cut one demo per instrument from ``corpus_dir`` into ``out_dir`` (test-split pieces first)."""
+    """Cut one demo per instrument from ``corpus_dir`` into ``out_dir``: test-split pieces first, and among
+    them the clearest view (whole upper body, facing the camera, MediaPipe-style tracking)."""
     corpus = Path(corpus_dir)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tracks, _ = read_urmp(corpus)
     test = _test_pieces(Path(cache_dir) if cache_dir else None)
+    views = _views(corpus)
     demos: list[Demo] = []
     for code in instruments:
         if code not in INSTRUMENT_NAMES:
             raise InputError(None, f"unknown instrument code {code!r}")
         candidates = [t for t in tracks if t.instrument == code and t.notes_path is not None]
-        candidates.sort(key=lambda t: (t.piece not in test, t.track_id))
+        candidates.sort(
+            key=lambda t: (
+                t.piece not in test,
+                _unclear(views.get((t.audio_path.parent.name, _player(t.track_id)), {})),
+                t.track_id,
+            )
+        )
         if not candidates:
             raise InputError(corpus, f"no {INSTRUMENT_NAMES[code]} track with notes in this corpus")
         track = candidates[0]

@@ -73,6 +73,24 @@ def test_synth_corpus_is_read_by_prepare_unchanged(tmp_path, capsys):
     with VideoReader(demo / "flute.mp4") as video:
         assert video.size == (640, 360) and abs(video.frame_count - 90) <= 1
     assert all(n.onset < 3.0 for n in read_midi_notes(demo / "flute.mid"))
+    # Of the corpus's flutes (test pieces first), the demo is the clearest view a first-time user can meet.
+    import json
+
+    from training.demos import _player, _unclear, _views
+
+    views = _views(corpus)
+    info = json.loads((corpus / "synth.json").read_text())
+    flutes = [
+        (p["folder"], pl["player"]) for p in info["pieces"] for pl in p["players"] if pl["instrument"] == "fl"
+    ]
+    assert flutes and all(k in views for k in flutes)
+    assert (
+        _unclear({"framing": "wide", "tracker": "mediapipe", "yaw_deg": -5.0})
+        < _unclear({"framing": "wide", "tracker": "mediapipe", "yaw_deg": 30.0})
+        < _unclear({"framing": "closeup", "tracker": "mediapipe", "yaw_deg": 0.0})
+        < _unclear({"framing": "closeup", "tracker": "openpose", "yaw_deg": 0.0})
+    )
+    assert _player("urmp/01_Jig/2_fl") == 2
 
 
 def test_synth_refuses_an_unknown_instrument(tmp_path, capsys):
