@@ -18,9 +18,12 @@ T=.venv/bin/minet-train
 RECIPE=training/recipes/cpu_small.toml
 DEFAULT=training/recipes/default.toml  # the bundled MI Nets' recipe: its VQ-VAE's codes are the priors'
 export OMP_NUM_THREADS=1
-if [ ! -f "$W/cache/manifest.json" ] || [ ! -f "$W/vqvae/vqvae.ckpt" ]; then
+if [ ! -f "$W/cache/manifest.json" ] || { [ ! -f "$W/vqvae/vqvae.ckpt" ] && [ ! -f "$W/shipped/minet.safetensors" ]; }; then
     scripts/train_default_model.sh "$W"
 fi
+# The VQ-VAE whose codes the priors learnt: a full run's, or the shipped one (`train_default_model.sh WORK priors`).
+VQ=$W/vqvae
+[ -f "$VQ/vqvae.ckpt" ] || VQ=$W/shipped/minet.safetensors
 E=$W/eval
 mkdir -p "$E"
 # 1. VQ-VAE with and without multi-band residual blocks: the recipe and use_mbr = false, everything else equal.
@@ -35,7 +38,7 @@ sed 's/^\[model.vqvae\]$/[model.vqvae]\nuse_mbr = false/' "$RECIPE" > "$E/no_mbr
 [ -f "$E/graph_transformer/model.safetensors" ] ||
     $T graph-transformer --cache "$W/cache" --out "$E/graph_transformer" --config "$DEFAULT" --no-progress
 [ -f "$E/content_gru/content_gru.ckpt" ] ||
-    $T content-gru --cache "$W/cache" --vqvae "$W/vqvae" --out "$E/content_gru" --config "$DEFAULT" --no-progress
+    $T content-gru --cache "$W/cache" --vqvae "$VQ" --out "$E/content_gru" --config "$DEFAULT" --no-progress
 # 3. Visually Indicated Music's frame regressor.
 [ -f "$E/regressor/model.safetensors" ] ||
     $T regressor --cache "$W/cache" --out "$E/regressor" --config "$DEFAULT" --no-progress

@@ -135,14 +135,6 @@ class MelAugment:
     semitones: float = 0.7
     tempo: tuple[float, float] = (0.9, 1.1)
     p_mask: float = 0.5
-    # Another maker's instrument, another sample set: the spectral envelope (the body's resonances, cepstrally
-    # smoothed over the bands) moved along the frequency axis by up to +-warp on the Hz scale, independently of
-    # the partials, and the partials' prominence over it (the detail) scaled. Issue 17: soundfonts differ most
-    # in these, and a judge trained on two must hear the third.
-    p_timbre: float = 0.5
-    warp: float = 0.1
-    detail: tuple[float, float] = (0.7, 1.3)
-    n_cepstra: int = 12
     cfg: MelConfig = field(default_factory=MelConfig)
 
     def __post_init__(self) -> None:
@@ -177,8 +169,6 @@ class MelAugment:
             i1 = np.clip(i0 + 1, 0, n - 1)
             w = (src - np.floor(src))[:, None]
             x = x[i0] * (1 - w) + x[i1] * w
-        if rng.random() < self.p_timbre:
-            x = self.timbre(x, rng)
         if rng.random() < self.p_eq:
             b = np.arange(n)[:, None]
             curve = rng.uniform(-1, 1) * self.eq_db * (np.arange(n) / (n - 1) - 0.5)[:, None]
@@ -220,23 +210,6 @@ class MelAugment:
             s = int(rng.integers(0, n - h))
             x[s : s + h] = x.mean()
         return x.astype(np.float32)
-
-    def timbre(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """``x`` (n_mels, T) with its spectral envelope warped along frequency and its detail rescaled."""
-        from scipy.fft import dct, idct
-
-        n = x.shape[0]
-        c = dct(x, type=2, norm="ortho", axis=0)
-        c[self.n_cepstra :] = 0.0
-        env = idct(c, type=2, norm="ortho", axis=0)
-        detail = x - env
-        a = math.exp(rng.uniform(-1.0, 1.0) * math.log1p(self.warp))
-        src = np.interp(self._centres / a, self._centres, np.arange(n))  # the band whose envelope lands here
-        i0 = np.clip(np.floor(src).astype(int), 0, n - 1)
-        i1 = np.clip(i0 + 1, 0, n - 1)
-        w = (src - np.floor(src))[:, None]
-        warped = env[i0] * (1 - w) + env[i1] * w
-        return warped + detail * rng.uniform(*self.detail)
 
 
 # -- the judge ---------------------------------------------------------------------------------------------------
