@@ -24,6 +24,7 @@ first frames, the normalisation's calibration second and its burst of audio):
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -40,19 +41,10 @@ class StampedFrame(np.ndarray):
 
 
 def video_frames(path: Path, max_frames: int) -> list[np.ndarray]:
-    import cv2
+    from minet_desktop.media.video import VideoReader
 
-    cap = cv2.VideoCapture(str(path))
-    frames = []
-    while len(frames) < max_frames:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    cap.release()
-    if not frames:
-        raise SystemExit(f"{path}: no frames")
-    return frames
+    with VideoReader(path) as video:
+        return list(itertools.islice(video.iter_frames(), max_frames))
 
 
 def main() -> int:

@@ -38,24 +38,6 @@ def _entries(cache: Path, split: str | None) -> list[dict]:
     return [e for _, e in sorted(manifest["tracks"].items()) if split is None or e["split"] == split]
 
 
-def _crops(embed, cache: Path, entries, limit: int | None, n: int) -> tuple[np.ndarray, list[str]]:
-    embs, labels = [], []
-    for e in entries:
-        skel = np.load(cache / e["dir"] / "skeleton.npy", mmap_mode="r")
-        m = min(n, int(skel.shape[0]))
-        starts = list(range(0, int(skel.shape[0]) - m + 1, m))
-        if limit is not None and len(starts) > limit:
-            starts = [starts[j] for j in np.linspace(0, len(starts) - 1, limit).round().astype(int)]
-        if not starts:
-            continue
-        batch = np.stack([np.asarray(skel[s : s + m], np.float32) for s in starts])
-        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)))
-        with torch.inference_mode():
-            embs.append(embed(x).float().numpy())
-        labels += [e["instrument"]] * len(batch)
-    return np.concatenate(embs), labels
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundles", nargs="+", metavar="BUNDLE")
@@ -68,17 +50,17 @@ def main() -> int:
     from minet_desktop.engine.instruments import detect
     from minet_desktop.model.bundle import load_bundle
     from training.evaluate import metrics as M
-    from training.evaluate.run import movement_embedder
+    from training.evaluate.run import embed_crops, movement_embedder
 
     queries = [(c, "test") for c in args.test] + [(c, None) for c in args.all]
     for path in args.bundles:
         b = load_bundle(path)
         embed = movement_embedder(Path(path))
         n = int(round(CROP_SECONDS * b.cfg.audio.frame_rate))
-        tr_x, tr_y = _crops(embed, args.train_cache, _entries(args.train_cache, "train"), TRAIN_CROPS, n)
+        tr_x, tr_y = embed_crops(embed, args.train_cache, _entries(args.train_cache, "train"), TRAIN_CROPS, n)
         for cache, split in queries:
             entries = _entries(cache, split)
-            q_x, q_y = _crops(embed, cache, entries, None, n)
+            q_x, q_y = embed_crops(embed, cache, entries, None, n)
             knn = M.knn_accuracy(tr_x, np.array(tr_y), q_x, np.array(q_y)).accuracy
             hits = []
             if b.instruments is not None:

@@ -25,7 +25,7 @@ def atomic_path(path: str | PathLike[str], suffix: str | None = None, tidy: bool
     The temporary file keeps ``path``'s suffix (or ``suffix``) so that libraries that pick a format from the
     extension (soundfile, PyAV, numpy) write the right one. On an exception the temporary file is removed
     and ``path`` is left as it was. Its name carries the writer's process id
-    (``.NAME.PID-XXXX.part.EXT``), so that the temporary files a killed run left beside ``path`` are removed
+    (``.NAME.<pid>-<random>.part.EXT``), so that the temporary files a killed run left beside ``path`` are removed
     by the next write (:func:`remove_stale_parts`) while a parallel run's file is left alone. That reads the
     folder once per write: a writer of thousands of files into one folder passes ``tidy=False``.
 

@@ -690,23 +690,7 @@ class Evaluation:
         """Movement embeddings of consecutive ``knn_crop_seconds`` skeleton crops of cache tracks (at most
         ``limit`` per track, spread over it) and their instruments."""
         n = int(round(self.opts.knn_crop_seconds * self.config.audio.frame_rate))
-        root = self.cache if cache is None else cache
-        embs, labs = [], []
-        for e in entries:
-            skel = np.load(root / e["dir"] / "skeleton.npy", mmap_mode="r")  # (T, 3, 47)
-            m = min(n, int(skel.shape[0]))  # a track shorter than a crop is one crop
-            starts = list(range(0, int(skel.shape[0]) - m + 1, m))
-            if limit is not None and len(starts) > limit:
-                idx = np.linspace(0, len(starts) - 1, limit).round().astype(int)
-                starts = [starts[j] for j in idx]
-            if not starts:
-                continue
-            batch = np.stack([np.asarray(skel[s : s + m], np.float32) for s in starts])
-            x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)))  # (B, 3, 47, n)
-            with torch.inference_mode():
-                embs.append(embed(x).float().cpu().numpy())
-            labs += [e["instrument"]] * len(batch)
-        return np.concatenate(embs), labs
+        return embed_crops(embed, self.cache if cache is None else cache, entries, limit, n)
 
     def knn(self, row: ModelRow, embed: Callable[[torch.Tensor], torch.Tensor], out_png: Path | None) -> None:
         """1-NN cosine accuracy of ``embed`` on skeleton crops: training-split neighbours, test-split queries."""
@@ -976,6 +960,34 @@ def _model_type(path: Path) -> str:
     from minet_desktop.engine.loading import peek_model_type
 
     return peek_model_type(path)
+
+
+def embed_crops(
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    root: Path,
+    entries: Iterable[dict[str, Any]],
+    limit: int | None,
+    n: int,
+) -> tuple[np.ndarray, list[str]]:
+    """Movement embeddings of consecutive ``n``-frame skeleton crops of the tracks ``entries`` of the cache at
+    ``root`` (at most ``limit`` per track, spread over it; a track shorter than a crop is one crop) and their
+    instruments: the 1-NN accuracy's samples."""
+    embs, labs = [], []
+    for e in entries:
+        skel = np.load(root / e["dir"] / "skeleton.npy", mmap_mode="r")  # (T, 3, 47)
+        m = min(n, int(skel.shape[0]))
+        starts = list(range(0, int(skel.shape[0]) - m + 1, m))
+        if limit is not None and len(starts) > limit:
+            idx = np.linspace(0, len(starts) - 1, limit).round().astype(int)
+            starts = [starts[j] for j in idx]
+        if not starts:
+            continue
+        batch = np.stack([np.asarray(skel[s : s + m], np.float32) for s in starts])
+        x = torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 2, 3, 1)))  # (B, 3, 47, n)
+        with torch.inference_mode():
+            embs.append(embed(x).float().cpu().numpy())
+        labs += [e["instrument"]] * len(batch)
+    return np.concatenate(embs), labs
 
 
 def movement_embedder(path: Path) -> Callable[[torch.Tensor], torch.Tensor] | None:
