@@ -213,6 +213,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             griffin_lim_iters=args.griffin_lim_iters,
             progress=progress,
             instrument=args.instrument,
+            keep_octaves=args.keep_octaves,
         )
     finally:
         bar.close()
@@ -453,7 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--instrument",
         metavar="CODE",
         help="play this instrument instead of the one the movement shows (vn, va, vc, db, fl, ob, cl, sax, bn, "
-        "tpt, hn, tbn, tba); the timing still follows the movement",
+        "tpt, hn, tbn, tba); the timing still follows the movement, and a MIDI score moves by whole octaves "
+        "into the instrument's range",
+    )
+    p.add_argument(
+        "--keep-octaves",
+        action="store_true",
+        help="with --instrument and --midi: play the score in its own octaves, even outside the instrument's range",
     )
     p.set_defaults(func=_cmd_generate)
 

@@ -45,6 +45,9 @@ card() { [ -f "resources/models/$1.md" ] && echo "--card resources/models/$1.md"
 $T bundle --prior "$W/prior" --vqvae "$DEC" -o resources/models/minet.safetensors $(card minet)
 # shellcheck disable=SC2046
 $T bundle --prior "$W/prior_midi" --vqvae "$DEC_MIDI" -o resources/models/minet_midi.safetensors $(card minet_midi)
-$T prototypes --bundle resources/models/minet.safetensors --cache "$W/cache" --report "$W/prototypes_minet.json"
-$T prototypes --bundle resources/models/minet_midi.safetensors --cache "$W/cache" --report "$W/prototypes_minet_midi.json"
+# The override's contrast (1 for both models) was chosen on the validation split (docs/results/instruments.md).
+$T prototypes --bundle resources/models/minet.safetensors --cache "$W/cache" --contrast 1 \
+    --report "$W/prototypes_minet.json"
+$T prototypes --bundle resources/models/minet_midi.safetensors --cache "$W/cache" --contrast 1 \
+    --report "$W/prototypes_minet_midi.json"
 $T demo "$W/corpus" --out resources/demo --cache "$W/cache" --instruments vn,vc,fl,tpt --seconds 12

@@ -220,7 +220,7 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     card = _read_card(args.card)
-    report = compute_prototypes(args.bundle, args.cache, args.out, card)
+    report = compute_prototypes(args.bundle, args.cache, args.out, card, contrast=args.contrast)
     if args.report:
         atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))
     return 0
@@ -236,16 +236,25 @@ def _cmd_override_eval(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     ev = Evaluation(
-        args.cache, out, EvalOptions(griffin_lim_iters=args.griffin_lim_iters, device=args.device)
+        args.cache,
+        out,
+        EvalOptions(griffin_lim_iters=args.griffin_lim_iters, device=args.device),
+        split=args.split,
     )
-    report = evaluate_override(
-        ev,
-        args.bundle,
-        seconds=args.seconds,
-        per_instrument=args.per_instrument,
-        strength=args.strength,
-        midi=args.midi,
-    )
+    targets = [c.strip() for c in args.targets.split(",") if c.strip()] if args.targets else None
+    try:
+        report = evaluate_override(
+            ev,
+            args.bundle,
+            seconds=args.seconds,
+            per_instrument=args.per_instrument,
+            targets=targets,
+            strength=args.strength,
+            contrast=args.contrast,
+            midi=args.midi,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     write_report(report, out)
     print(report.markdown())
     print(f"written to {out / 'override.md'} ({report.minutes:.1f} min)")
@@ -593,6 +602,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default=None, metavar="MODEL.safetensors", help="default: rewrite --bundle")
     p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed instead")
     p.add_argument("--report", default=None, metavar="REPORT.json", help="also write what was measured")
+    p.add_argument(
+        "--contrast",
+        type=float,
+        default=None,
+        help="the override's target this many neighbour steps past the prototype (default: keep the bundle's)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     p.set_defaults(func=_cmd_prototypes)
 
@@ -608,6 +623,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="of each source performance (default 10)")
     p.add_argument("--per-instrument", type=int, default=1, help="source performances per instrument")
     p.add_argument("--strength", type=float, default=None, help="override the bundle's steering strength")
+    p.add_argument(
+        "--contrast",
+        type=float,
+        default=None,
+        help="override the bundle's contrast with the nearest instrument",
+    )
+    p.add_argument(
+        "--targets", default=None, metavar="CODES", help="only these chosen instruments, e.g. va,cl,db"
+    )
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=("test", "val"),
+        help="the sources' split (default test; val to choose a setting without the test split)",
+    )
     p.add_argument("--midi", action="store_true", help="condition on the sources' scores (MIDI models)")
     p.add_argument("--griffin-lim-iters", type=int, default=32)
     p.add_argument("--device", default="cpu")

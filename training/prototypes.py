@@ -119,9 +119,11 @@ def compute_prototypes(
     card: str | None = None,
     excerpt_s: float = 10.0,
     log: Callable[[str], None] = print,
+    contrast: float | None = None,
 ) -> PrototypeReport:
     """Fit the prototypes on ``cache_dir``'s splits and write the bundle with them to ``out`` (default: in
-    place); ``card`` replaces the model card. Returns what was measured."""
+    place); ``card`` replaces the model card; ``contrast`` sets the override's (default: the bundle's, 0 for a
+    bundle without prototypes). Returns what was measured."""
     bundle_path = Path(bundle_path)
     b = load_bundle(bundle_path)
     cfg = b.cfg
@@ -166,7 +168,15 @@ def compute_prototypes(
     motion_mu = np.stack([m_tr[y_tr == k].mean(0) for k in range(K)])
 
     per_frame = cfg.prior.per_frame_motion
-    base = InstrumentPrototypesConfig(codes=codes, motion=per_frame)
+    # Fitted again on a bundle that has prototypes for the same instruments: the override's settings stay.
+    old = b.instruments
+    kept = old is not None and old.codes == codes
+    base = InstrumentPrototypesConfig(
+        codes=codes,
+        motion=per_frame,
+        strength=old.cfg.strength if kept else 1.0,  # type: ignore[union-attr]
+        contrast=contrast if contrast is not None else old.cfg.contrast if kept else 0.0,  # type: ignore[union-attr]
+    )
     protos = InstrumentPrototypes(base, H)
     protos.prototypes.copy_(torch.from_numpy(mu).float())
     protos.whiten.copy_(torch.from_numpy(whiten).float())

@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 
@@ -35,7 +35,7 @@ import torch
 
 from minet_desktop.core.config import AudioConfig
 from minet_desktop.core.errors import Cancelled, InputError, MinetError
-from minet_desktop.core.instruments import INSTRUMENT_NAMES
+from minet_desktop.core.instruments import INSTRUMENT_NAMES, instrument_name, octave_shift
 from minet_desktop.core.skeleton import valid_mask
 from minet_desktop.core.validation import (
     check_allocation,
@@ -267,9 +267,15 @@ class Session:
         self,
         keypoints: KeypointFile,
         notes: Sequence[Note] | str | PathLike[str] | None = None,
+        keep_octaves: bool = False,
         **options: object,
     ) -> tuple[Job, list[str]]:
-        """Check the input and build the backend's job: skeleton frames, notes, sampling options."""
+        """Check the input and build the backend's job: skeleton frames, notes, sampling options.
+
+        With an instrument override (``instrument=``) a MIDI model's notes are moved by whole octaves into the
+        chosen instrument's range (:func:`~minet_desktop.core.instruments.octave_shift`, said in a warning), as
+        an arranger would: a violin part asked of a tuba is played two octaves down. ``keep_octaves`` plays
+        them as written."""
         self.check_instrument(options.get("instrument"))  # type: ignore[arg-type]
         source = keypoints.source_name or "the keypoints"
         if keypoints.n_frames == 0:
@@ -313,6 +319,16 @@ class Session:
                     f"this model ({self.model_type}) is not conditioned on MIDI; {note_source} was ignored"
                 )
             else:
+                instrument = options.get("instrument")
+                if isinstance(instrument, str) and not keep_octaves:
+                    k = octave_shift([n.pitch for n in note_list], instrument)
+                    if k:
+                        note_list = [replace(n, pitch=n.pitch + 12 * k) for n in note_list]
+                        warnings.append(
+                            f"the notes of {note_source} were moved {'down' if k < 0 else 'up'} {abs(k)} "
+                            f"octave{'s' if abs(k) > 1 else ''} into the {instrument_name(instrument)}'s range; "
+                            "keep the score's octaves to play them as written"
+                        )
                 seq, note_warnings = notes_for_clip(
                     note_list, audio.frame_rate, frames.shape[0], keypoints.duration, note_source
                 )
@@ -338,6 +354,7 @@ class Session:
         motion_stride: int | None = None,
         use_cache: bool = True,
         instrument: str | None = None,
+        keep_octaves: bool = False,
     ) -> Generator[Progress, None, GenerationResult]:
         """Generate ``takes`` performances of the music in ``keypoints``; yields progress, returns the result.
 
@@ -347,12 +364,14 @@ class Session:
         how each code's movement vector is computed (:mod:`minet_desktop.engine.motion`). ``use_cache=False``
         recomputes the prior's window at every code (for benchmarks; same codes). ``instrument``: play this
         instrument (a code of :attr:`instruments`) instead of the one the movement shows; the timing still
-        follows the movement.
+        follows the movement, and a MIDI model's notes move by whole octaves into its range unless
+        ``keep_octaves`` (:meth:`prepare`).
         """
         check_sampling_options(takes, temperature, top_k, top_p, griffin_lim_iters)
         job, warnings = self.prepare(
             keypoints,
             notes,
+            keep_octaves=keep_octaves,
             temperature=temperature,
             top_k=top_k,
             top_p=top_p,

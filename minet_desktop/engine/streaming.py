@@ -329,8 +329,7 @@ class LiveGenerator:
         p = self.prototypes
         if p is None or self.instrument is None or total is None or count == 0:
             return x
-        protos = p.motion_prototypes if motion else p.prototypes
-        target = protos[p.index(self.instrument)].to(x.dtype)
+        target = p.target(self.instrument, motion).to(x.dtype)
         return x + p.cfg.strength * (target - total / count)
 
     @torch.no_grad()

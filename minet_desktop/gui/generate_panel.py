@@ -41,6 +41,7 @@ class GenerateOptions:
     temperature: float
     seed: int | None  # None: a new random seed each time
     instrument: str | None = None  # an instrument code to play; None: the one the movement shows
+    keep_octaves: bool = False  # a MIDI model asked for another instrument plays the score as written
 
 
 class GeneratePanel(QWidget):
@@ -129,6 +130,12 @@ class GeneratePanel(QWidget):
         self.instrument_combo.addItem(AUTO_INSTRUMENT)
         for _code, name in INSTRUMENTS:
             self.instrument_combo.addItem(name.capitalize())
+        self.keep_octaves_check = QCheckBox("Keep the score's octaves", self)
+        self.keep_octaves_check.setToolTip(
+            "Off: with a chosen instrument, a MIDI model's notes move by whole octaves into that instrument's "
+            "range (a violin part asked of a tuba is played two octaves down). On: the notes as written."
+        )
+        self.instrument_combo.currentIndexChanged.connect(lambda _i: self._update_keep_octaves())
         self.sounds_like_label = QLabel(" ", self)
         self.sounds_like_label.setWordWrap(True)
         self.sounds_like_label.setToolTip(
@@ -156,6 +163,7 @@ class GeneratePanel(QWidget):
         form.addRow("Seed:", seed_row)
         form.addRow("MIDI:", midi_row)
         form.addRow("Instrument:", self.instrument_combo)
+        form.addRow("", self.keep_octaves_check)
         form.addRow(self.sounds_like_label)
         form.addRow(buttons)
         form.addRow(self.progress_bar)
@@ -220,6 +228,14 @@ class GeneratePanel(QWidget):
             temperature=round(self.temperature_spin.value(), 4),
             seed=None if self.random_seed.isChecked() else self.seed_spin.value(),
             instrument=self.instrument(),
+            keep_octaves=self.keep_octaves_check.isEnabled() and self.keep_octaves_check.isChecked(),
+        )
+
+    def _update_keep_octaves(self) -> None:
+        """The octave choice applies to a MIDI model asked for an instrument; otherwise it is greyed out."""
+        loaded = model_types.model_type(self._loaded_type) if self._loaded_type else None
+        self.keep_octaves_check.setEnabled(
+            loaded is not None and loaded.needs_notes and self.instrument() is not None
         )
 
     def instrument(self) -> str | None:
@@ -244,6 +260,7 @@ class GeneratePanel(QWidget):
             if codes
             else "This model cannot be told which instrument to play"
         )
+        self._update_keep_octaves()
 
     def select_instrument(self, code: str | None) -> None:
         codes = [c for c, _ in INSTRUMENTS]
@@ -273,6 +290,7 @@ class GeneratePanel(QWidget):
             if loaded is not None and loaded.needs_notes
             else "Notes to play (MIDI file); shown in the inspector, used by MIDI-conditioned models"
         )
+        self._update_keep_octaves()
 
     def show_loaded_type(self) -> None:
         """Select the loaded model's type again (after a choice that did not load anything)."""

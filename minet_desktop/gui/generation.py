@@ -267,6 +267,7 @@ class GenerationController(QObject):
                 temperature=options.temperature,
                 seed=options.seed,
                 instrument=instrument,
+                keep_octaves=options.keep_octaves,
             )
 
         video = source.path if isinstance(source, VideoSource) else None

@@ -231,12 +231,19 @@ class InstrumentPrototypesConfig:
     # chosen instrument's prototype (1: the mean lands on the prototype); chosen by measuring how often the
     # evaluation's judge hears the chosen instrument (minet-train override-eval).
     strength: float = 1.0
+    # The override's target lies this many times the step from the instrument's most similar neighbour (the
+    # nearest other prototype, whitened) beyond the instrument's own prototype: instruments that are held and
+    # moved alike (violin and viola, oboe and clarinet) are told apart by the prior only past the middle.
+    # 0: the prototype itself. Chosen on the validation split (minet-train override-eval --split val).
+    contrast: float = 0.0
 
     def __post_init__(self) -> None:
         if len(set(self.codes)) != len(self.codes) or len(self.codes) < 2:
             raise ConfigError("InstrumentPrototypesConfig: needs at least two distinct instrument codes")
         if not self.temperature > 0:
             raise ConfigError("InstrumentPrototypesConfig: temperature must be positive")
+        if not self.contrast >= 0:
+            raise ConfigError("InstrumentPrototypesConfig: contrast must be zero or positive")
 
 
 @dataclass(frozen=True)

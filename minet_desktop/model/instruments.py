@@ -9,7 +9,10 @@ at inference needs a label) and a whitening ``W`` by the pooled within-instrumen
     p(k | clip) = softmax(mean_windows score_k / temperature)
 
 and the instrument override moves a performance's movement vectors from where they are to where the chosen
-instrument's are (:meth:`InstrumentPrototypes.steer`), keeping their variation over time: the timing.
+instrument's are (:meth:`InstrumentPrototypes.steer`), keeping their variation over time: the timing. The
+target can lie past the prototype, away from the most similar other instrument (``cfg.contrast``)::
+
+    target_k = mu_k + contrast * (mu_k - mu_n(k))     n(k): the prototype nearest to mu_k, whitened
 """
 
 from __future__ import annotations
@@ -75,13 +78,32 @@ class InstrumentPrototypes(nn.Module):
         whitened squared distance, per dimension (about 1 for a window typical of its instrument)."""
         return float(self.squared_distances(h).min(-1).values.mean()) / self.dim
 
+    def neighbour(self, code: str) -> int:
+        """Row of the instrument whose prototype is nearest to ``code``'s (whitened distance)."""
+        k = self.index(code)
+        d = self.squared_distances(self.prototypes[k : k + 1])[0]
+        d[k] = float("inf")
+        return int(d.argmin())
+
+    def target(self, code: str, motion: bool = False) -> Tensor:
+        """Where the override moves a performance to (H,): instrument ``code``'s prototype, moved
+        ``cfg.contrast`` times the step from its nearest neighbour's prototype further away from it.
+
+        ``motion``: the target of the per-frame motion features (motion prototypes, the same neighbour).
+        """
+        protos = self.motion_prototypes if motion else self.prototypes
+        k = self.index(code)
+        target = protos[k]
+        if self.cfg.contrast > 0:
+            target = target + self.cfg.contrast * (target - protos[self.neighbour(code)])
+        return target
+
     def steer(self, h: Tensor, code: str, motion: bool = False) -> Tensor:
         """Movement vectors h (..., N, H) of one performance moved to instrument ``code``: shifted by
-        ``cfg.strength`` times the step from their mean over the N windows to the instrument's prototype
-        (at strength 1 the mean lands on the prototype); their variation over time is kept.
+        ``cfg.strength`` times the step from their mean over the N windows to the instrument's target
+        (:meth:`target`; at strength 1 the mean lands on it); their variation over time is kept.
 
         ``motion``: steer per-frame motion features with the motion prototypes instead (``cfg.motion``).
         """
-        protos = self.motion_prototypes if motion else self.prototypes
-        target = protos[self.index(code)].to(h.dtype)
+        target = self.target(code, motion).to(h.dtype)
         return h + self.cfg.strength * (target - h.mean(dim=-2, keepdim=True))

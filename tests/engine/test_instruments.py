@@ -11,7 +11,7 @@ import torch
 from engine_helpers import performance
 
 from minet_desktop.cli import main
-from minet_desktop.core.errors import MinetError
+from minet_desktop.core.errors import ConfigError, MinetError
 from minet_desktop.engine.instruments import movement_windows
 from minet_desktop.engine.motion import skeleton_frames, window_frames
 from minet_desktop.engine.sampling import CodeSampler
@@ -132,6 +132,21 @@ def test_the_override_moves_the_movement_to_the_chosen_prototype_and_keeps_its_t
     moved = b.instruments.steer(h, "fl")
     assert torch.allclose(moved.mean(0), b.instruments.prototypes[1], atol=1e-5)
     assert torch.allclose(moved - moved.mean(0), h - h.mean(0), atol=1e-5)  # the variation over time stays
+
+
+def test_contrast_moves_the_target_past_the_prototype_away_from_the_nearest_instrument() -> None:
+    cfg = InstrumentPrototypesConfig(codes=("vn", "va", "fl"), contrast=0.5)
+    protos = InstrumentPrototypes(cfg, 2)
+    protos.prototypes.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 5.0]]))
+    assert protos.neighbour("va") == 0 and protos.neighbour("fl") == 0
+    assert torch.allclose(protos.target("va"), torch.tensor([1.5, 0.0]))  # away from the violin
+    assert torch.allclose(protos.target("fl"), torch.tensor([0.0, 7.5]))
+    h = torch.randn(10, 2)
+    assert torch.allclose(protos.steer(h, "va").mean(0), torch.tensor([1.5, 0.0]), atol=1e-5)
+    protos.cfg = dataclasses.replace(cfg, contrast=0.0)
+    assert torch.allclose(protos.target("va"), protos.prototypes[1])
+    with pytest.raises(ConfigError, match="contrast"):
+        InstrumentPrototypesConfig(codes=("vn", "va"), contrast=-1.0)
 
 
 @pytest.mark.parametrize(("model_type", "motion"), [("minet", False), ("minet", True), ("minet_midi", False)])
@@ -269,3 +284,30 @@ def test_live_mode_plays_the_chosen_instrument(make_bundle, monkeypatch) -> None
     assert torch.allclose(steered[0] - auto[0], fl - auto[0], atol=1e-4)
     with pytest.raises(MinetError, match="unknown instrument 'zz'"):
         LiveGenerator(s, fps=kf.fps, instrument="zz")
+
+
+def test_a_midi_model_asked_for_another_instrument_moves_the_score_by_octaves_into_its_range(
+    make_bundle,
+) -> None:
+    from minet_desktop.core.instruments import RANGES, octave_shift
+
+    assert octave_shift([60, 64, 67], "vn") == 0  # already in the violin's range (55-88)
+    assert (
+        octave_shift([40, 45], "vn") == 2 and octave_shift([72, 79], "tba") == -2
+    )  # the smallest shift that fits
+    assert octave_shift([120, 127], "tba") < 0 and octave_shift([1, 127], "tba") == 0  # still MIDI pitches
+    path = add_prototypes(make_bundle("minet_midi"))
+    s = Session(path, device="cpu")
+    kf = player("vn", seed=11, seconds=3.0)
+    low_line = [Note(0.2 * i, 0.2 * i + 0.18, 36 + i % 8) for i in range(14)]  # C2-G2: a cello's line
+    job, warnings = s.prepare(kf, low_line, instrument="fl")
+    low, high = RANGES["fl"]
+    played = sorted({int(i) - 1 for i in job.notes if i > 0})  # index 0 is a rest, pitch + 1 a note
+    assert played and low <= min(played) and max(played) <= high
+    assert played == sorted({n.pitch + 24 for n in low_line})  # two octaves up: the same notes
+    assert any("moved up 2 octaves into the flute's range" in w for w in warnings), warnings
+    job, warnings = s.prepare(kf, low_line, instrument="fl", keep_octaves=True)
+    assert sorted({int(i) - 1 for i in job.notes if i > 0}) == sorted({n.pitch for n in low_line})
+    assert not any("octave" in w for w in warnings)
+    job, warnings = s.prepare(kf, low_line)  # no override: as written
+    assert sorted({int(i) - 1 for i in job.notes if i > 0}) == sorted({n.pitch for n in low_line})

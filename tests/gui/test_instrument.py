@@ -116,3 +116,23 @@ def test_a_performance_without_a_person_says_so(make_window, qtbot, bundles, vid
     assert window.open_and_wait(video_path)  # (keypoints from the sidecar, read in the background)
     qtbot.waitUntil(lambda: window.generation.detection is None, timeout=10_000)
     assert "no person was detected" in window.panel.sounds_like_label.text()
+
+
+def test_keep_the_scores_octaves_is_offered_for_a_midi_model_asked_for_an_instrument(qtbot) -> None:
+    from minet_desktop.gui.generate_panel import GeneratePanel
+
+    panel = GeneratePanel()
+    qtbot.addWidget(panel)
+    check = panel.keep_octaves_check
+    panel.set_model("midi.safetensors", "minet_midi")
+    panel.set_instruments(INSTRUMENT_CODES)
+    assert not check.isEnabled()  # Auto: the notes are played as written anyway
+    panel.select_instrument("tba")
+    assert check.isEnabled() and panel.options().keep_octaves is False
+    check.setChecked(True)
+    assert panel.options() == dataclasses.replace(panel.options(), instrument="tba", keep_octaves=True)
+    panel.select_instrument(None)
+    assert not check.isEnabled() and panel.options().keep_octaves is False
+    panel.select_instrument("tba")
+    panel.set_model("minet.safetensors", "minet")  # a model without notes has no octaves to keep
+    assert not check.isEnabled() and panel.options().keep_octaves is False

@@ -226,6 +226,9 @@ def test_minet_train_judge_renders_trains_and_reports_its_references(
     judge = InstrumentJudge.load(out)
     assert judge.info["soundfonts"] == sorted(SOUNDFONTS) and set(judge.info["loso"]) == set(SOUNDFONTS)
     assert 0.0 <= judge.info["loso_mean"] <= 1.0 and judge.info["training"]["steps"] == 20
+    for fold in judge.info["loso"].values():  # what each held-out soundfont's instruments are heard as
+        assert set(fold["confusion"]) == {"vn", "tpt"}
+        assert all(abs(sum(row.values()) - 1.0) < 1e-6 for row in fold["confusion"].values())
     card = out.with_suffix(".md").read_text()
     assert "Leave-one-soundfont-out" in card and "never on" in card and "real recordings" in card
     # A second run renders nothing again (the renders are kept) and writes the same manifest.

@@ -82,3 +82,39 @@ def test_override_eval_plays_every_source_as_every_other_instrument(cache: Path,
         assert 0 <= row.heard <= row.segments
     md = report.markdown()
     assert "| **all** |" in md and "no override" in md and report.judge in ("judge", "classifier")
+
+
+def test_the_override_contrast_is_set_once_and_kept_when_the_prototypes_are_fitted_again(
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    cfg = BundleConfig.tiny(audio=AudioConfig(griffin_lim_iters=2))
+    torch.manual_seed(0)
+    bundle = save_bundle(tmp_path / "m.safetensors", cfg, *build_modules(cfg), model_card="# tiny")
+    assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache), "--contrast", "1.5"]) == 0
+    b = load_bundle(bundle)
+    assert b.cfg.instruments is not None and b.cfg.instruments.contrast == 1.5
+    assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache)]) == 0
+    assert load_bundle(bundle).cfg.instruments.contrast == 1.5  # type: ignore[union-attr]
+    # override-eval on the validation split for some chosen instruments; an unknown one lists the valid ones.
+    out = tmp_path / "ov"
+    argv = [
+        "override-eval",
+        "--cache",
+        str(cache),
+        "--bundle",
+        str(bundle),
+        "--out",
+        str(out),
+        "--seconds",
+        "2",
+    ]
+    assert (
+        main([*argv, "--split", "val", "--targets", "vn", "--contrast", "0", "--griffin-lim-iters", "2"]) == 0
+    )
+    d = json.loads((out / "override.json").read_text())
+    assert d["split"] == "val" and d["contrast"] == 0 and [r["instrument"] for r in d["rows"]] == ["vn"]
+    assert "the val split" in (out / "override.md").read_text()
+    capsys.readouterr()
+    assert main([*argv, "--targets", "zz"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown instrument 'zz'" in err and "vn" in err

@@ -493,6 +493,25 @@ def _train_one(
     return out
 
 
+def _confusion(
+    judge: InstrumentJudge, items: Sequence[tuple[np.ndarray, str]]
+) -> dict[str, dict[str, float]]:
+    """Share of each instrument's test segments heard as each instrument: ``{true: {heard: share}}``."""
+    x, y = _segments_of(items)
+    heard = judge.predict(x)
+    out: dict[str, dict[str, float]] = {}
+    for t in sorted(set(y)):
+        hs = [h for h, yy in zip(heard, y, strict=True) if yy == t]
+        out[t] = {h: hs.count(h) / len(hs) for h in sorted(set(hs), key=lambda h: -hs.count(h))}
+    return out
+
+
+def _top_confusions(confusion: dict[str, dict[str, float]], n: int = 6) -> list[tuple[str, str, float]]:
+    """The ``n`` largest shares of segments heard as another instrument: ``(true, heard, share)``."""
+    wrong = [(t, h, p) for t, row in confusion.items() for h, p in row.items() if h != t]
+    return sorted(wrong, key=lambda w: -w[2])[:n]
+
+
 def fit_judges(
     data_root: str | PathLike[str],
     cache: str | PathLike[str],
@@ -521,13 +540,15 @@ def fit_judges(
         f"judge data: {len(mels)} renders, {len(soundfonts)} soundfonts, {len(corpus_test)} corpus test tracks"
     )
 
-    def test_on(judge: InstrumentJudge, sf: str, gl: bool) -> tuple[float, dict[str, float]]:
-        items = [
+    def test_items(sf: str, gl: bool = False) -> list[tuple[np.ndarray, str]]:
+        return [
             (v[1] if gl else v[0], v[2])
             for (k, s), v in mels.items()
             if s == sf and by_key_split[k] == "test" and (not gl or v[1] is not None)
         ]
-        x, y = _segments_of(items)
+
+    def test_on(judge: InstrumentJudge, sf: str, gl: bool) -> tuple[float, dict[str, float]]:
+        x, y = _segments_of(test_items(sf, gl))
         return judge.accuracy(x, y)
 
     jobs = [(soundfonts, opts.steps, opts.seed)] + [
@@ -557,8 +578,10 @@ def fit_judges(
     loso: dict[str, Any] = {}
     for held, j in zip(soundfonts, loso_judges, strict=True):
         acc, per = test_on(j, held, gl=False)
-        loso[held] = {"accuracy": acc, "per_instrument": per}
+        loso[held] = {"accuracy": acc, "per_instrument": per, "confusion": _confusion(j, test_items(held))}
         log(f"leave-one-soundfont-out: trained without {held}: {100 * acc:.1f} % on its test split")
+        wrong = _top_confusions(loso[held]["confusion"])
+        log("  heard as another: " + "; ".join(f"{t} as {h} {100 * p:.0f} %" for t, h, p in wrong))
     info: dict[str, Any] = dict(judge.info)
     info["loso_steps"] = loso_steps
     info["soundfonts"] = soundfonts
@@ -632,6 +655,15 @@ def write_judge_card(judge: InstrumentJudge, path: str | PathLike[str], command:
                 + ", ".join(f"{INSTRUMENT_NAMES.get(c, c)} {pct(a)} %" for c, a in worst)
                 + ".",
             ]
+            if v.get("confusion"):
+                lines += [
+                    "Most often heard as another instrument: "
+                    + "; ".join(
+                        f"{INSTRUMENT_NAMES.get(t, t)} as {INSTRUMENT_NAMES.get(h, h)} {pct(share)} %"
+                        for t, h, share in _top_confusions(v["confusion"], 4)
+                    )
+                    + ".",
+                ]
     lines += [
         "",
         "Per instrument:",

@@ -58,6 +58,8 @@ class OverrideReport:
     bundle: str
     seconds: float
     strength: float
+    contrast: float
+    split: str
     rows: list[OverrideRow]
     auto: OverrideRow  # the sources without an override, judged against their own instrument
     minutes: float = 0.0
@@ -130,9 +132,11 @@ def evaluate_override(
     strength: float | None = None,
     midi: bool = False,
     log: Callable[[str], None] = print,
+    contrast: float | None = None,
 ) -> OverrideReport:
-    """Generate and judge (see the module docstring); ``strength`` overrides the bundle's for a measurement;
-    ``midi``: the sources' scores condition a MIDI model."""
+    """Generate and judge (see the module docstring); ``strength`` and ``contrast`` override the bundle's for a
+    measurement; ``targets``: only these chosen instruments; ``midi``: the sources' scores condition a MIDI
+    model."""
     from minet_desktop.engine.session import Session
 
     session = Session(bundle, device=ev.opts.device)
@@ -141,7 +145,11 @@ def evaluate_override(
         raise ValueError(f"{bundle}: no instrument prototypes")
     if strength is not None:
         protos.cfg = dataclasses.replace(protos.cfg, strength=strength)
+    if contrast is not None:
+        protos.cfg = dataclasses.replace(protos.cfg, contrast=contrast)
     codes = [c for c in (targets or session.instruments)]
+    for c in codes:
+        protos.index(c)  # ValueError naming the model's codes for an unknown one
     sources = pick_sources(ev.tracks, per_instrument)
     rows = {c: OverrideRow(c) for c in codes}
     auto = OverrideRow("auto")
@@ -189,6 +197,8 @@ def evaluate_override(
         str(bundle),
         seconds,
         protos.cfg.strength,
+        protos.cfg.contrast,
+        ev.split,
         list(rows.values()),
         auto,
         (time.perf_counter() - t_start) / 60,
@@ -208,7 +218,11 @@ def report_json(report: OverrideReport) -> dict[str, Any]:
 def write_report(report: OverrideReport, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "override.json").write_text(json.dumps(report_json(report), indent=1))
-    (out / "override.md").write_text(report.markdown() + "\n")
+    head = (
+        f"Sources: the {report.split} split, first {report.seconds:g} s; strength {report.strength:g}, "
+        f"contrast {report.contrast:g}; judged by the {'instrument judge' if report.judge == 'judge' else 'classifier'}.\n\n"
+    )
+    (out / "override.md").write_text(head + report.markdown() + "\n")
 
 
 __all__ = ["OverrideReport", "OverrideRow", "evaluate_override", "pick_sources", "write_report"]

@@ -318,8 +318,12 @@ class Evaluation:
         log: Callable[[str], None] = print,
         work_dir: str | PathLike[str] | None = None,
         hard_views: str | PathLike[str] | None = None,
+        split: str = "test",
     ) -> None:
         self.cache = Path(cache_dir)
+        self.split = (
+            split  # the split evaluated ("val" to choose a setting without looking at the test split)
+        )
         self.out = Path(out_dir)
         self.work = Path(work_dir) if work_dir is not None else self.out / "work"
         self.work.mkdir(parents=True, exist_ok=True)
@@ -327,7 +331,7 @@ class Evaluation:
         self.log = log
         self.manifest = load_manifest(self.cache)
         self.config = manifest_config(self.manifest)
-        self.tracks = load_test_tracks(self.cache)
+        self.tracks = load_test_tracks(self.cache, split)
         if self.opts.max_tracks:
             self.tracks = self.tracks[: self.opts.max_tracks]
         self.train_entries = [e for e in self.manifest["tracks"].values() if e.get("split") == "train"]

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from minet_desktop.core.errors import ConfigError
+from minet_desktop.core.instruments import RANGES
 from training.datasets.base import GM_PROGRAMS, INSTRUMENT_CODES, INSTRUMENT_NAMES
 
 #: Narrowest range a melody line can be fitted into (an octave and a fourth: most lines span less).
@@ -74,23 +75,23 @@ _TBN = (46, 53, 58, 62, 65, 70, 72)
 _TBA = (34, 41, 46, 50, 53, 58, 62)
 
 _TABLE: tuple[Instrument, ...] = (
-    Instrument("vn", "violin", 40, 55, 88, "bowed", True, 22, False, open_strings=(55, 62, 69, 76),
+    Instrument("vn", "violin", 40, *RANGES["vn"], "bowed", True, 22, False, open_strings=(55, 62, 69, 76),
                hand_loss=(0.04, 0.05)),
-    Instrument("va", "viola", 41, 48, 81, "bowed", True, 20, False, open_strings=(48, 55, 62, 69),
+    Instrument("va", "viola", 41, *RANGES["va"], "bowed", True, 20, False, open_strings=(48, 55, 62, 69),
                hand_loss=(0.04, 0.05)),
-    Instrument("vc", "cello", 42, 36, 74, "bowed", True, 20, True, open_strings=(36, 43, 50, 57),
+    Instrument("vc", "cello", 42, *RANGES["vc"], "bowed", True, 20, True, open_strings=(36, 43, 50, 57),
                hand_loss=(0.05, 0.04)),
-    Instrument("db", "double bass", 43, 28, 62, "bowed", True, 15, False, open_strings=(28, 33, 38, 43),
+    Instrument("db", "double bass", 43, *RANGES["db"], "bowed", True, 15, False, open_strings=(28, 33, 38, 43),
                hand_loss=(0.07, 0.04)),
-    Instrument("fl", "flute", 73, 60, 93, "flute", True, 15, False, hand_loss=(0.04, 0.05)),
-    Instrument("ob", "oboe", 68, 58, 89, "reed", True, 12, False, hand_loss=(0.03, 0.03)),
-    Instrument("cl", "clarinet", 71, 50, 89, "reed", False, 0, False, hand_loss=(0.03, 0.03)),
-    Instrument("sax", "saxophone", 65, 49, 81, "reed", True, 18, False, hand_loss=(0.04, 0.03)),
-    Instrument("bn", "bassoon", 70, 34, 72, "reed", True, 10, True, hand_loss=(0.05, 0.04)),
-    Instrument("tpt", "trumpet", 56, 54, 82, "brass", True, 8, False, partials=_TPT, hand_loss=(0.03, 0.04)),
-    Instrument("hn", "horn", 60, 41, 77, "brass", False, 0, True, partials=_HN, hand_loss=(0.25, 0.04)),
-    Instrument("tbn", "trombone", 57, 40, 72, "brass", False, 0, False, partials=_TBN, hand_loss=(0.04, 0.05)),
-    Instrument("tba", "tuba", 58, 28, 58, "brass", False, 0, True, partials=_TBA, hand_loss=(0.04, 0.06)),
+    Instrument("fl", "flute", 73, *RANGES["fl"], "flute", True, 15, False, hand_loss=(0.04, 0.05)),
+    Instrument("ob", "oboe", 68, *RANGES["ob"], "reed", True, 12, False, hand_loss=(0.03, 0.03)),
+    Instrument("cl", "clarinet", 71, *RANGES["cl"], "reed", False, 0, False, hand_loss=(0.03, 0.03)),
+    Instrument("sax", "saxophone", 65, *RANGES["sax"], "reed", True, 18, False, hand_loss=(0.04, 0.03)),
+    Instrument("bn", "bassoon", 70, *RANGES["bn"], "reed", True, 10, True, hand_loss=(0.05, 0.04)),
+    Instrument("tpt", "trumpet", 56, *RANGES["tpt"], "brass", True, 8, False, partials=_TPT, hand_loss=(0.03, 0.04)),
+    Instrument("hn", "horn", 60, *RANGES["hn"], "brass", False, 0, True, partials=_HN, hand_loss=(0.25, 0.04)),
+    Instrument("tbn", "trombone", 57, *RANGES["tbn"], "brass", False, 0, False, partials=_TBN, hand_loss=(0.04, 0.05)),
+    Instrument("tba", "tuba", 58, *RANGES["tba"], "brass", False, 0, True, partials=_TBA, hand_loss=(0.04, 0.06)),
 )  # fmt: skip
 
 INSTRUMENTS: dict[str, Instrument] = {i.code: i for i in _TABLE}
