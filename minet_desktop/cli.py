@@ -214,6 +214,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             progress=progress,
             instrument=args.instrument,
             keep_octaves=args.keep_octaves,
+            **({"articulation": None} if args.no_articulation else {}),
         )
     finally:
         bar.close()
@@ -456,6 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="play this instrument instead of the one the movement shows (vn, va, vc, db, fl, ob, cl, sax, bn, "
         "tpt, hn, tbn, tba); the timing still follows the movement, and a MIDI score moves by whole octaves "
         "into the instrument's range",
+    )
+    p.add_argument(
+        "--no-articulation",
+        action="store_true",
+        help="leave the notes as the model drew them (default: MI Net starts notes at the movement's bow, slide and "
+        "finger changes, a MIDI model at its score's onsets)",
     )
     p.add_argument(
         "--keep-octaves",

@@ -22,7 +22,9 @@ import torch
 
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.core.errors import MinetError
-from minet_desktop.engine.instruments import Detection, detect, steer
+from minet_desktop.engine.articulation import DEFAULT as DEFAULT_ARTICULATION
+from minet_desktop.engine.articulation import Articulation, articulate, movement_events, note_onsets
+from minet_desktop.engine.instruments import Detection, detect, movement_extent, steer
 from minet_desktop.engine.motion import MotionWindow, default_stride, iter_movement, window_frames
 from minet_desktop.engine.progress import Progress, stage_fraction, staged
 from minet_desktop.engine.sampling import CodeSampler
@@ -62,6 +64,8 @@ class Job:
     motion_stride: int | None = None  # codes per movement window; None: motion.default_stride
     use_cache: bool = True
     instrument: str | None = None  # the instrument override (a code); None: the one the movement shows
+    # Notes start at the movement's events (MI Net) or the score's onsets (MIDI); None: as the decoder made them.
+    articulation: Articulation | None = DEFAULT_ARTICULATION
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -207,6 +211,19 @@ class MINetBackend(GenerationBackend):
         cfg = self.cfg
         return detect(self.bundle.movement, protos, frames, cfg.prior.block_size, cfg.frames_per_code)
 
+    def articulation_events(self, job: Job) -> np.ndarray:
+        """Frames where the generated notes are to start: the score's onsets for a MIDI model, else the movement's
+        events; none for a performer who hardly moves (the prototypes' "still" threshold), whose tracker jitter
+        is no articulation."""
+        assert job.articulation is not None
+        if self.needs_notes and job.notes is not None:
+            return note_onsets(job.notes[: job.n_frames])
+        protos = self.bundle.instruments
+        window = window_frames(self.cfg.prior.block_size, self.cfg.frames_per_code)
+        if protos is not None and movement_extent(job.frames, window) < protos.cfg.min_motion:
+            return np.zeros(0, np.int64)
+        return movement_events(job.frames, self.cfg.audio.frame_rate, job.articulation)
+
     def iter_batch(
         self, job: Job, seeds: list[int], device: torch.device
     ) -> Generator[Progress, None, BatchOutput]:
@@ -287,6 +304,8 @@ class MINetBackend(GenerationBackend):
         t0 = time.perf_counter()
         spec = yield from staged("decode", iter_decode(b.vqvae, codes.to(device), self.decode_chunk))
         spec = spec[..., :T]
+        if job.articulation is not None:
+            spec = articulate(spec, self.articulation_events(job), cfg.audio.frame_rate, job.articulation)
         job.timings["decode"] = job.timings.get("decode", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()

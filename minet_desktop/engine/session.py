@@ -45,6 +45,8 @@ from minet_desktop.core.validation import (
     check_sampling_options,
     tracked_fractions,
 )
+from minet_desktop.engine.articulation import DEFAULT as DEFAULT_ARTICULATION
+from minet_desktop.engine.articulation import Articulation
 from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
 from minet_desktop.engine.instruments import Detection
 from minet_desktop.engine.loading import load_backend
@@ -355,6 +357,7 @@ class Session:
         use_cache: bool = True,
         instrument: str | None = None,
         keep_octaves: bool = False,
+        articulation: Articulation | None = DEFAULT_ARTICULATION,
     ) -> Generator[Progress, None, GenerationResult]:
         """Generate ``takes`` performances of the music in ``keypoints``; yields progress, returns the result.
 
@@ -365,7 +368,9 @@ class Session:
         recomputes the prior's window at every code (for benchmarks; same codes). ``instrument``: play this
         instrument (a code of :attr:`instruments`) instead of the one the movement shows; the timing still
         follows the movement, and a MIDI model's notes move by whole octaves into its range unless
-        ``keep_octaves`` (:meth:`prepare`).
+        ``keep_octaves`` (:meth:`prepare`). ``articulation``: MI Net models start notes at the movement's events
+        (a MIDI model at its score's onsets; :mod:`minet_desktop.engine.articulation`); None leaves the decoder's
+        spectrogram as it is.
         """
         check_sampling_options(takes, temperature, top_k, top_p, griffin_lim_iters)
         job, warnings = self.prepare(
@@ -380,6 +385,7 @@ class Session:
             motion_stride=motion_stride,
             use_cache=use_cache,
             instrument=instrument,
+            articulation=articulation,
         )
         tracked = tracked_fractions(keypoints.keypoints, self.backend.skeleton.confidence_threshold)
         check_allocation(

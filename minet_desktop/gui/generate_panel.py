@@ -42,6 +42,7 @@ class GenerateOptions:
     seed: int | None  # None: a new random seed each time
     instrument: str | None = None  # an instrument code to play; None: the one the movement shows
     keep_octaves: bool = False  # a MIDI model asked for another instrument plays the score as written
+    articulate: bool = True  # notes start at the movement's events (MI Net) or the score's onsets (MIDI)
 
 
 class GeneratePanel(QWidget):
@@ -136,6 +137,12 @@ class GeneratePanel(QWidget):
             "range (a violin part asked of a tuba is played two octaves down). On: the notes as written."
         )
         self.instrument_combo.currentIndexChanged.connect(lambda _i: self._update_keep_octaves())
+        self.articulate_check = QCheckBox("Notes start on the performer's movements", self)
+        self.articulate_check.setChecked(True)
+        self.articulate_check.setToolTip(
+            "On: a note starts where the performer's bow turns or fingers change (with a MIDI file, at its notes). "
+            "Off: the notes as the model drew them."
+        )
         self.sounds_like_label = QLabel(" ", self)
         self.sounds_like_label.setWordWrap(True)
         self.sounds_like_label.setToolTip(
@@ -164,6 +171,7 @@ class GeneratePanel(QWidget):
         form.addRow("MIDI:", midi_row)
         form.addRow("Instrument:", self.instrument_combo)
         form.addRow("", self.keep_octaves_check)
+        form.addRow("Timing:", self.articulate_check)
         form.addRow(self.sounds_like_label)
         form.addRow(buttons)
         form.addRow(self.progress_bar)
@@ -229,6 +237,7 @@ class GeneratePanel(QWidget):
             seed=None if self.random_seed.isChecked() else self.seed_spin.value(),
             instrument=self.instrument(),
             keep_octaves=self.keep_octaves_check.isEnabled() and self.keep_octaves_check.isChecked(),
+            articulate=self.articulate_check.isChecked(),
         )
 
     def _update_keep_octaves(self) -> None:

@@ -268,6 +268,7 @@ class GenerationController(QObject):
                 seed=options.seed,
                 instrument=instrument,
                 keep_octaves=options.keep_octaves,
+                **({} if options.articulate else {"articulation": None}),
             )
 
         video = source.path if isinstance(source, VideoSource) else None

@@ -136,3 +136,26 @@ def test_keep_the_scores_octaves_is_offered_for_a_midi_model_asked_for_an_instru
     panel.select_instrument("tba")
     panel.set_model("minet.safetensors", "minet")  # a model without notes has no octaves to keep
     assert not check.isEnabled() and panel.options().keep_octaves is False
+
+
+def test_notes_start_on_the_movements_unless_the_switch_is_off(
+    make_window, qtbot, bundles, video_path, keypoint_file_for
+):
+    window, _ = _open(make_window, qtbot, bundles["protos"], video_path, keypoint_file_for)
+    check = window.panel.articulate_check
+    assert check.isChecked() and window.panel.options().articulate  # on at first launch
+    asked = []
+    session = window.generation.session
+    original = session.iter_generate
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs.get("articulation", "default"))
+        return original(*args, **kwargs)
+
+    session.iter_generate = spy
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
+    check.setChecked(False)
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
+    assert asked == ["default", None] and window.errors == []

@@ -22,6 +22,7 @@ Griffin-Lim (the ceiling of any model that generates a log-spectrogram and inver
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -307,6 +308,17 @@ def _result_from_json(d: dict[str, Any]) -> TrackAudioResult:
 # ----------------------------------------------------------------------------------------------------------
 
 
+def _work_key(bundle_path: Path, model_type: str) -> str:
+    """What a model's generated tracks are kept under in the work folder: the bundle's bytes and, for the MI
+    Nets, the engine's articulation settings (they change the audio of the same bundle)."""
+    digest = file_sha256(bundle_path)
+    if model_type in ("minet", "minet_midi"):
+        from minet_desktop.engine.articulation import DEFAULT
+
+        digest = hashlib.sha256(f"{digest} {DEFAULT!r}".encode()).hexdigest()
+    return digest[:16]
+
+
 class Evaluation:
     """One evaluation run: the cache, the reference statistics, the work folder."""
 
@@ -577,7 +589,7 @@ class Evaluation:
         row = ModelRow(MODEL_NAMES.get(mt, mt), mt, bundle=str(bundle_path))
         stochastic = model_types.has_prior(mt)
         takes = self.opts.takes if stochastic else 1
-        key = f"{mt}-{file_sha256(bundle_path)[:16]}"  # another bundle at the same path is generated anew
+        key = f"{mt}-{_work_key(bundle_path, mt)}"  # another bundle at the same path is generated anew
         work = self.work / key
         work.mkdir(parents=True, exist_ok=True)
         a = session.cfg.audio if hasattr(session.cfg, "audio") else None
@@ -752,7 +764,7 @@ class Evaluation:
         bundle_path = Path(bundle_path)
         session = Session(bundle_path, device=self.opts.device)
         midi = session.model_type.endswith("_midi")
-        work = self.work / f"hard-{session.model_type}-{file_sha256(bundle_path)[:16]}"
+        work = self.work / f"hard-{session.model_type}-{_work_key(bundle_path, session.model_type)}"
         work.mkdir(parents=True, exist_ok=True)
         mels, labels = [], []
         for i, t in enumerate(self.hard_tracks):

@@ -1,0 +1,145 @@
+"""Articulation: notes start where the movement (or the score) says, and nowhere in between."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from engine_helpers import performance
+
+from minet_desktop.core.skeleton import R_HAND, R_WRIST
+from minet_desktop.engine.articulation import (
+    Articulation,
+    articulate,
+    movement_events,
+    note_onsets,
+)
+from minet_desktop.engine.session import Session
+from minet_desktop.media.midi import Note
+
+FR = 62.5
+
+
+def bowing(
+    seconds: float = 4.0, strokes_per_s: float = 2.0, jitter: float = 0.002, seed: int = 0
+) -> np.ndarray:
+    """Normalised skeleton frames (T, 3, 47): still but for the right arm drawing a bow back and forth."""
+    rng = np.random.default_rng(seed)
+    T = int(seconds * FR)
+    t = np.arange(T) / FR
+    frames = np.zeros((T, 3, 47), np.float32)
+    frames[:, 0] = rng.uniform(-1, 1, 47)
+    frames[:, 1] = rng.uniform(-1, 1, 47)
+    frames[:, 2] = 1.0
+    # A triangle wave: the stroke turns every 1 / strokes_per_s s, at constant bow speed in between.
+    phase = (t * strokes_per_s) % 2.0
+    bow = np.where(phase < 1.0, phase, 2.0 - phase) * 0.8
+    for j in (R_WRIST, *R_HAND):
+        frames[:, 0, j] += bow
+        frames[:, 1, j] += 0.3 * bow
+    frames[:, :2] += rng.normal(0, jitter, frames[:, :2].shape)
+    return frames
+
+
+def test_a_bow_that_turns_is_an_event_at_every_turn_and_nowhere_else() -> None:
+    frames = bowing()
+    events = movement_events(frames, FR)
+    turns = np.arange(1, 8) * FR / 2.0  # every 0.5 s
+    assert len(events) == len(turns), (events, turns)
+    assert np.abs(events - turns).max() <= 2  # within 32 ms
+
+
+def test_the_scores_onsets_are_where_a_note_starts_after_a_rest_or_another_note() -> None:
+    seq = np.array([0, 0, 61, 61, 0, 63, 63, 64, 64, 0])
+    assert note_onsets(seq).tolist() == [2, 5, 7]
+    assert note_onsets(np.zeros(5, int)).tolist() == []
+
+
+def test_articulate_dips_just_before_each_event_and_keeps_shape_dtype_and_the_rest() -> None:
+    spec = torch.full((2, 8, 40), -1.0)
+    s = Articulation(dip_db=20.0, dip_s=3 / FR, smooth_s=0.0)
+    out = articulate(spec, np.array([10, 30]), FR, s)
+    assert out.shape == spec.shape and out.dtype == spec.dtype
+    depth = 20 * math.log(10) / 20
+    for e in (10, 30):
+        assert out[0, 0, e - 1].item() == pytest.approx(-1.0 - depth, abs=1e-5)  # the full dip right before
+        assert out[0, 0, e - 3].item() == pytest.approx(-1.0 - depth / 3, abs=1e-5)  # fading in
+        assert out[0, 0, e].item() == pytest.approx(-1.0)  # the note itself starts at full level
+    untouched = np.setdiff1d(np.arange(40), [7, 8, 9, 27, 28, 29])
+    assert torch.equal(out[..., untouched], spec[..., untouched])
+    # Smoothing takes a one-frame flicker (a code boundary) out.
+    flicker = spec.clone()
+    flicker[..., 20] = 3.0
+    assert torch.allclose(articulate(flicker, np.array([], int), FR, Articulation(smooth_s=5 / FR)), spec)
+
+
+def test_generation_articulates_by_default_and_not_when_asked(make_bundle) -> None:
+    s = Session(make_bundle(), device="cpu")
+    kf = performance(3.0)
+    plain = s.generate(kf, seed=2, griffin_lim_iters=2, articulation=None)
+    shaped = s.generate(kf, seed=2, griffin_lim_iters=2)
+    assert np.array_equal(plain.codes, shaped.codes)  # the same notes drawn; only their articulation differs
+    assert plain.spectrogram.shape == shaped.spectrogram.shape
+    assert not np.allclose(plain.spectrogram, shaped.spectrogram)
+
+
+def test_a_midi_model_articulates_its_scores_onsets(make_bundle, monkeypatch) -> None:
+    import minet_desktop.engine.backends as backends
+
+    seen: list[np.ndarray] = []
+    real = backends.articulate
+    monkeypatch.setattr(
+        backends, "articulate", lambda spec, ev, fr, st: seen.append(ev) or real(spec, ev, fr, st)
+    )
+    s = Session(make_bundle("minet_midi"), device="cpu")
+    notes = [Note(0.5 * i, 0.5 * i + 0.4, 60 + i) for i in range(5)]
+    s.generate(performance(3.0), notes=notes, seed=0, griffin_lim_iters=2)
+    assert len(seen) == 1
+    fr = s.backend.audio.frame_rate
+    assert np.abs(seen[0] - np.round(np.arange(5) * 0.5 * fr)).max() <= 1
+
+
+def test_cli_generate_without_articulation_is_the_decoders_spectrogram(make_bundle, tmp_path) -> None:
+    import soundfile as sf
+
+    from minet_desktop.cli import main
+
+    model = make_bundle()
+    kp = tmp_path / "p.npz"
+    performance(3.0).save(kp)
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    base = ["generate", str(kp), "--model", str(model), "--seed", "4", "--griffin-lim-iters", "2"]
+    assert main([*base, "-o", str(a)]) == 0
+    assert main([*base, "-o", str(b), "--no-articulation"]) == 0
+    wave_b, _ = sf.read(b)
+    plain = Session(model, device="cpu").generate(
+        performance(3.0), seed=4, griffin_lim_iters=2, articulation=None
+    )
+    assert np.allclose(wave_b, plain.waveform[0], atol=1e-4)
+    assert not np.allclose(sf.read(a)[0], wave_b, atol=1e-4)
+
+
+def test_a_performer_who_hardly_moves_gets_no_articulation(make_bundle) -> None:
+    from dataclasses import replace
+
+    from minet_desktop.model.bundle import load_bundle, save_bundle
+    from minet_desktop.model.config import InstrumentPrototypesConfig
+    from minet_desktop.model.instruments import InstrumentPrototypes
+
+    path = make_bundle()
+    b = load_bundle(path)
+    pc = InstrumentPrototypesConfig(codes=("vn", "fl"), min_motion=0.01, max_distance=1e6)
+    protos = InstrumentPrototypes(pc, b.cfg.movement.out_features)
+    path = save_bundle(
+        path.with_name("still.safetensors"), replace(b.cfg, instruments=pc), b.vqvae, b.movement, b.prior,
+        "# tiny", instruments=protos,
+    )  # fmt: skip
+    s = Session(path, device="cpu")
+    kf = performance(3.0)
+    still = replace(kf, keypoints=np.repeat(kf.keypoints[:1], kf.n_frames, axis=0))
+    job, _ = s.prepare(still)
+    assert s.backend.articulation_events(job).size == 0
+    job, _ = s.prepare(kf)
+    assert s.backend.articulation_events(job).size > 0
