@@ -329,7 +329,7 @@ class Session:
                         warnings.append(
                             f"the notes of {note_source} were moved {'down' if k < 0 else 'up'} {abs(k)} "
                             f"octave{'s' if abs(k) > 1 else ''} into the {instrument_name(instrument)}'s range; "
-                            "keep the score's octaves to play them as written"
+                            "Keep octaves (--keep-octaves) plays them as written"
                         )
                 seq, note_warnings = notes_for_clip(
                     note_list, audio.frame_rate, frames.shape[0], keypoints.duration, note_source

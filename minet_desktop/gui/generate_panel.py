@@ -131,13 +131,14 @@ class GeneratePanel(QWidget):
         self.instrument_combo.addItem(AUTO_INSTRUMENT)
         for _code, name in INSTRUMENTS:
             self.instrument_combo.addItem(name.capitalize())
-        self.keep_octaves_check = QCheckBox("Keep the score's octaves", self)
+        self.keep_octaves_check = QCheckBox("Keep octaves", self)
         self.keep_octaves_check.setToolTip(
-            "Off: with a chosen instrument, a MIDI model's notes move by whole octaves into that instrument's "
-            "range (a violin part asked of a tuba is played two octaves down). On: the notes as written."
+            "Keep the score's octaves. Off: with a chosen instrument, a MIDI model's notes move by whole octaves "
+            "into that instrument's range (a violin part asked of a tuba is played two octaves down). On: the "
+            "notes as written."
         )
         self.instrument_combo.currentIndexChanged.connect(lambda _i: self._update_keep_octaves())
-        self.articulate_check = QCheckBox("Notes start on the performer's movements", self)
+        self.articulate_check = QCheckBox("Notes on the beat", self)
         self.articulate_check.setChecked(True)
         self.articulate_check.setToolTip(
             "On: a note starts where the performer's bow turns or fingers change (with a MIDI file, at its notes). "
@@ -170,8 +171,11 @@ class GeneratePanel(QWidget):
         form.addRow("Seed:", seed_row)
         form.addRow("MIDI:", midi_row)
         form.addRow("Instrument:", self.instrument_combo)
-        form.addRow("", self.keep_octaves_check)
-        form.addRow("Timing:", self.articulate_check)
+        checks = QHBoxLayout()
+        checks.addWidget(self.articulate_check)
+        checks.addWidget(self.keep_octaves_check)
+        checks.addStretch(1)
+        form.addRow("", checks)
         form.addRow(self.sounds_like_label)
         form.addRow(buttons)
         form.addRow(self.progress_bar)
