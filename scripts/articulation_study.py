@@ -13,14 +13,14 @@ Measured (2026-12-05, 26 validation performances, the shipped bundles, about 10 
 | | MI Net | MI Net + MIDI |
 | --- | --- | --- |
 | no articulation | 0.393 / 75.0 | 0.539 / 67.3 |
-| threshold 0.5, no smoothing, dip 12 dB (shipped) | 0.499 / 75.0 | 0.683 / 66.5 |
-| threshold 0.5, no smoothing, dip 20 dB | 0.487 / 75.0 | 0.710 / 65.8 |
-| threshold 0.8, no smoothing, dip 12 dB | 0.491 / 75.0 | 0.683 / 66.5 |
-| threshold 0.5, median over 80 ms, dip 12 dB | 0.490 / 75.0 | 0.709 / 66.2 |
+| threshold 0.5, no smoothing, dip 12 dB (shipped) | 0.502 / 75.0 | 0.683 / 66.5 |
+| threshold 0.5, no smoothing, dip 20 dB | 0.508 / 75.0 | 0.710 / 65.8 |
+| threshold 0.8, no smoothing, dip 12 dB | 0.503 / 75.0 | 0.683 / 66.5 |
+| threshold 0.5, median over 80 ms, dip 12 dB | 0.499 / 74.6 | 0.709 / 66.2 |
 
 Every other setting lies within these. A limit on how fast a frequency bin may rise between events (1-6 dB per
-frame) was tried too and changed MI Net's F1 by 0.01 at most; it is not kept. One setting for both models: dip
-12 dB costs the MIDI model 0.03 of F1 against 20 dB and saves it 0.7 points of the instrument heard.
+frame) was tried too and changed F1 by 0.02 at most; it is not kept. One setting for both models: dip 12 dB costs
+the MIDI model 0.03 of F1 against 20 dB and saves it 0.7 points of the instrument heard.
 """
 
 from __future__ import annotations
