@@ -26,7 +26,6 @@ the MIDI model 0.03 of F1 against 20 dB and saves it 0.7 points of the instrumen
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 
 import numpy as np
@@ -36,10 +35,9 @@ from minet_desktop.engine.articulation import Articulation, articulate, movement
 from minet_desktop.engine.motion import skeleton_frames
 from minet_desktop.engine.session import Session, notes_for_clip
 from minet_desktop.features.audio import spectrogram_to_audio
-from minet_desktop.pose.keypoint_file import KeypointFile
 from training.evaluate import metrics as M
 from training.evaluate.judge import InstrumentJudge
-from training.evaluate.run import _clip_notes, _read_notes, load_test_tracks
+from training.evaluate.run import load_test_tracks, track_excerpt
 
 
 def main() -> None:
@@ -66,11 +64,7 @@ def main() -> None:
             t[i] += v
 
     for t in load_test_tracks(args.cache, args.split):
-        kf = KeypointFile.load(t.keypoints)
-        kf = dataclasses.replace(
-            kf, keypoints=kf.keypoints[: min(kf.n_frames, int(round(args.seconds * kf.fps)))]
-        )
-        notes = _clip_notes(_read_notes(t.notes) or [], args.seconds)
+        kf, notes = track_excerpt(t, args.seconds)
         r = session.generate(
             kf, notes=notes if backend.needs_notes else None, seed=0, griffin_lim_iters=32, articulation=None
         )

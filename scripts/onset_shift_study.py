@@ -14,7 +14,6 @@ at the rate the detector finds them. Smoothing: F1 0.40-0.41.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 import torch
@@ -22,9 +21,8 @@ from scipy.ndimage import median_filter, uniform_filter1d
 
 from minet_desktop.engine.session import Session
 from minet_desktop.features.audio import spectrogram_to_audio
-from minet_desktop.pose.keypoint_file import KeypointFile
 from training.evaluate import metrics as M
-from training.evaluate.run import _clip_notes, _read_notes, load_test_tracks
+from training.evaluate.run import load_test_tracks, track_excerpt
 
 
 def main() -> None:
@@ -51,11 +49,7 @@ def main() -> None:
         "median over 5 frames": lambda x: median_filter(x, size=(1, 5)),
     }
     for t in load_test_tracks(args.cache, args.split):
-        kf = KeypointFile.load(t.keypoints)
-        kf = dataclasses.replace(
-            kf, keypoints=kf.keypoints[: min(kf.n_frames, int(round(args.seconds * kf.fps)))]
-        )
-        notes = _clip_notes(_read_notes(t.notes) or [], args.seconds)
+        kf, notes = track_excerpt(t, args.seconds)
         r = session.generate(kf, notes=notes if midi else None, seed=0, griffin_lim_iters=32)
         wave, sr = r.waveform[0], r.sample_rate
         ref = np.array([n.onset for n in notes if n.onset < len(wave) / sr - 0.05])

@@ -169,13 +169,12 @@ def compute_prototypes(
 
     per_frame = cfg.prior.per_frame_motion
     # Fitted again on a bundle that has prototypes for the same instruments: the override's settings stay.
-    old = b.instruments
-    kept = old is not None and old.codes == codes
+    old = b.instruments if b.instruments is not None and b.instruments.codes == codes else None
     base = InstrumentPrototypesConfig(
         codes=codes,
         motion=per_frame,
-        strength=old.cfg.strength if kept else 1.0,  # type: ignore[union-attr]
-        contrast=contrast if contrast is not None else old.cfg.contrast if kept else 0.0,  # type: ignore[union-attr]
+        strength=old.cfg.strength if old else 1.0,
+        contrast=contrast if contrast is not None else old.cfg.contrast if old else 0.0,
     )
     protos = InstrumentPrototypes(base, H)
     protos.prototypes.copy_(torch.from_numpy(mu).float())

@@ -22,7 +22,7 @@ from typing import Any
 
 from minet_desktop.core.instruments import instrument_name
 from minet_desktop.pose.keypoint_file import KeypointFile
-from training.evaluate.run import EvalTrack, Evaluation, TrackAudioResult, _clip_notes
+from training.evaluate.run import EvalTrack, Evaluation, TrackAudioResult, track_excerpt
 
 
 @dataclass
@@ -180,10 +180,8 @@ def evaluate_override(
         )
 
     for i, t in enumerate(sources):
-        kf = KeypointFile.load(t.keypoints)
-        n = min(kf.n_frames, int(round(seconds * kf.fps)))
-        kf = dataclasses.replace(kf, keypoints=kf.keypoints[:n])
-        notes = _clip_notes(ev.notes[t.id] or [], seconds) if midi else None
+        kf, excerpt_notes = track_excerpt(t, seconds)
+        notes = excerpt_notes if midi else None
         _add(auto, run(t, kf, notes, None, t.instrument), t.instrument)
         for c in codes:
             if c == t.instrument:

@@ -26,7 +26,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,13 @@ def _read_notes(path: Path | None) -> list[Note] | None:
 
 def _clip_notes(notes: Sequence[Note], seconds: float) -> list[Note]:
     return [n for n in notes if n.onset < seconds]
+
+
+def track_excerpt(track: EvalTrack, seconds: float) -> tuple[KeypointFile, list[Note]]:
+    """The first ``seconds`` of a track: its keypoints and the notes that start in them."""
+    kf = KeypointFile.load(track.keypoints)
+    kf = replace(kf, keypoints=kf.keypoints[: min(kf.n_frames, int(round(seconds * kf.fps)))])
+    return kf, _clip_notes(_read_notes(track.notes) or [], seconds)
 
 
 def _cached(track: EvalTrack, name: str) -> np.ndarray:
