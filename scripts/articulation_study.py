@@ -31,7 +31,13 @@ import itertools
 import numpy as np
 import torch
 
-from minet_desktop.engine.articulation import Articulation, articulate, movement_events, note_onsets
+from minet_desktop.engine.articulation import (
+    Articulation,
+    articulate,
+    detected_events,
+    movement_events,
+    note_onsets,
+)
 from minet_desktop.engine.motion import skeleton_frames
 from minet_desktop.engine.session import Session, notes_for_clip
 from minet_desktop.features.audio import spectrogram_to_audio
@@ -46,16 +52,39 @@ def main() -> None:
     ap.add_argument("--cache", required=True)
     ap.add_argument("--split", default="val")
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--grid",
+        choices=("settings", "shape"),
+        default="shape",
+        help="settings: thresholds, smoothing and dips of the movement events (the first table); shape: the "
+        "events' source (movement events, the bundle's onset detector, the score) by the strength of each "
+        "note's attack (the second table)",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     session = Session(args.bundle, device="cpu")
     backend = session.backend
     judge = InstrumentJudge.load()
     fr = backend.audio.frame_rate
-    grid = [None] + [
-        Articulation(threshold=thr, smooth_s=sm, dip_db=dip)
-        for thr, sm, dip in itertools.product((0.5, 0.8), (0.0, 0.08), (12.0, 20.0))
-    ]
+    grid: list[tuple[str, str, Articulation]] = []  # (label, events' source, settings)
+    if args.grid == "settings":
+        src = "score" if backend.needs_notes else "movement"
+        grid = [
+            (f"threshold {a.threshold} smooth {a.smooth_s:g} s dip {a.dip_db:g} dB", src, a)
+            for a in (
+                Articulation(threshold=thr, smooth_s=sm, dip_db=dip, accent_db=0.0)
+                for thr, sm, dip in itertools.product((0.5, 0.8), (0.0, 0.08), (12.0, 20.0))
+            )
+        ]
+    else:
+        sources = ["score"] if backend.needs_notes else ["movement"]
+        if not backend.needs_notes and backend.bundle.onsets is not None:
+            sources.append("detector")
+        grid = [
+            (f"{src} events, accent {acc:g} dB", src, Articulation(accent_db=acc))
+            for src in sources
+            for acc in (0.0, 3.0, 6.0, 9.0)
+        ]
     totals: dict[str, list[float]] = {}
 
     def add(key: str, o: M.OnsetResult, heard: int, segments: int) -> None:
@@ -71,16 +100,19 @@ def main() -> None:
         wave, sr = r.waveform[0], r.sample_rate
         ref = np.array([n.onset for n in notes if n.onset < len(wave) / sr - 0.05])
         frames, _ = skeleton_frames(kf.keypoints, kf.fps, backend.audio, backend.skeleton)
+        events: dict[str, np.ndarray] = {}
         if backend.needs_notes:
             seq, _ = notes_for_clip(notes, backend.audio.frame_rate, frames.shape[0], kf.duration, "notes")
-        for setting in grid:
+            events["score"] = note_onsets(seq)
+        if backend.bundle.onsets is not None:
+            events["detector"] = detected_events(backend.bundle.onsets, frames, fr)
+        for key, src, setting in [("none", "", None), *grid]:
             if setting is None:
-                w2, key = wave, "none"
+                w2 = wave
             else:
-                events = note_onsets(seq) if backend.needs_notes else movement_events(frames, fr, setting)
-                spec = articulate(torch.from_numpy(r.spectrogram[0]), events, fr, setting).numpy()
+                ev = movement_events(frames, fr, setting) if src == "movement" else events[src]
+                spec = articulate(torch.from_numpy(r.spectrogram[0]), ev, fr, setting).numpy()
                 w2 = spectrogram_to_audio(spec, backend.audio, n_iter=32, length=len(wave))
-                key = f"threshold {setting.threshold} smooth {setting.smooth_s:g} s dip {setting.dip_db:g} dB"
             heard, _ = judge.judge_audio(w2, sr)
             add(
                 key,

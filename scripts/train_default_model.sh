@@ -6,6 +6,7 @@
 # 4. the prior and the MIDI-conditioned prior on the VQ-VAE's codes (training/recipes/default.toml),
 # 5. the bundles (priors + the trained-further decoder) into resources/models/, with per-instrument movement
 #    prototypes from the cache (instrument detection and override; the one use of the instrument labels),
+#    MI Net's onset detector (where notes start, from the movement; about 25 min on one core),
 #    and four demo clips from the test split into resources/demo/.
 # The corpus's performers, cameras and trackers vary as real videos do (training/synth/variety.py) and every
 # skeleton-reading stage trains on augmented crops ([train] augment_skeleton in default.toml). The audio of a
@@ -50,4 +51,7 @@ $T prototypes --bundle resources/models/minet.safetensors --cache "$W/cache" --c
     --report "$W/prototypes_minet.json"
 $T prototypes --bundle resources/models/minet_midi.safetensors --cache "$W/cache" --contrast 1 \
     --report "$W/prototypes_minet_midi.json"
+# MI Net's onset detector: where notes start, from the movement (the scores' onsets its only labels; issue 16).
+$T onsets --bundle resources/models/minet.safetensors --cache "$W/cache" --steps 4000 \
+    --report "$W/onsets_minet.json"
 $T demo "$W/corpus" --out resources/demo --cache "$W/cache" --instruments vn,vc,fl,tpt --seconds 12

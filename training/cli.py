@@ -226,6 +226,31 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_onsets(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from minet_desktop.core.atomic import atomic_write_text
+    from training.onsets import fit_onsets, report_json
+
+    torch.set_num_threads(args.threads)
+    card = _read_card(args.card)
+    report = fit_onsets(
+        args.bundle,
+        args.cache,
+        args.out,
+        card,
+        steps=args.steps,
+        seed=args.seed,
+        hard_cache=args.hard_cache,
+        augment=not args.no_augment,
+    )
+    if args.report:
+        atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))
+    return 0
+
+
 def _cmd_override_eval(args: argparse.Namespace) -> int:
     import torch
 
@@ -610,6 +635,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     p.set_defaults(func=_cmd_prototypes)
+
+    p = sub.add_parser(
+        "onsets",
+        help="add an onset detector to an MI Net bundle (notes start where the movement says they do)",
+        description=(
+            "Trains a temporal convolutional network on the cache's training-split skeletons to find the "
+            "frames where the score's notes start (the scores' onsets are its only labels), chooses its "
+            "threshold on the validation split, measures onset F1 on the test split (and --hard-cache) beside "
+            "the hand-made movement events, and rewrites the bundle (or writes --out) with it. Generation "
+            "articulates the spectrogram at its events."
+        ),
+    )
+    p.add_argument("--bundle", required=True, metavar="MODEL.safetensors", help="an MI Net bundle")
+    p.add_argument(
+        "--cache", required=True, metavar="CACHE_DIR", help="folder written by `minet-train prepare`"
+    )
+    p.add_argument(
+        "--hard-cache", default=None, metavar="CACHE_DIR", help="also measure on these (hard views)"
+    )
+    p.add_argument("-o", "--out", default=None, metavar="MODEL.safetensors", help="default: rewrite --bundle")
+    p.add_argument("--card", default=None, metavar="CARD.md", help="markdown model card to embed instead")
+    p.add_argument("--report", default=None, metavar="REPORT.json", help="also write what was measured")
+    p.add_argument("--steps", type=int, default=4000, help="training steps of 32 crops of 4 s (default 4000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-augment", action="store_true", help="train without skeleton augmentation")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
+    p.set_defaults(func=_cmd_onsets)
 
     p = sub.add_parser(
         "override-eval",

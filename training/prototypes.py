@@ -252,6 +252,7 @@ def compute_prototypes(
         b.prior,
         b.model_card if card is None else card,
         instruments=protos,
+        onsets=b.onsets,
     )
     log(f"instrument prototypes written to {target}")
     return report

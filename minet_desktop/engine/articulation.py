@@ -30,6 +30,7 @@ import torch
 from scipy.ndimage import median_filter, uniform_filter1d
 
 from minet_desktop.core.skeleton import L_HAND, L_WRIST, R_HAND, R_WRIST
+from minet_desktop.model.onsets import OnsetDetector
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class Articulation:
     #: Median over this long before the dips (0: none, as shipped: on the validation split it changed onset F1 by
     #: less than 0.01).
     smooth_s: float = 0.0
+    #: An attack: the first frames of each note raised by this much (dB), fading out over ``accent_s``, so that
+    #: a note's start is one sharp rise (on the validation split: MI Net's onset F1 0.58 -> 0.61, the MIDI
+    #: model's 0.68 -> 0.70). 0: none.
+    accent_db: float = 6.0
+    accent_s: float = 0.048
 
     def frames(self, seconds: float, frame_rate: float) -> int:
         """``seconds`` in frames at ``frame_rate``, at least 1."""
@@ -68,7 +74,7 @@ class Articulation:
 DEFAULT = Articulation()
 
 
-def _peaks(score: np.ndarray, threshold: float, min_gap: int) -> np.ndarray:
+def peaks(score: np.ndarray, threshold: float, min_gap: int) -> np.ndarray:
     """Local maxima of ``score`` above ``threshold``; of two closer than ``min_gap``, the larger."""
     out: list[int] = []
     for t in range(1, len(score) - 1):
@@ -132,7 +138,16 @@ def movement_events(frames: np.ndarray, frame_rate: float, settings: Articulatio
     for cues, floor in ((reversals, settings.reversal_floor), (shapes, settings.shape_floor)):
         scale = max(floor, max(float(np.percentile(c, 90)) for c in cues))
         scaled += [c / scale for c in cues]
-    return _peaks(np.max(scaled, axis=0), settings.threshold, settings.frames(settings.min_gap_s, frame_rate))
+    return peaks(np.max(scaled, axis=0), settings.threshold, settings.frames(settings.min_gap_s, frame_rate))
+
+
+def detected_events(detector: OnsetDetector, frames: np.ndarray, frame_rate: float) -> np.ndarray:
+    """Frames where the bundle's onset detector says a note starts: the local maxima of its probabilities above
+    its threshold, at least its ``min_gap_s`` apart. ``frames`` as for :func:`movement_events`."""
+    cfg = detector.cfg
+    return peaks(
+        detector.probabilities(frames), cfg.threshold, max(1, int(round(cfg.min_gap_s * frame_rate)))
+    )
 
 
 def note_onsets(notes: np.ndarray) -> np.ndarray:
@@ -148,8 +163,8 @@ def articulate(
     spec: torch.Tensor, events: np.ndarray, frame_rate: float, settings: Articulation = DEFAULT
 ) -> torch.Tensor:
     """``spec`` (..., F, T) natural-log magnitudes at ``frame_rate`` frames per second, smoothed over
-    ``settings.smooth_s`` and dipped before each event frame (see the module docstring); same shape, dtype and
-    device."""
+    ``settings.smooth_s``, dipped before each event frame and accented at it (see the module docstring); same
+    shape, dtype and device."""
     x = spec.detach().cpu().float().numpy()
     smooth = int(round(settings.smooth_s * frame_rate))
     if smooth > 1:
@@ -162,6 +177,13 @@ def articulate(
         for d in range(1, n_dip + 1):
             if 0 <= e - d < T:
                 gain[e - d] = max(gain[e - d], depth * (1 - (d - 1) / n_dip))
+    if settings.accent_db > 0:
+        lift = settings.accent_db * math.log(10) / 20
+        n_acc = settings.frames(settings.accent_s, frame_rate)
+        for e in np.asarray(events, np.int64):
+            for d in range(n_acc):
+                if 0 <= e + d < T:
+                    gain[e + d] = min(gain[e + d], -lift * (1 - d / n_acc))
     x = x - gain.astype(np.float32)
     return torch.from_numpy(np.ascontiguousarray(x)).to(device=spec.device, dtype=spec.dtype)
 
@@ -170,8 +192,10 @@ __all__ = [
     "DEFAULT",
     "Articulation",
     "articulate",
+    "detected_events",
     "movement_events",
     "note_onsets",
+    "peaks",
     "reversal_cue",
     "shape_cue",
 ]

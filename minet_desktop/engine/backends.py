@@ -23,7 +23,13 @@ import torch
 from minet_desktop.core.config import AudioConfig, SkeletonConfig
 from minet_desktop.core.errors import MinetError
 from minet_desktop.engine.articulation import DEFAULT as DEFAULT_ARTICULATION
-from minet_desktop.engine.articulation import Articulation, articulate, movement_events, note_onsets
+from minet_desktop.engine.articulation import (
+    Articulation,
+    articulate,
+    detected_events,
+    movement_events,
+    note_onsets,
+)
 from minet_desktop.engine.instruments import Detection, detect, movement_extent, steer
 from minet_desktop.engine.motion import MotionWindow, default_stride, iter_movement, window_frames
 from minet_desktop.engine.progress import Progress, stage_fraction, staged
@@ -187,6 +193,12 @@ class MINetBackend(GenerationBackend):
             + f"\nprior           {pr.n_layer} layers x {pr.n_embd} dims x {pr.n_head} heads, window "
             f"{pr.block_size} codes ({pr.block_size / cfg.code_rate:.2f} s), keeps {pr.window_keep} when sliding"
             + (", per-frame motion" if pr.per_frame_motion else "")
+            + (
+                f"\nonsets          {len(o.dilations)} dilated convolutions x {o.hidden} channels, sees "
+                f"{o.receptive_field / cfg.audio.frame_rate:.2f} s around each frame, threshold {o.threshold:g}"
+                if (o := cfg.onsets) is not None
+                else ""
+            )
         )
 
     def movement_embedding(self) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -212,8 +224,9 @@ class MINetBackend(GenerationBackend):
         return detect(self.bundle.movement, protos, frames, cfg.prior.block_size, cfg.frames_per_code)
 
     def articulation_events(self, job: Job) -> np.ndarray:
-        """Frames where the generated notes are to start: the score's onsets for a MIDI model, else the movement's
-        events; none for a performer who hardly moves (the prototypes' "still" threshold), whose tracker jitter
+        """Frames where the generated notes are to start: the score's onsets for a MIDI model, else where the
+        bundle's onset detector finds them in the movement (the hand-made movement events for a bundle without
+        one); none for a performer who hardly moves (the prototypes' "still" threshold), whose tracker jitter
         is no articulation."""
         assert job.articulation is not None
         if self.needs_notes and job.notes is not None:
@@ -222,6 +235,8 @@ class MINetBackend(GenerationBackend):
         window = window_frames(self.cfg.prior.block_size, self.cfg.frames_per_code)
         if protos is not None and movement_extent(job.frames, window) < protos.cfg.min_motion:
             return np.zeros(0, np.int64)
+        if self.bundle.onsets is not None:
+            return detected_events(self.bundle.onsets, job.frames, self.cfg.audio.frame_rate)
         return movement_events(job.frames, self.cfg.audio.frame_rate, job.articulation)
 
     def iter_batch(

@@ -141,8 +141,9 @@ class GeneratePanel(QWidget):
         self.articulate_check = QCheckBox("Notes on the beat", self)
         self.articulate_check.setChecked(True)
         self.articulate_check.setToolTip(
-            "On: a note starts where the performer's bow turns or fingers change (with a MIDI file, at its notes). "
-            "Off: the notes as the model drew them. Live mode plays them as drawn."
+            "On: a note starts where the performer's movement says it does: a bow change, a finger, valve or "
+            "slide change (with a MIDI file, at its notes). Off: the notes as the model drew them. Live mode "
+            "plays them as drawn."
         )
         self.sounds_like_label = QLabel(" ", self)
         self.sounds_like_label.setWordWrap(True)

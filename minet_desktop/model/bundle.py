@@ -2,8 +2,8 @@
 
 Layout: the tensors of the VQ-VAE, the movement encoder and the prior, prefixed ``vqvae.``, ``movement.`` and
 ``prior.`` (their ``state_dict`` keys, buffers included: the EMA codebook and the spectrogram statistics), the
-instrument prototypes prefixed ``instruments.`` when the config has them (``BundleConfig.instruments``), and
-string metadata::
+instrument prototypes prefixed ``instruments.`` when the config has them (``BundleConfig.instruments``), the
+onset detector prefixed ``onsets.`` when it has one (``BundleConfig.onsets``), and string metadata::
 
     format          "minet-bundle"
     format_version  "1"
@@ -38,6 +38,7 @@ from minet_desktop.core.validation import check_allocation
 from minet_desktop.model.config import BUNDLE_FORMAT_VERSION, BundleConfig
 from minet_desktop.model.instruments import InstrumentPrototypes
 from minet_desktop.model.movement import MovementEncoder
+from minet_desktop.model.onsets import OnsetDetector
 from minet_desktop.model.prior import Prior, build_prior
 from minet_desktop.model.vqvae import VQVAE
 
@@ -51,7 +52,7 @@ PARTS = ("vqvae", "movement", "prior")
 @dataclass
 class Bundle:
     """A loaded model: its config, the three modules (in eval mode), the model card, and the instrument
-    prototypes when the bundle has them."""
+    prototypes and the onset detector when the bundle has them."""
 
     cfg: BundleConfig
     vqvae: VQVAE
@@ -59,11 +60,14 @@ class Bundle:
     prior: Prior
     model_card: str = ""
     instruments: InstrumentPrototypes | None = None
+    onsets: OnsetDetector | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         parts: dict[str, nn.Module] = {"vqvae": self.vqvae, "movement": self.movement, "prior": self.prior}
         if self.instruments is not None:
             parts["instruments"] = self.instruments
+        if self.onsets is not None:
+            parts["onsets"] = self.onsets
         return parts
 
 
@@ -155,18 +159,24 @@ def save_bundle(
     prior: Prior,
     model_card: str = "",
     instruments: InstrumentPrototypes | None = None,
+    onsets: OnsetDetector | None = None,
 ) -> Path:
     """Write the bundle atomically (a crash leaves any earlier file at ``path`` untouched); returns ``path``.
 
-    ``instruments`` must be given exactly when ``cfg.instruments`` is set (and built from it).
+    ``instruments`` must be given exactly when ``cfg.instruments`` is set (and built from it), ``onsets`` exactly
+    when ``cfg.onsets`` is.
     """
     if (instruments is None) != (cfg.instruments is None) or (
         instruments is not None and instruments.cfg != cfg.instruments
     ):
         raise ValueError("save_bundle: the instrument prototypes and cfg.instruments disagree")
+    if (onsets is None) != (cfg.onsets is None) or (onsets is not None and onsets.cfg != cfg.onsets):
+        raise ValueError("save_bundle: the onset detector and cfg.onsets disagree")
     parts: dict[str, nn.Module] = {"vqvae": vqvae, "movement": movement, "prior": prior}
     if instruments is not None:
         parts["instruments"] = instruments
+    if onsets is not None:
+        parts["onsets"] = onsets
     return write_bundle(path, _state(parts), cfg, model_card)
 
 
@@ -292,6 +302,11 @@ def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -
     if cfg.instruments is not None:
         instruments = InstrumentPrototypes(cfg.instruments, cfg.movement.out_features)
         modules["instruments"] = instruments
+    onsets = None
+    if cfg.onsets is not None:
+        onsets_cfg = cfg.onsets
+        onsets = build_checked(p, lambda: OnsetDetector(onsets_cfg))
+        modules["onsets"] = onsets
     tensors = read_tensors(p, _state(modules))
     for part, module in modules.items():
         prefix = part + "."
@@ -299,7 +314,7 @@ def load_bundle(path: str | PathLike[str], device: str | torch.device = "cpu") -
             {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True
         )
         module.to(device).eval()
-    return Bundle(cfg, vqvae, movement, prior, card, instruments)
+    return Bundle(cfg, vqvae, movement, prior, card, instruments, onsets)
 
 
 def describe(bundle: Bundle) -> str:

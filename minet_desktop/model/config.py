@@ -206,6 +206,52 @@ class ContentConfig:
 
 
 @dataclass(frozen=True)
+class OnsetDetectorConfig:
+    """Where notes start, read from the movement (``minet-train onsets``; :mod:`minet_desktop.model.onsets`).
+
+    A stack of dilated 1-D convolutions over the normalised skeleton frames (positions, their frame-to-frame
+    velocities and the tracker's confidences, one frame per spectrogram frame) gives each frame the probability
+    that a note starts there; a note starts at each local maximum above ``threshold``, two at least
+    ``min_gap_s`` apart. It sees ``receptive_field`` frames around each frame: a bow change or a finger change
+    with the motion before and after it. Trained on the training split's scores (their onsets are the only
+    labels it uses; never the instrument), the threshold chosen on the validation split.
+    """
+
+    n_joints: int = 47
+    hidden: int = 128
+    kernel: int = 3
+    dilations: tuple[int, ...] = (1, 2, 4, 8, 1, 2, 4, 8)
+    threshold: float = 0.5
+    min_gap_s: float = 0.096
+
+    def __post_init__(self) -> None:
+        if (
+            min(self.n_joints, self.hidden, self.kernel) <= 0
+            or not self.dilations
+            or min(self.dilations) <= 0
+        ):
+            raise ConfigError("OnsetDetectorConfig: sizes and dilations must be positive")
+        if self.kernel % 2 == 0:
+            raise ConfigError(
+                f"OnsetDetectorConfig: kernel={self.kernel} must be odd (centred on each frame)"
+            )
+        if not 0.0 < self.threshold < 1.0:
+            raise ConfigError(f"OnsetDetectorConfig: threshold={self.threshold} must be in (0, 1)")
+        if not 0.0 <= self.min_gap_s <= 2.0:
+            raise ConfigError(f"OnsetDetectorConfig: min_gap_s={self.min_gap_s} must be in [0, 2] seconds")
+
+    @property
+    def in_channels(self) -> int:
+        """x, y and their velocities, and the confidence, per joint."""
+        return 5 * self.n_joints
+
+    @property
+    def receptive_field(self) -> int:
+        """Frames each output sees: an input layer of ``kernel + 2`` and the dilated layers."""
+        return self.kernel + 2 + sum((self.kernel - 1) * d for d in self.dilations)
+
+
+@dataclass(frozen=True)
 class InstrumentPrototypesConfig:
     """Which instrument a movement looks like, without labels at inference (``minet-train prototypes``).
 
@@ -261,6 +307,9 @@ class BundleConfig:
     # Per-instrument prototypes of the movement vector (detection and the instrument override); None in
     # bundles written before them, which generate as before but cannot tell or change the instrument.
     instruments: InstrumentPrototypesConfig | None = None
+    # Where notes start, from the movement (articulation of the generated spectrogram); None: bundles written
+    # before it, which articulate at the hand-made movement events (engine.articulation.movement_events).
+    onsets: OnsetDetectorConfig | None = None
     format_version: int = BUNDLE_FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -281,6 +330,10 @@ class BundleConfig:
             raise ConfigError(
                 f"BundleConfig: content.max_len={self.content.max_len} is shorter than one prior window "
                 f"({self.prior.block_size} codes x {self.vqvae.downsample} frames)"
+            )
+        if self.onsets is not None and self.onsets.n_joints != self.skeleton.n_joints:
+            raise ConfigError(
+                f"BundleConfig: onsets.n_joints={self.onsets.n_joints} != skeleton.n_joints={self.skeleton.n_joints}"
             )
         if self.format_version != BUNDLE_FORMAT_VERSION:
             raise ConfigError(

@@ -59,7 +59,7 @@ def test_the_scores_onsets_are_where_a_note_starts_after_a_rest_or_another_note(
 
 def test_articulate_dips_just_before_each_event_and_keeps_shape_dtype_and_the_rest() -> None:
     spec = torch.full((2, 8, 40), -1.0)
-    s = Articulation(dip_db=20.0, dip_s=3 / FR, smooth_s=0.0)
+    s = Articulation(dip_db=20.0, dip_s=3 / FR, smooth_s=0.0, accent_db=0.0)
     out = articulate(spec, np.array([10, 30]), FR, s)
     assert out.shape == spec.shape and out.dtype == spec.dtype
     depth = 20 * math.log(10) / 20
@@ -143,3 +143,33 @@ def test_a_performer_who_hardly_moves_gets_no_articulation(make_bundle) -> None:
     assert s.backend.articulation_events(job).size == 0
     job, _ = s.prepare(kf)
     assert s.backend.articulation_events(job).size > 0
+
+
+def test_a_bundle_with_an_onset_detector_articulates_where_it_finds_notes(make_bundle, monkeypatch) -> None:
+    from dataclasses import replace
+
+    from minet_desktop.model.bundle import load_bundle, save_bundle
+    from minet_desktop.model.config import OnsetDetectorConfig
+    from minet_desktop.model.onsets import OnsetDetector
+
+    b = load_bundle(make_bundle())
+    oc = OnsetDetectorConfig(hidden=8, dilations=(1,), threshold=0.6, min_gap_s=0.1)
+    path = save_bundle(
+        make_bundle().with_name("onsets.safetensors"), replace(b.cfg, onsets=oc), b.vqvae, b.movement, b.prior,
+        "# tiny", onsets=OnsetDetector(oc),
+    )  # fmt: skip
+    s = Session(path, device="cpu")
+    job, _ = s.prepare(performance(3.0))
+    p = np.zeros(job.n_frames, np.float32)
+    p[[20, 23, 60, 100]] = [0.9, 0.95, 0.5, 0.7]  # 23 beats 20 (closer than 0.1 s); 60 is under the threshold
+    monkeypatch.setattr(OnsetDetector, "probabilities", lambda self, frames: p[: len(frames)])
+    assert s.backend.articulation_events(job).tolist() == [23, 100]
+
+
+def test_an_accent_raises_each_notes_first_frames_and_fades_out() -> None:
+    spec = torch.full((1, 4, 30), -2.0)
+    out = articulate(spec, np.array([10]), FR, Articulation(dip_db=0.0, accent_db=6.0, accent_s=3 / FR))
+    lift = 6 * math.log(10) / 20
+    assert out[0, 0, 10].item() == pytest.approx(-2.0 + lift, abs=1e-5)  # the attack: the full accent
+    assert out[0, 0, 12].item() == pytest.approx(-2.0 + lift / 3, abs=1e-5)  # fading out
+    assert torch.equal(out[..., 13:], spec[..., 13:]) and torch.equal(out[..., :10], spec[..., :10])

@@ -44,6 +44,10 @@ def test_the_default_bundles_are_what_the_default_recipe_builds():
         ), name
         # They carry the instrument prototypes `minet-train prototypes` adds (detection and override).
         assert cfg.instruments is not None and len(cfg.instruments.codes) == 13, name
+    # MI Net finds where notes start in the movement with the onset detector `minet-train onsets` adds (issue 16);
+    # the MIDI model starts them at its score's notes.
+    cfg, card = read_bundle_config(default_model_path())
+    assert cfg.onsets is not None and "minet-train onsets" in card
 
 
 @pytest.mark.parametrize("name", DEMOS)
