@@ -26,8 +26,8 @@ import torch
 
 from minet_desktop.core.errors import InputError
 from minet_desktop.engine.articulation import movement_events, note_onsets, peaks
-from minet_desktop.model.bundle import load_bundle, save_bundle
-from minet_desktop.model.config import OnsetDetectorConfig
+from minet_desktop.model.bundle import load_bundle, read_typed_config, save_bundle
+from minet_desktop.model.config import BundleConfig, OnsetDetectorConfig
 from minet_desktop.model.onsets import OnsetDetector, onset_features
 from training.cache import load_manifest
 from training.evaluate.metrics import match_events
@@ -219,6 +219,7 @@ def fit_onsets(
 ) -> OnsetReport:
     """Train the onset detector of the MI Net bundle at ``bundle_path`` on ``cache_dir``, choose its threshold on
     the validation split, measure it, and write the bundle with it (``out``, default: rewrite the bundle)."""
+    read_typed_config(bundle_path, BundleConfig, ("minet", "minet_midi"), "an MI Net bundle")
     b = load_bundle(bundle_path)
     fr = b.cfg.audio.frame_rate
     base = b.cfg.onsets or OnsetDetectorConfig(n_joints=b.cfg.skeleton.n_joints)

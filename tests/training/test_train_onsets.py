@@ -110,3 +110,15 @@ def test_cli_writes_the_detector_into_the_bundle_and_keeps_the_rest(cache: Path,
     assert again.onsets is not None
     for k, v in b.onsets.state_dict().items():
         assert torch.equal(again.onsets.state_dict()[k], v)
+
+
+def test_a_bundle_that_is_no_mi_net_is_refused_naming_it(cache: Path, tmp_path: Path, capsys) -> None:
+    from minet_desktop.engine.paths import default_model_path
+
+    regressor = default_model_path().with_name("regressor.safetensors")  # the shipped frame regressor
+    out = tmp_path / "out.safetensors"
+    argv = ["onsets", "--bundle", str(regressor), "--cache", str(cache), "--steps", "1", "-o", str(out)]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert str(regressor) in err and "not an MI Net bundle" in err and "Traceback" not in err
+    assert not out.exists()
