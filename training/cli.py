@@ -245,6 +245,7 @@ def _cmd_onsets(args: argparse.Namespace) -> int:
         seed=args.seed,
         hard_cache=args.hard_cache,
         augment=not args.no_augment,
+        source=args.source,
     )
     if args.report:
         atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))
@@ -458,7 +459,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated URMP codes, optionally with a MIDI range: vn,fl,tpt or vn:55-84 (default: all 13)",
     )
     p.add_argument("--seed", type=int, default=0, help="the same seed gives identical files")
-    p.add_argument("--soundfont", default=None, help="a General MIDI .sf2 (default: FluidR3_GM)")
+    p.add_argument(
+        "--soundfont",
+        action="append",
+        default=None,
+        metavar="SF2",
+        help="a General MIDI .sf2 (default: FluidR3_GM); repeat it to render each training and validation "
+        "piece with one of them, drawn from the seed (test pieces always use the first)",
+    )
     p.add_argument(
         "--render-video", action="store_true", help="also write a 224x224 video of each performance"
     )
@@ -660,6 +668,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=4000, help="training steps of 32 crops of 4 s (default 4000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-augment", action="store_true", help="train without skeleton augmentation")
+    p.add_argument(
+        "--from",
+        dest="source",
+        default=None,
+        metavar="OTHER.safetensors",
+        help="take this MI Net bundle's detector and threshold instead of training one (it reads only the "
+        "movement: valid after the VQ-VAE, decoder or prior was retrained on the same skeletons)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     p.set_defaults(func=_cmd_onsets)
 

@@ -139,6 +139,8 @@ class OnsetReport:
     def lines(self) -> list[str]:
         out = [
             f"onset detector: {self.steps} steps in {self.seconds:.0f} s, threshold {self.threshold:g} (val)"
+            if self.steps
+            else f"onset detector taken from another bundle, threshold {self.threshold:g}"
         ]
         for split, rows in self.splits.items():
             for name, r in rows.items():
@@ -215,31 +217,54 @@ def fit_onsets(
     seed: int = 0,
     hard_cache: str | PathLike[str] | None = None,
     augment: bool = True,
+    source: str | PathLike[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> OnsetReport:
     """Train the onset detector of the MI Net bundle at ``bundle_path`` on ``cache_dir``, choose its threshold on
-    the validation split, measure it, and write the bundle with it (``out``, default: rewrite the bundle)."""
+    the validation split, measure it, and write the bundle with it (``out``, default: rewrite the bundle).
+
+    With ``source`` (another MI Net bundle that has a detector), that detector and its threshold are taken as
+    they are instead of training one: a detector reads only the movement, so it stays valid for a bundle whose
+    VQ-VAE, decoder or prior was retrained on the same skeletons. It is measured all the same.
+    """
     read_typed_config(bundle_path, BundleConfig, ("minet", "minet_midi"), "an MI Net bundle")
     b = load_bundle(bundle_path)
     fr = b.cfg.audio.frame_rate
     base = b.cfg.onsets or OnsetDetectorConfig(n_joints=b.cfg.skeleton.n_joints)
     t0 = time.perf_counter()
-    train = load_onset_tracks(cache_dir, "train")
     val = load_onset_tracks(cache_dir, "val")
     if not val:
         raise InputError(
             cache_dir, "the cache has no validation tracks with a score to choose the threshold on"
         )
-    log(f"{len(train)} training and {len(val)} validation tracks with a score")
-    det = train_onset_detector(base, train, fr, steps=steps, augment=augment, seed=seed, log=log)
-    on_val = score_events(det, val, fr, THRESHOLDS)
-    threshold = max(THRESHOLDS, key=lambda t: on_val[t].f1)
-    det.cfg = dataclasses.replace(base, threshold=threshold)
+    if source is not None:
+        src_cfg, _ = read_typed_config(source, BundleConfig, ("minet", "minet_midi"), "an MI Net bundle")
+        if src_cfg.onsets is None:
+            raise InputError(
+                source, "has no onset detector to take (train one: minet-train onsets without --from)"
+            )
+        if src_cfg.skeleton != b.cfg.skeleton or src_cfg.audio.frame_rate != fr:
+            raise InputError(
+                source,
+                f"its skeleton or frame rate differs from {Path(bundle_path).name}'s: its detector does not fit",
+            )
+        det = load_bundle(source).onsets
+        assert det is not None
+        threshold = det.cfg.threshold
+        steps = 0
+        log(f"onset detector taken from {source} (threshold {threshold:g})")
+    else:
+        train = load_onset_tracks(cache_dir, "train")
+        log(f"{len(train)} training and {len(val)} validation tracks with a score")
+        det = train_onset_detector(base, train, fr, steps=steps, augment=augment, seed=seed, log=log)
+        on_val = score_events(det, val, fr, THRESHOLDS)
+        threshold = max(THRESHOLDS, key=lambda t: on_val[t].f1)
+        det.cfg = dataclasses.replace(base, threshold=threshold)
     report = OnsetReport(
         steps=steps,
         threshold=threshold,
         seconds=time.perf_counter() - t0,
-        val_f1_by_threshold={f"{t:g}": c.f1 for t, c in on_val.items()},
+        val_f1_by_threshold={} if source is not None else {f"{t:g}": c.f1 for t, c in on_val.items()},
     )
     sets = [("val", val), ("test", load_onset_tracks(cache_dir, "test"))]
     if hard_cache is not None:

@@ -11,7 +11,7 @@ import pytest
 
 from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.core.skeleton import interpolate_missing, normalize
-from minet_desktop.media.midi import Note, read_midi_notes, read_notes_txt
+from minet_desktop.media.midi import DEFAULT_SOUNDFONT, Note, read_midi_notes, read_notes_txt
 from minet_desktop.pose.keypoint_file import KeypointFile
 from training.datasets.base import INSTRUMENT_CODES
 from training.datasets.urmp import PIECE_FOLDER, read_urmp
@@ -175,6 +175,47 @@ def test_motion_ranges_never_change_the_audio(tiny_corpus: Path, tmp_path: Path)
     for pl in players:
         assert abs(pl["view"]["yaw_deg"]) >= 50 and pl["view"]["tracker"] == "openpose"
         assert pl["view"]["framing"] == "closeup" and pl["fps"] in (24.0, 25.0)
+
+
+MUSESCORE = Path("/usr/share/sounds/sf2/MuseScore_General_Full.sf2")
+
+
+def test_with_two_soundfonts_test_pieces_keep_the_first_and_the_others_draw_one() -> None:
+    first, second = Path("first.sf2"), Path("second.sf2")
+    plans = plan_corpus(60.0, parse_instruments(None), SEED, (8.0, 20.0))
+    drawn = {p.index: synth_corpus.soundfont_of(p, SEED, [first, second]) for p in plans}
+    test = [p for p in plans if split_of(p.piece_id) == "test"]
+    others = [p for p in plans if split_of(p.piece_id) != "test"]
+    assert test and others
+    assert all(drawn[p.index] == first for p in test)
+    share = np.mean([drawn[p.index] == second for p in others])
+    assert 0.3 < share < 0.7, share
+    # a function of the seed and the piece only; one soundfont is always itself
+    assert drawn == {p.index: synth_corpus.soundfont_of(p, SEED, [first, second]) for p in plans}
+    assert {synth_corpus.soundfont_of(p, SEED, [second]) for p in plans} == {second}
+
+
+@pytest.mark.skipif(not MUSESCORE.is_file(), reason="musescore-general-soundfont-lossless is not installed")
+def test_a_second_soundfont_changes_only_the_audio_of_the_pieces_that_draw_it(
+    tiny_corpus: Path, tmp_path: Path
+) -> None:
+    import json
+
+    two = tmp_path / "two"
+    generate(two, workers=1, soundfont=[DEFAULT_SOUNDFONT, MUSESCORE], **TINY)
+    m = json.loads((two / "synth.json").read_text())
+    assert m["soundfonts"] == ["FluidR3_GM.sf2", MUSESCORE.name]
+    by_sf = {p["folder"]: p["soundfont"] for p in m["pieces"]}
+    assert set(by_sf.values()) == {"FluidR3_GM.sf2", MUSESCORE.name}
+    a, b = _files(tiny_corpus), _files(two)
+    assert a.keys() == b.keys()
+    for k in a:
+        if k == "synth.json":
+            continue
+        other_audio = by_sf[Path(k).parts[0]] != "FluidR3_GM.sf2" and k.endswith(".wav")
+        assert (a[k] != b[k]) == other_audio, k
+    with pytest.raises(ConfigError, match="twice"):
+        generate(tmp_path / "again", 0.2, soundfont=[MUSESCORE, MUSESCORE])
 
 
 @pytest.mark.slow

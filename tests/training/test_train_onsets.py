@@ -122,3 +122,40 @@ def test_a_bundle_that_is_no_mi_net_is_refused_naming_it(cache: Path, tmp_path: 
     err = capsys.readouterr().err
     assert str(regressor) in err and "not an MI Net bundle" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_from_takes_another_bundles_detector_as_it_is_and_refuses_one_without(
+    cache: Path, tmp_path: Path, capsys
+) -> None:
+    cfg = BundleConfig.tiny(audio=AudioConfig())
+    torch.manual_seed(0)
+    trained = save_bundle(tmp_path / "trained.safetensors", cfg, *build_modules(cfg), model_card="# a")
+    assert main(["onsets", "--bundle", str(trained), "--cache", str(cache), "--steps", "3"]) == 0
+    torch.manual_seed(1)
+    fresh = save_bundle(tmp_path / "fresh.safetensors", cfg, *build_modules(cfg), model_card="# b")
+    # A bundle without a detector has none to give: refused, naming it, nothing written.
+    out = tmp_path / "out.safetensors"
+    argv = ["onsets", "--bundle", str(trained), "--cache", str(cache), "--from", str(fresh), "-o", str(out)]
+    assert main(argv) != 0
+    err = capsys.readouterr().err
+    assert str(fresh) in err and "no onset detector" in err and "Traceback" not in err
+    assert not out.exists()
+    report = tmp_path / "r.json"
+    argv = [
+        "onsets",
+        "--bundle",
+        str(fresh),
+        "--cache",
+        str(cache),
+        "--from",
+        str(trained),
+        "--report",
+        str(report),
+    ]
+    assert main(argv) == 0
+    src, b = load_bundle(trained), load_bundle(fresh)
+    assert b.onsets is not None and b.cfg.onsets == src.cfg.onsets and b.model_card == "# b"
+    for k, v in src.onsets.state_dict().items():
+        assert torch.equal(b.onsets.state_dict()[k], v)
+    d = json.loads(report.read_text())
+    assert d["steps"] == 0 and d["threshold"] == src.cfg.onsets.threshold and "test" in d["splits"]

@@ -338,8 +338,17 @@ def render_piece(
             shutil.rmtree(tmp_root)
     return {
         "folder": plan.folder, "piece_id": plan.piece_id, "split": split_of(plan.piece_id),
-        "qpm": round(plan.qpm, 2), "excerpt_quarters": [plan.q0, round(plan.q1, 4)], "players": info,
+        "soundfont": Path(soundfont).name, "qpm": round(plan.qpm, 2), "excerpt_quarters": [plan.q0, round(plan.q1, 4)], "players": info,
     }  # fmt: skip
+
+
+def soundfont_of(plan: PiecePlan, seed: int, soundfonts: Sequence[Path]) -> Path:
+    """The soundfont a piece is rendered with: the first for test pieces and when there is one, otherwise one
+    drawn from the piece's own stream (apart from its audio's and its motion's, which it leaves unchanged)."""
+    if len(soundfonts) == 1 or split_of(plan.piece_id) == "test":
+        return soundfonts[0]
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x50F7, plan.index]))
+    return soundfonts[int(rng.integers(len(soundfonts)))]
 
 
 def _fill_dropouts(kp: np.ndarray) -> np.ndarray:
@@ -383,7 +392,7 @@ def generate(
     minutes: float,
     instruments: str | Sequence[str] | None = None,
     seed: int = 0,
-    soundfont: str | PathLike[str] | None = None,
+    soundfont: str | PathLike[str] | Sequence[str | PathLike[str]] | None = None,
     render_video: bool = False,
     workers: int | None = None,
     *,
@@ -405,7 +414,11 @@ def generate(
     seed
         Everything is a function of the seed (and the soundfont): same seed, same bytes, any ``workers``.
     soundfont
-        A General MIDI .sf2 (FluidR3_GM when None).
+        A General MIDI .sf2 (FluidR3_GM when None), or several: each training and validation piece is then
+        rendered with one of them, drawn from the seed (:func:`soundfont_of`), and every test piece with the
+        first, so that the test split stays comparable across releases. A piece's drawn soundfont never
+        changes its notes, expression or motion, and a piece drawn the first soundfont has the same bytes as
+        in a corpus rendered with that soundfont alone.
     render_video
         Also write ``Vid_<piece>.mp4``: every player drawn in a 224x224 tile, left to right in player order.
     workers
@@ -432,7 +445,13 @@ def generate(
     if views not in VIEWS:
         raise ConfigError(f"unknown views {views!r} (known: {', '.join(VIEWS)})")
     insts = instr.parse_instruments(instruments)
-    sf2 = check_soundfont(soundfont, [i.program for i in insts])
+    given = [soundfont] if soundfont is None or isinstance(soundfont, (str, PathLike)) else list(soundfont)
+    if not given:
+        raise ConfigError("no soundfont given")
+    sf2s = [check_soundfont(s, [i.program for i in insts]) for s in given]
+    if len({p.resolve() for p in sf2s}) != len(sf2s):
+        raise ConfigError("the same soundfont is given twice")
+    sf2 = sf2s[0]
     pieces = None
     excluded: list[str] = []
     if exclude is not None:
@@ -450,7 +469,10 @@ def generate(
     n_workers = max(1, int(workers if workers is not None else (os.cpu_count() or 1)))
     n_workers = min(n_workers, len(plans))
     results: dict[int, dict[str, Any]] = {}
-    args = [(p, str(out_dir), int(seed), str(sf2), bool(render_video), None, views) for p in plans]
+    args = [
+        (p, str(out_dir), int(seed), str(soundfont_of(p, seed, sf2s)), bool(render_video), None, views)
+        for p in plans
+    ]
     if n_workers == 1:
         for i, a in enumerate(args):
             results[i] = render_piece(*a)
@@ -476,6 +498,7 @@ def generate(
         "minutes": float(minutes),
         "instruments": [{"code": i.code, "low": i.low, "high": i.high} for i in insts],
         "soundfont": sf2.name,
+        "soundfonts": [p.name for p in sf2s],
         "sample_rate": SAMPLE_RATE,
         "track_seconds": list(track_seconds),
         "render_video": bool(render_video),
