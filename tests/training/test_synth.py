@@ -214,6 +214,10 @@ def test_a_second_soundfont_changes_only_the_audio_of_the_pieces_that_draw_it(
             continue
         other_audio = by_sf[Path(k).parts[0]] != "FluidR3_GM.sf2" and k.endswith(".wav")
         assert (a[k] != b[k]) == other_audio, k
+    from training.synth.report import write_report
+
+    n_other = sum(sf != "FluidR3_GM.sf2" for sf in by_sf.values())
+    assert f"{MUSESCORE.name} {n_other} pieces (test 0)" in write_report(two, tmp_path / "sheet.png")
     with pytest.raises(ConfigError, match="twice"):
         generate(tmp_path / "again", 0.2, soundfont=[MUSESCORE, MUSESCORE])
 

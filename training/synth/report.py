@@ -103,6 +103,20 @@ def _views(root: Path) -> dict[tuple[str, str], dict]:
         return {}
 
 
+def _soundfont_line(root: Path) -> str | None:
+    """"soundfonts: A n pieces (test t), B ..." from synth.json when its pieces record one (None otherwise)."""
+    import json
+    from collections import Counter
+
+    try:
+        pieces = json.loads((root / "synth.json").read_text())["pieces"]
+        n = Counter(p["soundfont"] for p in pieces)
+        test = Counter(p["soundfont"] for p in pieces if p.get("split") == "test")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return "soundfonts: " + ", ".join(f"{sf} {k} pieces (test {test[sf]})" for sf, k in n.most_common())
+
+
 def _view_label(code: str, view: dict, fps: float) -> str:
     parts = [code]
     if view.get("hold"):
@@ -190,6 +204,9 @@ def write_report(corpus_dir: str | PathLike[str], out_png: str | PathLike[str] |
         f"{root}: {sum(d['tracks'] for d in per.values())} tracks, "
         f"{sum(d['seconds'] for d in per.values()) / 60:.1f} minutes"
     ]
+    sf_line = _soundfont_line(root)
+    if sf_line:
+        lines.append(sf_line)
     lines.append(f"{'instrument':<13}{'tracks':>7}{'minutes':>9}  pitch range        hands lost")
     rows = []
     for code in INSTRUMENT_CODES:
