@@ -104,7 +104,7 @@ def _views(root: Path) -> dict[tuple[str, str], dict]:
 
 
 def _soundfont_line(root: Path) -> str | None:
-    """"soundfonts: A n pieces (test t), B ..." from synth.json when its pieces record one (None otherwise)."""
+    """ "soundfonts: A n pieces (test t), B ..." from synth.json when its pieces record one (None otherwise)."""
     import json
     from collections import Counter
 
