@@ -57,6 +57,9 @@ def main() -> None:
     )
     ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--pool", default="global", choices=("global", "time"), help="the judge's pooling (JudgeConfig.pool)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     mels, by_split, _ = _load_parts(Path(args.data), Path(args.cache))
@@ -66,20 +69,16 @@ def main() -> None:
     ]
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    cfg = JudgeConfig(classes=tuple(INSTRUMENT_CODES))
+    cfg = JudgeConfig(classes=tuple(INSTRUMENT_CODES), pool=args.pool)
     net = JudgeNet(cfg)
     index = {c: i for i, c in enumerate(cfg.classes)}
-    domain = nn.Sequential(nn.Linear(2 * cfg.channels[-1], 128), nn.ReLU(), nn.Linear(128, len(train_sfs)))
+    domain = nn.Sequential(nn.Linear(cfg.pooled_features, 128), nn.ReLU(), nn.Linear(128, len(train_sfs)))
     opt = torch.optim.AdamW([*net.parameters(), *domain.parameters()], lr=2e-3, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=args.steps, pct_start=0.1)
     augment = MelAugment()
     lengths = np.array([v[0].shape[1] for v, _ in train], np.float64)
     ce = nn.CrossEntropyLoss(label_smoothing=0.05)
     t0 = time.perf_counter()
-
-    def pooled(x: Tensor) -> Tensor:  # JudgeNet.forward up to its head
-        h = net.features((x - x.mean(dim=(1, 2), keepdim=True)).unsqueeze(1))
-        return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
 
     net.train()
     for step in range(1, args.steps + 1):
@@ -90,7 +89,7 @@ def main() -> None:
             xs.append(augment(augment.crop(src, rng), rng))
             ys.append(index[lab])
             ds.append(d)
-        h = pooled(torch.from_numpy(np.stack(xs)))
+        h = net.pooled(torch.from_numpy(np.stack(xs)))
         weight = args.weight * (2 / (1 + np.exp(-10 * step / args.steps)) - 1)
         loss = ce(net.head(net.dropout(h)), torch.tensor(ys)) + ce(
             domain(_Reverse.apply(h, weight)), torch.tensor(ds)

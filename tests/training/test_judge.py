@@ -102,6 +102,22 @@ def test_judge_is_level_free_and_segments_skip_silence() -> None:
     assert len(segs) == 2 and silent == 2 and segs.shape[1:] == (80, 43)
 
 
+def test_a_judge_pooled_over_time_only_keeps_where_in_frequency_and_checks_its_config() -> None:
+    cfg = JudgeConfig(classes=("a", "b"), pool="time")
+    net = JudgeNet(cfg).eval()
+    assert cfg.pooled_features == 2 * 256 * 3 == net.head.in_features  # 80 mel rows -> 3 after five stages
+    low, high = _mel(220, True)[:, :43], _mel(880, True)[:, :43]
+    with torch.no_grad():
+        h = net.pooled(torch.from_numpy(np.stack([low, high])))
+        assert torch.allclose(
+            net(torch.from_numpy(low[None])), net(torch.from_numpy(low[None] + 2.0)), atol=1e-5
+        )
+    assert h.shape == (2, cfg.pooled_features)
+    with pytest.raises(ValueError, match="pool"):
+        JudgeConfig(classes=("a", "b"), pool="frequency")
+    assert JudgeConfig.from_dict({"classes": ["a", "b"]}).pool == "global"  # judges saved before it existed
+
+
 def _timbre_parts(pitches: list[float]) -> list[tuple[np.ndarray, None, str]]:
     return [
         (_mel(hz, bright), None, "bright" if bright else "pure") for hz in pitches for bright in (False, True)

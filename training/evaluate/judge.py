@@ -57,12 +57,25 @@ class JudgeConfig:
     # keep a 64-segment training step near 0.15 s on one CPU core.
     channels: tuple[int, ...] = (16, 32, 64, 128, 256)
     dropout: float = 0.3
+    #: "global": mean and max over time and frequency (blind to where in frequency a pattern lies);
+    #: "time": over time only, each of the last stage's frequency rows kept (register and formant positions).
+    pool: str = "global"
 
     def __post_init__(self) -> None:
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
             raise ValueError(f"JudgeConfig: need at least two distinct classes, got {self.classes}")
         if not self.channels or any(c < 1 for c in self.channels):
             raise ValueError(f"JudgeConfig: bad channels {self.channels}")
+        if self.pool not in ("global", "time"):
+            raise ValueError(f"JudgeConfig: pool must be 'global' or 'time', got {self.pool!r}")
+
+    @property
+    def pooled_features(self) -> int:
+        """Width of the pooled features the head reads."""
+        rows = self.n_mels
+        for _ in self.channels:
+            rows = -(-rows // 2)
+        return 2 * self.channels[-1] * (rows if self.pool == "time" else 1)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> JudgeConfig:
@@ -95,13 +108,18 @@ class JudgeNet(nn.Module):
             c_in = c
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(2 * c_in, len(cfg.classes))
+        self.head = nn.Linear(cfg.pooled_features, len(cfg.classes))
 
-    def forward(self, mel: Tensor) -> Tensor:
+    def pooled(self, mel: Tensor) -> Tensor:
+        """``(B, n_mels, T)`` -> the pooled features ``(B, cfg.pooled_features)`` the head reads."""
         x = mel - mel.mean(dim=(1, 2), keepdim=True)  # level-free: a louder take is the same instrument
         h = self.features(x.unsqueeze(1))  # (B, C, F', T')
-        h = torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
-        return self.head(self.dropout(h))
+        if self.cfg.pool == "time":
+            return torch.cat([h.mean(dim=3), h.amax(dim=3)], dim=1).flatten(1)
+        return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
+
+    def forward(self, mel: Tensor) -> Tensor:
+        return self.head(self.dropout(self.pooled(mel)))
 
 
 # -- augmentation -----------------------------------------------------------------------------------------------
