@@ -378,7 +378,7 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    opts = JudgeTraining(steps=args.steps, seed=args.seed, threads=args.threads or 1)
+    opts = JudgeTraining(steps=args.steps, seed=args.seed, threads=args.threads or 1, pool=args.pool)
     judge = fit_judges(
         data, args.cache, INSTRUMENT_CODES, opts, loso_steps=args.loso_steps, workers=args.workers
     )
@@ -799,6 +799,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, metavar="JUDGE.safetensors")
     p.add_argument("--steps", type=int, default=4000)
     p.add_argument("--loso-steps", type=int, default=2500, help="steps of each leave-one-soundfont-out judge")
+    p.add_argument(
+        "--pool",
+        choices=("global", "time"),
+        default="global",
+        help="pool the CNN's features over time and frequency (global) or over time only, keeping where in "
+        "frequency they lie (register, formants)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per training")
     p.add_argument("--workers", type=int, default=1, help="judges trained in parallel (4 in all)")

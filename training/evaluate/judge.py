@@ -367,6 +367,7 @@ class JudgeTraining:
     p_gl: float = 0.3  # share of training crops taken from a part's Griffin-Lim round trip (when it has one)
     seed: int = 0
     threads: int = 1
+    pool: str = "global"  # the network's pooling (JudgeConfig.pool)
 
 
 def train_judge(
@@ -383,7 +384,7 @@ def train_judge(
     """
     opts = opts or JudgeTraining()
     augment = augment or MelAugment()
-    cfg = JudgeConfig(classes=tuple(str(c) for c in classes))
+    cfg = JudgeConfig(classes=tuple(str(c) for c in classes), pool=opts.pool)
     index = {c: i for i, c in enumerate(cfg.classes)}
     missing = {lab for _, _, lab in train} - set(index)
     if missing:
@@ -636,7 +637,9 @@ def write_judge_card(judge: InstrumentJudge, path: str | PathLike[str], command:
         "# Instrument judge",
         "",
         "What `minet-train evaluate` and `minet-train classify` use to name the instrument heard in 1-s segments of",
-        "audio. A CNN on the project's 80-band log-mel (five conv stages, mean + max pooling; "
+        "audio. A CNN on the project's 80-band log-mel (five conv stages, mean + max pooling over "
+        + ("time, each frequency row kept" if judge.cfg.pool == "time" else "time and frequency")
+        + "; "
         f"{sum(p.numel() for p in judge.net.parameters()):,} weights), trained on the corpus' training-split scores",
         f"rendered with {len(sfs)} General MIDI soundfonts ({', '.join(sfs)}) and augmented with what a room, a",
         "microphone and a vocoder do (random EQ and tilt, reverberation, noise, level, a band limit, +-0.7 semitone",
@@ -701,7 +704,8 @@ def write_judge_card(judge: InstrumentJudge, path: str | PathLike[str], command:
         "```bash",
         command
         or "minet-train judge --corpus runs/default/corpus --cache runs/default/cache --data runs/default/judge_data "
-        f"--steps {tr.get('steps', 4000)} --loso-steps {info.get('loso_steps', 2500)} --workers 4 --threads 1",
+        f"--steps {tr.get('steps', 4000)} --loso-steps {info.get('loso_steps', 2500)} --workers 4 --threads 1"
+        + (" --pool time" if judge.cfg.pool == "time" else ""),
         "```",
         "",
     ]
