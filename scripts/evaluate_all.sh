@@ -48,17 +48,11 @@ sed 's/^\[model.vqvae\]$/[model.vqvae]\nuse_mbr = false/' "$RECIPE" > "$E/no_mbr
 [ -f "$W/hard/synth.json" ] ||
     $T synth --out "$W/hard" --minutes 15 --seed 4242 --views hard --exclude "$W/corpus" --workers 2
 $T prepare "$W/hard" --out "$W/hard_cache" --workers 2
-# The yardstick: the same corpus rendered with FluidR3 alone (the test split is the same bytes as in the
-# two-soundfont corpus; NDB's cells and the previous classifier are fitted on its training split, as in every
-# release before the corpus had two soundfonts, so figures stay comparable across releases).
-[ -f "$W/corpus_fluidr3/synth.json" ] ||
-    $T synth --out "$W/corpus_fluidr3" --minutes 180 --seed 2026 --workers 2
-$T prepare "$W/corpus_fluidr3" --out "$W/cache_fluidr3" --workers 2
 # 4. The report.
 $T evaluate \
     resources/models/minet.safetensors resources/models/minet_midi.safetensors \
     "$E/seq2seq/model.safetensors" "$E/graph_transformer/model.safetensors" \
     "$E/regressor/model.safetensors" "$E/regressor_midi/model.safetensors" \
-    --cache "$W/cache_fluidr3" --out docs/results --work "$E/work" --vqvae-ablation "$E/vqvae_mbr" "$E/vqvae_no_mbr" \
+    --cache "$W/cache" --out docs/results --work "$E/work" --vqvae-ablation "$E/vqvae_mbr" "$E/vqvae_no_mbr" \
     --content-gru "$E/content_gru" --demos resources/demo --hard-views "$W/hard_cache" --threads 1 \
     --command-line "scripts/evaluate_all.sh $W"
