@@ -462,7 +462,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-articulation",
         action="store_true",
         help="leave the notes as the model drew them (default: MI Net starts notes at the movement's bow, slide and "
-        "finger changes, a MIDI model at its score's onsets)",
+        "finger changes, a MIDI model at its score's onsets, each after a 40-ms gap as tonguing or a bow change "
+        "makes)",
     )
     p.add_argument(
         "--keep-octaves",

@@ -27,6 +27,7 @@ from minet_desktop.engine.articulation import (
     Articulation,
     articulate,
     detected_events,
+    gap_gain,
     movement_events,
     note_onsets,
 )
@@ -319,13 +320,20 @@ class MINetBackend(GenerationBackend):
         t0 = time.perf_counter()
         spec = yield from staged("decode", iter_decode(b.vqvae, codes.to(device), self.decode_chunk))
         spec = spec[..., :T]
+        events = None
         if job.articulation is not None:
-            spec = articulate(spec, self.articulation_events(job), cfg.audio.frame_rate, job.articulation)
+            events = self.articulation_events(job)
+            spec = articulate(spec, events, cfg.audio.frame_rate, job.articulation)
         job.timings["decode"] = job.timings.get("decode", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()
         wave = yield from staged(
             "waveform", iter_griffin_lim(spec, cfg.audio, job.griffin_lim_iters, job.n_samples)
         )
+        if events is not None and job.articulation is not None and job.articulation.gap_db > 0:
+            gain = gap_gain(
+                wave.shape[-1], events, cfg.audio.frame_rate, cfg.audio.sample_rate, job.articulation
+            )
+            wave = wave * torch.from_numpy(gain).to(device=wave.device, dtype=wave.dtype)
         job.timings["waveform"] = job.timings.get("waveform", 0.0) + time.perf_counter() - t0
         return BatchOutput(spec.cpu(), wave.float().cpu(), codes)

@@ -142,7 +142,8 @@ class GeneratePanel(QWidget):
         self.articulate_check.setChecked(True)
         self.articulate_check.setToolTip(
             "On: a note starts where the performer's movement says it does: a bow change, a finger, valve or "
-            "slide change (with a MIDI file, at its notes). Off: the notes as the model drew them. Live mode "
+            "slide change (with a MIDI file, at its notes), with a short breath of silence before it as a "
+            "player's tonguing or bow change makes. Off: the notes as the model drew them, legato. Live mode "
             "plays them as drawn."
         )
         self.sounds_like_label = QLabel(" ", self)
