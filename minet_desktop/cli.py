@@ -215,14 +215,16 @@ def _cmd_generate(args: argparse.Namespace) -> int:
             instrument=args.instrument,
             keep_octaves=args.keep_octaves,
             **({"articulation": None} if args.no_articulation else {}),
+            auto_steer=False if args.unsteered else None,
         )
     finally:
         bar.close()
-    print(
-        f"{model.name}: {session.model_type} on {session.device_name}"
-        + (f", playing {instrument_name(args.instrument)}" if args.instrument else ""),
-        file=sys.stderr,
-    )
+    playing = ""
+    if args.instrument:
+        playing = f", playing {instrument_name(args.instrument)}"
+    elif result.steered_to:
+        playing = f", playing {instrument_name(result.steered_to)} (detected in the movement; --unsteered: not steered)"
+    print(f"{model.name}: {session.model_type} on {session.device_name}{playing}", file=sys.stderr)
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(result.tracked_summary(), file=sys.stderr)
@@ -464,6 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave the notes as the model drew them (default: MI Net starts notes at the movement's bow, slide and "
         "finger changes, a MIDI model at its score's onsets, each after a 40-ms gap as tonguing or a bow change "
         "makes)",
+    )
+    p.add_argument(
+        "--unsteered",
+        action="store_true",
+        help="without --instrument: leave the instrument to the model's own reading of the movement (default for "
+        "the bundled MI Net: steered to the instrument `detect` names, unless the movement looks like none)",
     )
     p.add_argument(
         "--keep-octaves",

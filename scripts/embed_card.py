@@ -9,12 +9,14 @@ card in its model panel. Use it after editing a card's text; retraining writes t
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from minet_desktop.core.atomic import atomic_path
+from minet_desktop.core.errors import MinetError
 from minet_desktop.model.bundle import _read_metadata
 
 
@@ -23,8 +25,11 @@ def main() -> None:
     ap.add_argument("bundle", type=Path)
     ap.add_argument("card", type=Path)
     args = ap.parse_args()
-    metadata = _read_metadata(args.bundle)  # refuses a file that is not an MI Net bundle
-    card = args.card.read_text(encoding="utf-8")
+    try:
+        metadata = _read_metadata(args.bundle)  # refuses a file that is not an MI Net bundle
+        card = args.card.read_text(encoding="utf-8")
+    except (MinetError, OSError, UnicodeDecodeError) as exc:
+        sys.exit(f"error: {exc}")
     if metadata.get("model_card") == card:
         print(f"{args.bundle}: card unchanged")
         return

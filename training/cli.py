@@ -220,7 +220,15 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     card = _read_card(args.card)
-    report = compute_prototypes(args.bundle, args.cache, args.out, card, contrast=args.contrast)
+    report = compute_prototypes(
+        args.bundle,
+        args.cache,
+        args.out,
+        card,
+        contrast=args.contrast,
+        auto_steer=args.auto_steer,
+        auto_contrast=args.auto_contrast,
+    )
     if args.report:
         atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))
     return 0
@@ -353,7 +361,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     if args.hard_views_only and not args.hard_views:
         raise ConfigError("--hard-views-only needs --hard-views CACHE_DIR")
-    ev = Evaluation(args.cache, args.out, opts, work_dir=args.work, hard_views=args.hard_views)
+    ev = Evaluation(
+        args.cache, args.out, opts, work_dir=args.work, hard_views=args.hard_views, split=args.split
+    )
     results = ev.run(
         args.bundles,
         vqvae_ablation=tuple(args.vqvae_ablation) if args.vqvae_ablation else None,  # type: ignore[arg-type]
@@ -641,6 +651,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the override's target this many neighbour steps past the prototype (default: keep the bundle's)",
     )
+    p.add_argument(
+        "--auto-steer",
+        type=float,
+        default=None,
+        metavar="STRENGTH",
+        help="in Auto, generation moves the movement this many times the step toward the instrument the "
+        "prototypes detect (unless it looks like none); 0: not at all, the prior reads the instrument from "
+        "the movement alone (default: keep the bundle's, 0 for a bundle without prototypes)",
+    )
+    p.add_argument(
+        "--auto-contrast",
+        type=float,
+        default=None,
+        help="Auto's target this many neighbour steps past the detected instrument's prototype (default: "
+        "keep the bundle's, 0)",
+    )
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: a shared machine)")
     p.set_defaults(func=_cmd_prototypes)
 
@@ -769,6 +795,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hard-views-only",
         action="store_true",
         help="only the hard-views rows (skips the test split's models, NDB and figures)",
+    )
+    p.add_argument(
+        "--split",
+        choices=("test", "val"),
+        default="test",
+        help="which split of CACHE_DIR the models are evaluated on (val: to choose a setting without looking "
+        "at the test split; default test)",
     )
     p.add_argument("--takes", type=int, default=2, help="takes per performance of the stochastic models")
     p.add_argument("--seed", type=int, default=0)

@@ -120,10 +120,13 @@ def compute_prototypes(
     excerpt_s: float = 10.0,
     log: Callable[[str], None] = print,
     contrast: float | None = None,
+    auto_steer: float | None = None,
+    auto_contrast: float | None = None,
 ) -> PrototypeReport:
     """Fit the prototypes on ``cache_dir``'s splits and write the bundle with them to ``out`` (default: in
     place); ``card`` replaces the model card; ``contrast`` sets the override's (default: the bundle's, 0 for a
-    bundle without prototypes). Returns what was measured."""
+    bundle without prototypes); ``auto_steer`` / ``auto_contrast`` how far Auto steers toward the detected
+    instrument (default: the bundle's, 0 for a bundle without prototypes). Returns what was measured."""
     bundle_path = Path(bundle_path)
     b = load_bundle(bundle_path)
     cfg = b.cfg
@@ -175,6 +178,8 @@ def compute_prototypes(
         motion=per_frame,
         strength=old.cfg.strength if old else 1.0,
         contrast=contrast if contrast is not None else old.cfg.contrast if old else 0.0,
+        auto_steer=auto_steer if auto_steer is not None else old.cfg.auto_steer if old else 0.0,
+        auto_contrast=auto_contrast if auto_contrast is not None else old.cfg.auto_contrast if old else 0.0,
     )
     protos = InstrumentPrototypes(base, H)
     protos.prototypes.copy_(torch.from_numpy(mu).float())

@@ -71,6 +71,11 @@ class Job:
     motion_stride: int | None = None  # codes per movement window; None: motion.default_stride
     use_cache: bool = True
     instrument: str | None = None  # the instrument override (a code); None: the one the movement shows
+    # In Auto (no override): steer toward the instrument detection names as the bundle says
+    # (InstrumentPrototypesConfig.auto_steer; None), or not at all (False: the prior reads the movement alone).
+    auto_steer: bool | None = None
+    # Set by generation: the instrument Auto steered to (None: not steered).
+    steered_to: str | None = None
     # Notes start at the movement's events (MI Net) or the score's onsets (MIDI); None: as the decoder made them.
     articulation: Articulation | None = DEFAULT_ARTICULATION
     timings: dict[str, float] = field(default_factory=dict)
@@ -224,6 +229,21 @@ class MINetBackend(GenerationBackend):
         cfg = self.cfg
         return detect(self.bundle.movement, protos, frames, cfg.prior.block_size, cfg.frames_per_code)
 
+    def auto_instrument(self, job: Job) -> str | None:
+        """The instrument Auto steers to (also left in ``job.steered_to``): the detected one, where the bundle
+        (or ``job.auto_steer``) asks for it and the movement looks like an instrument; else None."""
+        protos = self.bundle.instruments
+        job.steered_to = None
+        if protos is None or job.instrument is not None:
+            return None
+        if protos.cfg.auto_steer <= 0 or job.auto_steer is False:
+            return None
+        found = self.detect(job.frames)
+        if found.uncertain or found.best is None:
+            return None
+        job.steered_to = found.best[0]
+        return job.steered_to
+
     def articulation_events(self, job: Job) -> np.ndarray:
         """Frames where the generated notes are to start: the score's onsets for a MIDI model, else where the
         bundle's onset detector finds them in the movement (the hand-made movement events for a bundle without
@@ -264,13 +284,15 @@ class MINetBackend(GenerationBackend):
             else job.motion_stride or default_stride(cfg.prior.block_size, cfg.prior.window_keep, False),
         )
         h, motion = yield from staged("motion", gen)
-        if job.instrument is not None:  # the override: move the movement to the chosen instrument's
+        auto = job.instrument is None
+        code = job.instrument if not auto else self.auto_instrument(job)
+        if code is not None:  # the override (or Auto's steer): move the movement to the instrument's
             protos = b.instruments
             if protos is None:
                 raise MinetError(self.cannot_choose_instrument())
-            h = steer(protos, h, job.instrument)
+            h = steer(protos, h, code, auto=auto)
             if motion is not None and protos.cfg.motion:
-                motion = steer(protos, motion, job.instrument, motion=True)
+                motion = steer(protos, motion, code, motion=True, auto=auto)
         job.timings["motion"] = job.timings.get("motion", 0.0) + time.perf_counter() - t0
 
         t0 = time.perf_counter()

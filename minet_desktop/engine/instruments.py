@@ -128,7 +128,14 @@ def detect(
     return Detection(ranked, bool(reason), reason, distance, extent)
 
 
-def steer(prototypes: InstrumentPrototypes, h: Tensor, code: str, motion: bool = False) -> Tensor:
+def steer(
+    prototypes: InstrumentPrototypes, h: Tensor, code: str, motion: bool = False, auto: bool = False
+) -> Tensor:
     """The override: movement vectors (or per-frame motion features, ``motion``) h (N, H) of one performance
-    moved to instrument ``code`` (:meth:`InstrumentPrototypes.steer`); prototypes and h on one device."""
+    moved to instrument ``code`` (:meth:`InstrumentPrototypes.steer`); prototypes and h on one device.
+    ``auto``: Auto's steer to the detected instrument (``cfg.auto_steer``, ``cfg.auto_contrast``)."""
+    if auto:
+        return prototypes.steer(
+            h, code, motion=motion, strength=prototypes.cfg.auto_steer, contrast=prototypes.cfg.auto_contrast
+        )
     return prototypes.steer(h, code, motion=motion)

@@ -119,6 +119,9 @@ class GenerationResult:
         What the user should know (MIDI trimmed or padded, little of the performer detected, fallbacks).
     timings
         Seconds spent per stage (summed over batches).
+    steered_to
+        The instrument Auto played, steered to the one detected in the movement (None: no instrument was
+        chosen or steered to; see ``auto_steer``).
     """
 
     spectrogram: np.ndarray
@@ -131,6 +134,7 @@ class GenerationResult:
     device: str = "cpu"
     timings: dict[str, float] = field(default_factory=dict)
     tracked: dict[str, float] = field(default_factory=dict)
+    steered_to: str | None = None
 
     def tracked_summary(self) -> str:
         """How much of the performance was tracked ("tracked: body 100%, right hand 62%, left hand 0% of the frames")."""
@@ -358,6 +362,7 @@ class Session:
         instrument: str | None = None,
         keep_octaves: bool = False,
         articulation: Articulation | None = DEFAULT_ARTICULATION,
+        auto_steer: bool | None = None,
     ) -> Generator[Progress, None, GenerationResult]:
         """Generate ``takes`` performances of the music in ``keypoints``; yields progress, returns the result.
 
@@ -370,7 +375,10 @@ class Session:
         follows the movement, and a MIDI model's notes move by whole octaves into its range unless
         ``keep_octaves`` (:meth:`prepare`). ``articulation``: MI Net models start notes at the movement's events
         (a MIDI model at its score's onsets; :mod:`minet_desktop.engine.articulation`); None leaves the decoder's
-        spectrogram as it is.
+        spectrogram as it is. ``auto_steer``: without ``instrument``, steer to the instrument the movement is
+        detected as (:meth:`detect`; not when it looks like none); None: as the bundle says
+        (``InstrumentPrototypesConfig.auto_steer``), False: the prior reads the movement alone. The result's
+        ``steered_to`` says which.
         """
         check_sampling_options(takes, temperature, top_k, top_p, griffin_lim_iters)
         job, warnings = self.prepare(
@@ -386,6 +394,7 @@ class Session:
             use_cache=use_cache,
             instrument=instrument,
             articulation=articulation,
+            auto_steer=auto_steer,
         )
         tracked = tracked_fractions(keypoints.keypoints, self.backend.skeleton.confidence_threshold)
         check_allocation(
@@ -455,6 +464,7 @@ class Session:
             device=device_name(device),
             timings=dict(job.timings),
             tracked=tracked,
+            steered_to=job.steered_to,
         )
 
     def generate(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -32,6 +32,8 @@ from minet_desktop.engine import model_types
 MODEL_TYPES = model_types.app_model_types()
 #: The instrument list's first entry: play what the movement shows.
 AUTO_INSTRUMENT = "Auto (from the movement)"
+#: The last entry of the instrument list: Auto without the steer to the detected instrument.
+UNSTEERED_INSTRUMENT = "Auto, unsteered (the model's own reading)"
 MAX_TAKES = 8
 
 
@@ -43,6 +45,8 @@ class GenerateOptions:
     instrument: str | None = None  # an instrument code to play; None: the one the movement shows
     keep_octaves: bool = False  # a MIDI model asked for another instrument plays the score as written
     articulate: bool = True  # notes start at the movement's events (MI Net) or the score's onsets (MIDI)
+    # Auto steers to the detected instrument as the bundle says (None), or not at all (False: "unsteered").
+    auto_steer: bool | None = None
 
 
 class GeneratePanel(QWidget):
@@ -131,6 +135,14 @@ class GeneratePanel(QWidget):
         self.instrument_combo.addItem(AUTO_INSTRUMENT)
         for _code, name in INSTRUMENTS:
             self.instrument_combo.addItem(name.capitalize())
+        self.instrument_combo.insertSeparator(self.instrument_combo.count())
+        self.instrument_combo.addItem(UNSTEERED_INSTRUMENT)
+        self.instrument_combo.setItemData(
+            self.instrument_combo.count() - 1,
+            "The instrument as the model reads it from the movement alone. Auto (the default) plays the "
+            "instrument shown under Sounds like, where the model's bundle asks for it",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         self.keep_octaves_check = QCheckBox("Keep octaves", self)
         self.keep_octaves_check.setToolTip(
             "Keep the score's octaves. Off: with a chosen instrument, a MIDI model's notes move by whole octaves "
@@ -244,6 +256,7 @@ class GeneratePanel(QWidget):
             instrument=self.instrument(),
             keep_octaves=self.keep_octaves_check.isEnabled() and self.keep_octaves_check.isChecked(),
             articulate=self.articulate_check.isChecked(),
+            auto_steer=False if self.unsteered() else None,
         )
 
     def _update_keep_octaves(self) -> None:
@@ -256,10 +269,18 @@ class GeneratePanel(QWidget):
     def instrument(self) -> str | None:
         """The instrument code chosen to play, or None for "Auto" (and for models that cannot take one)."""
         i = self.instrument_combo.currentIndex()
-        if not self.instrument_combo.isEnabled() or i <= 0:
+        if not self.instrument_combo.isEnabled() or i <= 0 or i > len(INSTRUMENTS):
             return None
         code = INSTRUMENTS[i - 1][0]
         return code if code in self._instrument_codes else None
+
+    def unsteered(self) -> bool:
+        """True for "Auto, unsteered": the instrument as the model reads the movement, not steered to the
+        detected one."""
+        return (
+            self.instrument_combo.isEnabled()
+            and self.instrument_combo.currentIndex() == self.instrument_combo.count() - 1
+        )
 
     def set_instruments(self, codes: tuple[str, ...]) -> None:
         """The instruments the loaded model can be told to play (none: the list shows Auto, disabled)."""

@@ -20,6 +20,7 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QFileDialog, QLabel, QWidget
 
 from minet_desktop.core.errors import MinetError
+from minet_desktop.core.instruments import instrument_name
 from minet_desktop.engine import model_types
 from minet_desktop.engine.paths import bundled_model_path
 from minet_desktop.gui import settings as app_settings
@@ -269,6 +270,7 @@ class GenerationController(QObject):
                 instrument=instrument,
                 keep_octaves=options.keep_octaves,
                 **({} if options.articulate else {"articulation": None}),
+                auto_steer=options.auto_steer,
             )
 
         video = source.path if isinstance(source, VideoSource) else None
@@ -326,6 +328,10 @@ class GenerationController(QObject):
         self.panel.generated_radio.setChecked(True)
         took = result.timings.get("total") or sum(result.timings.values())
         text = f"{result.takes} take(s), {result.duration:.1f} s of audio, in {took:.1f} s on {result.device}"
+        if result.steered_to:
+            text += (
+                f"\nplayed as {instrument_name(result.steered_to)} (the instrument detected in the movement)"
+            )
         if result.warnings:
             text += "\n⚠ " + "\n⚠ ".join(result.warnings)
             self._status("; ".join(result.warnings), 10000)

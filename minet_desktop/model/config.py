@@ -282,14 +282,24 @@ class InstrumentPrototypesConfig:
     # moved alike (violin and viola, oboe and clarinet) are told apart by the prior only past the middle.
     # 0: the prototype itself. Chosen on the validation split (minet-train override-eval --split val).
     contrast: float = 0.0
+    # In Auto (no instrument chosen), generation steers the movement toward the instrument the prototypes
+    # detect, unless the movement looks like none (``max_distance``, ``min_motion``): by this many times the
+    # step from the performance's mean movement to that instrument's target (``auto_contrast`` as ``contrast``
+    # for the override). 0: not at all, the prior reads the instrument from the movement alone (bundles
+    # written before it). Chosen by measuring how often the evaluation's judge hears the instrument played,
+    # and NDB (`minet-train prototypes --auto-steer S --auto-contrast C`).
+    auto_steer: float = 0.0
+    auto_contrast: float = 0.0
 
     def __post_init__(self) -> None:
         if len(set(self.codes)) != len(self.codes) or len(self.codes) < 2:
             raise ConfigError("InstrumentPrototypesConfig: needs at least two distinct instrument codes")
         if not self.temperature > 0:
             raise ConfigError("InstrumentPrototypesConfig: temperature must be positive")
-        if not self.contrast >= 0:
+        if not self.contrast >= 0 or not self.auto_contrast >= 0:
             raise ConfigError("InstrumentPrototypesConfig: contrast must be zero or positive")
+        if not 0 <= self.auto_steer <= 2:
+            raise ConfigError("InstrumentPrototypesConfig: auto_steer must lie in 0..2")
 
 
 @dataclass(frozen=True)

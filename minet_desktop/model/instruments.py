@@ -85,25 +85,36 @@ class InstrumentPrototypes(nn.Module):
         d[k] = float("inf")
         return int(d.argmin())
 
-    def target(self, code: str, motion: bool = False) -> Tensor:
+    def target(self, code: str, motion: bool = False, contrast: float | None = None) -> Tensor:
         """Where the override moves a performance to (H,): instrument ``code``'s prototype, moved
-        ``cfg.contrast`` times the step from its nearest neighbour's prototype further away from it.
+        ``contrast`` (default ``cfg.contrast``) times the step from its nearest neighbour's prototype further
+        away from it.
 
         ``motion``: the target of the per-frame motion features (motion prototypes, the same neighbour).
         """
+        contrast = self.cfg.contrast if contrast is None else contrast
         protos = self.motion_prototypes if motion else self.prototypes
         k = self.index(code)
         target = protos[k]
-        if self.cfg.contrast > 0:
-            target = target + self.cfg.contrast * (target - protos[self.neighbour(code)])
+        if contrast > 0:
+            target = target + contrast * (target - protos[self.neighbour(code)])
         return target
 
-    def steer(self, h: Tensor, code: str, motion: bool = False) -> Tensor:
+    def steer(
+        self,
+        h: Tensor,
+        code: str,
+        motion: bool = False,
+        strength: float | None = None,
+        contrast: float | None = None,
+    ) -> Tensor:
         """Movement vectors h (..., N, H) of one performance moved to instrument ``code``: shifted by
-        ``cfg.strength`` times the step from their mean over the N windows to the instrument's target
-        (:meth:`target`; at strength 1 the mean lands on it); their variation over time is kept.
+        ``strength`` (default ``cfg.strength``) times the step from their mean over the N windows to the
+        instrument's target (:meth:`target` with ``contrast``; at strength 1 the mean lands on it); their
+        variation over time is kept.
 
         ``motion``: steer per-frame motion features with the motion prototypes instead (``cfg.motion``).
         """
-        target = self.target(code, motion).to(h.dtype)
-        return h + self.cfg.strength * (target - h.mean(dim=-2, keepdim=True))
+        strength = self.cfg.strength if strength is None else strength
+        target = self.target(code, motion, contrast).to(h.dtype)
+        return h + strength * (target - h.mean(dim=-2, keepdim=True))

@@ -38,7 +38,7 @@ def player(code: str, seed: int, seconds: float = 6.0) -> KeypointFile:
     return dataclasses.replace(long, keypoints=kp)
 
 
-def add_prototypes(path: Path, strength: float = 1.0) -> Path:
+def add_prototypes(path: Path, strength: float = 1.0, auto_steer: float = 0.0) -> Path:
     """Fit prototypes of "vn" and "fl" on synthetic players, as `minet-train prototypes` does on a cache."""
     b = load_bundle(path)
     cfg = b.cfg
@@ -59,6 +59,7 @@ def add_prototypes(path: Path, strength: float = 1.0) -> Path:
         min_motion=0.001,
         motion=cfg.prior.per_frame_motion,
         strength=strength,
+        auto_steer=auto_steer,
     )
     protos = InstrumentPrototypes(pc, cfg.movement.out_features)
     mu = torch.stack([hs[c].mean(0) for c in codes])
@@ -188,6 +189,45 @@ def test_an_override_conditions_the_prior_on_the_chosen_instrument_and_an_unknow
         MinetError, match=r"unknown instrument 'xyz'; valid instruments: vn \(violin\), fl \(flute\)"
     ):
         s.generate(kf, notes=notes, seed=3, instrument="xyz")
+
+
+def test_auto_steers_to_the_detected_instrument_where_the_bundle_asks_and_the_movement_is_an_instruments(
+    make_bundle, monkeypatch
+) -> None:
+    kf = player("fl", seed=11, seconds=3.0)
+    steered = Session(add_prototypes(make_bundle(), auto_steer=1.0), device="cpu")
+    plain = Session(add_prototypes(make_bundle()), device="cpu")  # bundles written before it: not steered
+    assert steered.detect(kf).best[0] == "fl"
+    auto = steered.generate(kf, seed=3, griffin_lim_iters=2)
+    assert auto.steered_to == "fl"
+    # Exactly the override to the detected instrument ...
+    chosen = steered.generate(kf, seed=3, griffin_lim_iters=2, instrument="fl")
+    assert chosen.steered_to is None and np.array_equal(auto.codes, chosen.codes)
+    # ... and not the model's own reading: unsteered it is the bundle without the steer.
+    free = steered.generate(kf, seed=3, griffin_lim_iters=2, auto_steer=False)
+    old = plain.generate(kf, seed=3, griffin_lim_iters=2)
+    assert free.steered_to is None and old.steered_to is None and np.array_equal(free.codes, old.codes)
+    assert plain.generate(kf, seed=3, griffin_lim_iters=2, auto_steer=True).steered_to is None  # not asked
+    # Movement that looks like no instrument is not steered anywhere.
+    kp = kf.keypoints.copy()
+    t = np.arange(kp.shape[0]) / kf.fps
+    kp[:, 1, :] += (150 * np.sign(np.sin(2 * np.pi * 0.7 * t)))[:, None]
+    jumping = dataclasses.replace(kf, keypoints=kp)
+    assert steered.detect(jumping).uncertain
+    assert steered.generate(jumping, seed=3, griffin_lim_iters=2).steered_to is None
+
+
+def test_cli_generate_says_which_instrument_auto_played_and_unsteered_turns_it_off(
+    make_bundle, tmp_path, capsys
+) -> None:
+    model = add_prototypes(make_bundle(), auto_steer=1.0)
+    kp = tmp_path / "fl.npz"
+    player("fl", seed=11, seconds=3.0).save(kp)
+    base = ["generate", str(kp), "--model", str(model), "--seed", "1", "--griffin-lim-iters", "2"]
+    assert main([*base, "-o", str(tmp_path / "a.wav")]) == 0
+    assert "playing flute (detected in the movement" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "b.wav"), "--unsteered"]) == 0
+    assert "playing" not in capsys.readouterr().err
 
 
 def test_models_without_prototypes_say_they_cannot_take_an_override(make_bundle) -> None:

@@ -9,7 +9,7 @@ import torch
 from gui_helpers import synthetic_keypoints
 
 from minet_desktop.core.instruments import INSTRUMENT_CODES
-from minet_desktop.gui.generate_panel import AUTO_INSTRUMENT
+from minet_desktop.gui.generate_panel import AUTO_INSTRUMENT, UNSTEERED_INSTRUMENT
 from minet_desktop.model.bundle import build_modules, save_bundle
 from minet_desktop.model.config import BundleConfig, InstrumentPrototypesConfig
 from minet_desktop.model.instruments import InstrumentPrototypes
@@ -44,7 +44,17 @@ def bundles(tmp_path_factory):
         model_card="# Tiny",
         instruments=protos,
     )
-    return {"plain": plain, "protos": with_protos}
+    steer_cfg = dataclasses.replace(pc, auto_steer=1.0)
+    steer_protos = InstrumentPrototypes(steer_cfg, cfg.movement.out_features)
+    steer_protos.load_state_dict(protos.state_dict())
+    steered = save_bundle(
+        folder / "steered.safetensors",
+        dataclasses.replace(cfg, instruments=steer_cfg),
+        *modules,
+        model_card="# Tiny",
+        instruments=steer_protos,
+    )
+    return {"plain": plain, "protos": with_protos, "steered": steered}
 
 
 def _open(make_window, qtbot, model, video_path, keypoint_file_for):
@@ -74,13 +84,14 @@ def test_the_chosen_instrument_is_what_generation_plays(
 ):
     window, _ = _open(make_window, qtbot, bundles["protos"], video_path, keypoint_file_for)
     combo = window.panel.instrument_combo
-    assert combo.isEnabled() and combo.itemText(0) == AUTO_INSTRUMENT and combo.count() == 14
+    assert combo.isEnabled() and combo.itemText(0) == AUTO_INSTRUMENT
+    assert combo.count() == 16 and combo.itemText(15) == UNSTEERED_INSTRUMENT  # after the 13 and a separator
     asked = []
     session = window.generation.session
     original = session.iter_generate
 
     def spy(*args, **kwargs):
-        asked.append(kwargs.get("instrument"))
+        asked.append((kwargs.get("instrument"), kwargs.get("auto_steer")))
         return original(*args, **kwargs)
 
     session.iter_generate = spy
@@ -91,7 +102,22 @@ def test_the_chosen_instrument_is_what_generation_plays(
     window.panel.select_instrument(None)
     window.generation.start()
     qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
-    assert asked == ["va", None] and window.errors == []
+    combo.setCurrentIndex(15)
+    assert window.panel.options().instrument is None and window.panel.options().auto_steer is False
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
+    assert asked == [("va", None), (None, None), (None, False)] and window.errors == []
+
+
+def test_auto_says_which_instrument_it_played(make_window, qtbot, bundles, video_path, keypoint_file_for):
+    window, _ = _open(make_window, qtbot, bundles["steered"], video_path, keypoint_file_for)
+    best = window.generation.session.detect(window.keypoints).best[0]
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
+    assert window.generation.result.steered_to == best and window.errors == []
+    from minet_desktop.core.instruments import instrument_name
+
+    assert f"played as {instrument_name(best)}" in window.panel.stage_label.text()
 
 
 def test_a_model_without_prototypes_says_it_cannot_tell_and_has_no_choice(

@@ -214,3 +214,21 @@ def test_hard_views_rows_use_every_track_of_the_second_cache(
     assert main([*base, "--griffin-lim-iters", "4", "--hard-views", str(hard), "--hard-views-only"]) == 0
     again = {r["name"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
     assert again["Multi-Instrumentalist Net"]["hard_instrument_accuracy"] == minet["hard_instrument_accuracy"]
+
+
+def test_the_validation_split_can_be_evaluated_to_choose_a_setting(
+    trained: dict[str, Path], tmp_path: Path
+) -> None:
+    """`--split val`: a setting is chosen on the validation split without looking at the test split."""
+    from training.cache import load_manifest
+
+    tracks = load_manifest(trained["cache"])["tracks"]
+    val = {t for t, e in tracks.items() if e["split"] == "val"}
+    test = {t for t, e in tracks.items() if e["split"] == "test"}
+    assert val and test and len(val) != len(test)  # 2 and 4: the counts tell the splits apart
+    ev = Evaluation(trained["cache"], tmp_path / "r", EvalOptions(), split="val")
+    assert {t.id for t in ev.tracks} == val
+    out = tmp_path / "val_report"
+    argv = ["evaluate", str(trained["bundle"]), "--cache", str(trained["cache"]), "--out", str(out)]
+    assert main([*argv, "--split", "val", "--ndb-k", "2", "--takes", "1", "--griffin-lim-iters", "2"]) == 0
+    assert json.loads((out / "results.json").read_text())["n_test_tracks"] == len(val)

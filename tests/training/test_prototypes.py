@@ -84,7 +84,7 @@ def test_override_eval_plays_every_source_as_every_other_instrument(cache: Path,
     assert "| **all** |" in md and "no override" in md and report.judge in ("judge", "classifier")
 
 
-def test_the_override_contrast_is_set_once_and_kept_when_the_prototypes_are_fitted_again(
+def test_the_override_contrast_and_auto_steer_are_set_once_and_kept_when_the_prototypes_are_fitted_again(
     cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     cfg = BundleConfig.tiny(audio=AudioConfig(griffin_lim_iters=2))
@@ -93,8 +93,28 @@ def test_the_override_contrast_is_set_once_and_kept_when_the_prototypes_are_fitt
     assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache), "--contrast", "1.5"]) == 0
     b = load_bundle(bundle)
     assert b.cfg.instruments is not None and b.cfg.instruments.contrast == 1.5
+    assert not b.cfg.instruments.auto_steer  # Auto steers only where asked
+    assert (
+        main(
+            [
+                "prototypes",
+                "--bundle",
+                str(bundle),
+                "--cache",
+                str(cache),
+                "--auto-steer",
+                "0.5",
+                "--auto-contrast",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert load_bundle(bundle).cfg.instruments.auto_steer == 0.5  # type: ignore[union-attr]
     assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache)]) == 0
     assert load_bundle(bundle).cfg.instruments.contrast == 1.5  # type: ignore[union-attr]
+    kept = load_bundle(bundle).cfg.instruments
+    assert kept is not None and kept.auto_steer == 0.5 and kept.auto_contrast == 1.0
     # override-eval on the validation split for some chosen instruments; an unknown one lists the valid ones.
     out = tmp_path / "ov"
     argv = [

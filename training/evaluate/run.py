@@ -727,12 +727,12 @@ class Evaluation:
         res = M.knn_accuracy(tr_x, np.array(tr_y), te_x, np.array(te_y))
         row.knn_accuracy = float(res.accuracy)
         row.knn_per_class = {str(k): float(v) for k, v in sorted(res.per_class.items())}
-        if out_png is not None:
+        if out_png is not None and len(te_x) >= 3:  # (t-SNE needs three points; a tiny split has fewer)
             M.tsne_figure(
                 te_x,
                 [INSTRUMENT_NAMES.get(y, y) for y in te_y],
                 out_png,
-                f"{row.name}: movement embeddings (test)",
+                f"{row.name}: movement embeddings ({self.split})",
             )
 
     # -- the hard-views benchmark ----------------------------------------------------------------------------
