@@ -133,6 +133,12 @@ class GeneratePanel(QWidget):
 
         self.instrument_combo = QComboBox(self)
         self.instrument_combo.addItem(AUTO_INSTRUMENT)
+        self.instrument_combo.setItemData(
+            0,
+            "The instrument the movement shows. A model whose bundle asks for it (the bundled MI Net) steers "
+            "toward the instrument under Sounds like, unless it is uncertain; live mode is not steered",
+            Qt.ItemDataRole.ToolTipRole,
+        )
         for _code, name in INSTRUMENTS:
             self.instrument_combo.addItem(name.capitalize())
         self.instrument_combo.insertSeparator(self.instrument_combo.count())
