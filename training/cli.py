@@ -228,6 +228,7 @@ def _cmd_prototypes(args: argparse.Namespace) -> int:
         contrast=args.contrast,
         auto_steer=args.auto_steer,
         auto_contrast=args.auto_contrast,
+        classifier=args.classifier,
     )
     if args.report:
         atomic_write_text(Path(args.report), json.dumps(report_json(report), indent=1))
@@ -659,6 +660,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="in Auto, generation moves the movement this many times the step toward the instrument the "
         "prototypes detect (unless it looks like none); 0: not at all, the prior reads the instrument from "
         "the movement alone (default: keep the bundle's, 0 for a bundle without prototypes)",
+    )
+    p.add_argument(
+        "--classifier",
+        choices=("prototypes", "linear"),
+        default=None,
+        help="how movement windows are scored for detection: the Gaussian prototypes, or a logistic regression "
+        "on the whitened movement vector fitted on the training split (default: keep the bundle's, prototypes)",
     )
     p.add_argument(
         "--auto-contrast",

@@ -290,6 +290,11 @@ class InstrumentPrototypesConfig:
     # and NDB (`minet-train prototypes --auto-steer S --auto-contrast C`).
     auto_steer: float = 0.0
     auto_contrast: float = 0.0
+    # How a window is scored: "prototypes", the Gaussian score above; "linear", a multinomial logistic
+    # regression on the whitened movement vector fitted on the training split's windows (the labels' second
+    # use; nothing at inference needs a label). The prototypes still give the distance ("uncertain") and the
+    # override's targets.
+    classifier: str = "prototypes"
 
     def __post_init__(self) -> None:
         if len(set(self.codes)) != len(self.codes) or len(self.codes) < 2:
@@ -298,6 +303,10 @@ class InstrumentPrototypesConfig:
             raise ConfigError("InstrumentPrototypesConfig: temperature must be positive")
         if not self.contrast >= 0 or not self.auto_contrast >= 0:
             raise ConfigError("InstrumentPrototypesConfig: contrast must be zero or positive")
+        if self.classifier not in ("prototypes", "linear"):
+            raise ConfigError(
+                f"InstrumentPrototypesConfig: classifier must be 'prototypes' or 'linear', not {self.classifier!r}"
+            )
         if not 0 <= self.auto_steer <= 2:
             raise ConfigError("InstrumentPrototypesConfig: auto_steer must lie in 0..2")
 

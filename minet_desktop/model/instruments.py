@@ -42,10 +42,15 @@ class InstrumentPrototypes(nn.Module):
         self.register_buffer("whiten", torch.eye(dim))
         if cfg.motion:
             self.register_buffer("motion_prototypes", torch.zeros(K, dim))
+        if cfg.classifier == "linear":
+            self.register_buffer("linear_weight", torch.zeros(K, dim))
+            self.register_buffer("linear_bias", torch.zeros(K))
 
     prototypes: Tensor  # (K, H) mean movement vector per instrument
     whiten: Tensor  # (H, H)
     motion_prototypes: Tensor  # (K, H) mean per-frame motion feature per instrument (cfg.motion only)
+    linear_weight: Tensor  # (K, H) on the whitened movement vector (cfg.classifier "linear" only)
+    linear_bias: Tensor  # (K,)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -66,7 +71,11 @@ class InstrumentPrototypes(nn.Module):
         return z.pow(2).sum(-1)
 
     def scores(self, h: Tensor) -> Tensor:
-        """Per-window log-likelihood scores (N, K) of movement vectors h (N, H) (up to a shared constant)."""
+        """Per-window scores (N, K) of movement vectors h (N, H): the log-likelihoods under the prototypes (up to
+        a shared constant), or with ``cfg.classifier == "linear"`` the logistic regression's log-probabilities."""
+        if self.cfg.classifier == "linear":
+            z = h.float() @ self.whiten.T
+            return torch.log_softmax(z @ self.linear_weight.T + self.linear_bias, dim=-1)
         return -0.5 * self.squared_distances(h)
 
     def probabilities(self, h: Tensor) -> Tensor:

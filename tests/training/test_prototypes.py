@@ -138,3 +138,45 @@ def test_the_override_contrast_and_auto_steer_are_set_once_and_kept_when_the_pro
     assert main([*argv, "--targets", "zz"]) == 2
     err = capsys.readouterr().err
     assert "unknown instrument 'zz'" in err and "vn" in err
+
+
+def test_a_linear_classifier_scores_the_windows_and_the_prototypes_still_steer(cache: Path, tmp_path: Path):
+    """`--classifier linear`: a logistic regression on the whitened movement windows of the training split,
+    stored in the bundle; detection reads it, the distance and the override still use the prototypes."""
+    from sklearn.linear_model import LogisticRegression
+
+    from minet_desktop.model.config import InstrumentPrototypesConfig
+
+    cfg = BundleConfig.tiny(audio=AudioConfig())
+    torch.manual_seed(0)
+    bundle = save_bundle(tmp_path / "m.safetensors", cfg, *build_modules(cfg), model_card="# tiny")
+    argv = ["prototypes", "--bundle", str(bundle), "--cache", str(cache), "--classifier", "linear"]
+    assert main(argv) == 0
+    b = load_bundle(bundle)
+    protos = b.instruments
+    assert protos is not None and protos.cfg.classifier == "linear"
+    # The weights are those of the regression on the whitened training windows.
+    window = window_frames(cfg.prior.block_size, cfg.frames_per_code)
+    manifest = load_manifest(cache)
+    rows = [
+        (movement_windows(b.movement, np.load(cache / e["dir"] / "skeleton.npy"), window)[0], e["instrument"])
+        for e in manifest["tracks"].values()
+        if e["split"] == "train"
+    ]
+    h = torch.cat([r[0] for r in rows]).double()
+    y = np.concatenate([[protos.codes.index(c)] * len(r) for r, c in rows])
+    z = (h @ protos.whiten.double().T).numpy()
+    lr = LogisticRegression(C=0.03, max_iter=3000).fit(z, y)
+    assert np.allclose(protos.linear_weight.numpy(), lr.coef_, atol=1e-4)
+    scores = protos.scores(h[:3].float())
+    assert torch.allclose(scores.exp().sum(-1), torch.ones(3), atol=1e-5)  # log-probabilities
+    assert torch.allclose(
+        scores, torch.log_softmax(torch.from_numpy(lr.decision_function(z[:3])).float(), -1), atol=1e-3
+    )
+    # Fitted again without the option: the classifier is kept; an unknown one is refused.
+    assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache)]) == 0
+    assert load_bundle(bundle).cfg.instruments.classifier == "linear"  # type: ignore[union-attr]
+    from minet_desktop.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="classifier"):
+        InstrumentPrototypesConfig(codes=("vn", "fl"), classifier="svm")
