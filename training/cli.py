@@ -76,7 +76,9 @@ def _cmd_synth_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_overrides(args: argparse.Namespace, stage: str) -> tuple[Recipe, TrainConfig]:
+def _train_overrides(
+    args: argparse.Namespace, stage: str, overrides: dict[str, Any] | None = None
+) -> tuple[Recipe, TrainConfig]:
     from training.train.config import load_recipe, with_overrides
 
     recipe = load_recipe(args.config)
@@ -92,6 +94,7 @@ def _train_overrides(args: argparse.Namespace, stage: str) -> tuple[Recipe, Trai
         num_workers=args.num_workers,
         threads=args.threads,
         seed=args.seed,
+        **(overrides or {}),
     )
     return recipe, train
 
@@ -109,11 +112,15 @@ def _cmd_vqvae(args: argparse.Namespace) -> int:
 
 
 def _train_on_vqvae(
-    args: argparse.Namespace, stage: str, train_fn: Callable[..., RunResult], **extra: Any
+    args: argparse.Namespace,
+    stage: str,
+    train_fn: Callable[..., RunResult],
+    overrides: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> int:
-    """A stage that takes a trained VQ-VAE (``--vqvae``) besides the cache and the run folder; ``extra``: the
-    stage's own keyword arguments."""
-    recipe, train = _train_overrides(args, stage)
+    """A stage that takes a trained VQ-VAE (``--vqvae``) besides the cache and the run folder; ``overrides``:
+    TrainConfig fields set on the command line; ``extra``: the stage's own keyword arguments."""
+    recipe, train = _train_overrides(args, stage, overrides)
     result = train_fn(
         Path(args.cache),
         Path(args.vqvae),
@@ -139,7 +146,49 @@ def _cmd_prior(args: argparse.Namespace) -> int:
     from training.train.run import train_prior
 
     card = Path(args.card).read_text(encoding="utf-8") if args.card else None
-    return _train_on_vqvae(args, "prior", train_prior, content=args.content == "midi", card=card)
+    views = {"camera_views": True} if args.camera_views or args.view_contrast is not None else {}
+    if args.view_contrast is not None:
+        views["view_contrast"] = args.view_contrast
+    return _train_on_vqvae(
+        args,
+        "prior",
+        train_prior,
+        overrides=views,
+        content=args.content == "midi",
+        card=card,
+        init_movement=args.init_movement,
+    )
+
+
+def _cmd_views(args: argparse.Namespace) -> int:
+    from training.synth.views import write_views
+
+    splits = tuple(x.strip() for x in args.splits.split(",") if x.strip())
+    index = write_views(
+        Path(args.corpus), Path(args.cache), n_views=args.n, view_seed=args.seed, splits=splits,
+        progress=None if args.quiet else (lambda line: print(f"  {line}", flush=True)),
+    )  # fmt: skip
+    print(f"{len(index['tracks'])} track(s): {args.n} more view(s) each in {Path(args.cache) / 'views'}")
+    return 0
+
+
+def _cmd_movement(args: argparse.Namespace) -> int:
+    from training.train.config import load_recipe
+    from training.train.multiview import MultiviewConfig, knn_summary, pretrain_movement
+
+    recipe = load_recipe(args.config)
+    cfg = MultiviewConfig(
+        steps=args.steps, batch=args.batch, seed=args.seed, views=args.views, same_time=args.same_time
+    )
+    cache = Path(args.cache)
+    hard = Path(args.hard_cache) if args.hard_cache else None
+    evaluate = (lambda enc: knn_summary(enc, cache, hard)) if args.eval_every else None
+    out = pretrain_movement(
+        cache, Path(args.out), recipe.model.movement, cfg, resume=args.resume, evaluate=evaluate,
+        eval_every=args.eval_every, log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    print(f"wrote {out}")
+    return 0
 
 
 def _cmd_regressor(args: argparse.Namespace) -> int:
@@ -551,9 +600,72 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--content", choices=["midi"], default=None, help="condition the prior on the notes too")
     p.add_argument(
+        "--init-movement",
+        default=None,
+        metavar="MOVEMENT.safetensors",
+        help="start the movement encoder from these weights (minet-train movement's, or an MI Net bundle's)",
+    )
+    p.add_argument(
+        "--camera-views",
+        action="store_true",
+        help="draw each crop's skeleton from one of its performance's camera views (minet-train views)",
+    )
+    p.add_argument(
+        "--view-contrast",
+        type=float,
+        default=None,
+        metavar="W",
+        help="weight of the camera-view contrastive term (implies --camera-views; recipe: view_contrast)",
+    )
+    p.add_argument(
         "--card", default=None, metavar="CARD.md", help="model card for the bundle (default: generated)"
     )
     p.set_defaults(func=_cmd_prior)
+
+    p = sub.add_parser(
+        "views",
+        help="film a synthetic corpus's performances again with other cameras and trackers (for multi-view training)",
+        description=(
+            "Replays each performance of CORPUS (no audio is rendered) and films it with N new cameras and trackers "
+            "drawn from the corpus's own ranges; the player and every movement stay. Writes CACHE/views/*.npy "
+            "((N + 1, T, 3, 47): the cache's skeleton first) and CACHE/views.json. No instrument label is used."
+        ),
+    )
+    p.add_argument("corpus", metavar="CORPUS_DIR", help="the synthetic corpus the cache was prepared from")
+    p.add_argument("--cache", required=True, metavar="CACHE_DIR")
+    p.add_argument("--n", type=int, default=3, help="new views per performance (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="the views' own seed (default 0)")
+    p.add_argument("--splits", default="train,val", help="cache splits to film again (default train,val)")
+    p.add_argument("--quiet", action="store_true", help="no line per track")
+    p.set_defaults(func=_cmd_views)
+
+    p = sub.add_parser(
+        "movement",
+        help="pretrain MI Net's movement encoder on multi-view pairs (contrastive, no labels)",
+        description=(
+            "Two crops of one performance, seen by two cameras at two moments, must find each other among the "
+            "batch (InfoNCE over the movement vectors). Needs `minet-train views`. Writes OUT/movement.safetensors "
+            "for `minet-train prior --init-movement`; checkpoints OUT/last.pt, --resume continues exactly."
+        ),
+    )
+    p.add_argument("--cache", required=True, metavar="CACHE_DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--config", default=None, metavar="RECIPE.toml", help="the encoder's size (default recipe)"
+    )
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=64, help="performances per step (default 64)")
+    p.add_argument("--views", type=int, default=0, help="use the first N views only (1: augmentation only)")
+    p.add_argument("--same-time", action="store_true", help="pair the same moment of two views")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument(
+        "--eval-every", type=int, default=0, metavar="N", help="print the 1-NN figures every N steps"
+    )
+    p.add_argument(
+        "--hard-cache", default=None, metavar="CACHE_DIR", help="also measure 1-NN on these tracks"
+    )
+    p.set_defaults(func=_cmd_movement)
 
     p = sub.add_parser(
         "regressor",

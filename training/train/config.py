@@ -99,6 +99,14 @@ class TrainConfig:
     # perspective, limb lengths, joint and hand dropout, time warp, frame-rate jitter) for every stage that
     # reads skeletons; off by default so that older recipes train as they did.
     augment_skeleton: bool = False
+    # Other camera views of the training performances (`minet-train views`; the prior only): each training
+    # crop's skeleton is drawn from one of its track's views, the cache's own among them. The audio is the
+    # same whichever camera filmed it. Tracks without views keep their own skeleton.
+    camera_views: bool = False
+    # With camera views: weight of a contrastive term (InfoNCE over the batch's movement vectors) that pairs
+    # each crop with a crop of the same performance at another moment seen by another camera; 0: none.
+    view_contrast: float = 0.0
+    view_temperature: float = 0.1
 
     def __post_init__(self) -> None:
         for name in (
@@ -123,6 +131,10 @@ class TrainConfig:
             raise ConfigError(f"TrainConfig: crop_seconds must be > 0 and at most {MAX_CROP_SECONDS:g}")
         if self.num_workers < 0 or self.threads < 0:
             raise ConfigError("TrainConfig: num_workers and threads must be >= 0")
+        if not self.view_contrast >= 0 or not self.view_temperature > 0:
+            raise ConfigError("TrainConfig: view_contrast must be >= 0 and view_temperature > 0")
+        if self.view_contrast > 0 and not self.camera_views:
+            raise ConfigError("TrainConfig: view_contrast needs camera_views = true")
 
 
 @dataclass(frozen=True)

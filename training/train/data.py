@@ -304,10 +304,23 @@ class PriorCropDataset(CropDataset):
         *,
         crops_per_track: int = 1,
         require_notes: bool = False,
+        camera_views: bool = False,
+        pairs: bool = False,
     ) -> None:
         super().__init__(
             cache_dir, split, fields=("skeleton", "notes"), seed=seed, crops_per_track=crops_per_track
         )
+        #: Track id -> views file (``minet-train views``), when ``camera_views``; ``pairs`` adds
+        #: ``skeleton_pair`` to every item: the same performance at another moment, seen by another camera.
+        self.view_files: dict[str, Path] = _view_files(self.cache_dir) if camera_views else {}
+        if camera_views and not self.view_files:
+            warnings.warn(
+                f"{self.cache_dir}: camera_views is on but the cache has no views (minet-train views CORPUS "
+                "--cache CACHE writes them for a synthetic corpus); every crop keeps its own skeleton",
+                TrainingDataWarning,
+                stacklevel=2,
+            )
+        self.pairs = bool(pairs)
         if require_notes:
             self.entries = [e for e in self.entries if e.get("has_notes")]
             if not self.entries:
@@ -336,15 +349,24 @@ class PriorCropDataset(CropDataset):
         codes[:length] = codes_all[start : start + length]
         f0, n_frames = start * fpc, L * fpc
         skel_all = self._array(ti, "skeleton")
-        k = np.asarray(skel_all[f0 : f0 + n_frames], dtype=np.float32)  # (<=n_frames, 3, 47)
-        if k.shape[0] < n_frames:
-            k = np.concatenate([k, np.repeat(k[-1:], n_frames - k.shape[0], axis=0)], axis=0)
+        views = self._views(ti)
+        vrng = np.random.default_rng((self.seed, self.epoch, index, 0x71E5))
+        view = int(vrng.integers(views.shape[0])) if views is not None else 0
+        k = self._crop(skel_all if view == 0 else views[view], f0, n_frames)
         k = self._augmented(k, index)
+        pair = None
+        if self.pairs:
+            other = int(vrng.integers(views.shape[0] - 1)) if views is not None and views.shape[0] > 1 else 0
+            other += int(views is not None and views.shape[0] > 1 and other >= view)
+            total_f = int(skel_all.shape[0])
+            p0 = int(vrng.integers(0, total_f - n_frames + 1)) if total_f > n_frames else 0
+            pair = self._crop(skel_all if other == 0 else views[other], p0, n_frames)
+            pair = self._augmented(pair, index + (1 << 40))
         notes_all = self._array(ti, "notes")
         notes = np.zeros(n_frames, np.int64)
         seg = notes_all[f0 : f0 + n_frames]
         notes[: seg.shape[0]] = seg
-        return {
+        item = {
             "codes": torch.from_numpy(codes),
             "skeleton": torch.from_numpy(np.ascontiguousarray(k.transpose(1, 2, 0))),
             "notes": torch.from_numpy(notes),
@@ -354,6 +376,52 @@ class PriorCropDataset(CropDataset):
             "instrument": torch.tensor(instrument_index(entry["instrument"]), dtype=torch.long),
             "track_id": entry["id"],
         }
+        if pair is not None:
+            item["skeleton_pair"] = torch.from_numpy(np.ascontiguousarray(pair.transpose(1, 2, 0)))
+        return item
+
+    @staticmethod
+    def _crop(skel: np.ndarray, f0: int, n_frames: int) -> np.ndarray:
+        """Frames ``f0 .. f0 + n_frames`` of a ``(T, 3, 47)`` skeleton as float32, padded with its last pose."""
+        k = np.asarray(skel[f0 : f0 + n_frames], dtype=np.float32)  # (<=n_frames, 3, 47)
+        if k.shape[0] < n_frames:
+            k = np.concatenate([k, np.repeat(k[-1:], n_frames - k.shape[0], axis=0)], axis=0)
+        return k
+
+    def _views(self, ti: int) -> np.ndarray | None:
+        """The track's ``(V, T, 3, 47)`` views (memory-mapped), or None without any."""
+        path = self.view_files.get(self.entries[ti]["id"])
+        if path is None:
+            return None
+        key = (ti, "views")
+        arr = self._arrays.get(key)
+        if arr is None:
+            try:
+                arr = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as exc:
+                raise InputError(
+                    path, f"unreadable views file ({exc}); run minet-train views again"
+                ) from None
+            if arr.ndim != 4 or arr.shape[1] != int(self.entries[ti]["n_frames"]) or arr.shape[2:] != (3, 47):
+                raise InputError(
+                    path, f"views of shape {arr.shape} do not match the track; run minet-train views again"
+                )
+            self._arrays[key] = arr
+        return arr
+
+
+def _view_files(cache_dir: Path) -> dict[str, Path]:
+    """Track id -> views file from the cache's ``views.json`` (empty when there is none)."""
+    import json
+
+    path = cache_dir / "views.json"
+    if not path.is_file():
+        return {}
+    try:
+        tracks = json.loads(path.read_text())["tracks"]
+        return {str(t): cache_dir / str(v["file"]) for t, v in tracks.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise InputError(path, f"not a views index ({exc}); run minet-train views again") from None
 
 
 class EpochIndexed(Dataset):
@@ -555,7 +623,7 @@ class PriorDataModule(_CropDataModule):
         midi = c.content is not None
         train = PriorCropDataset(
             self.cache_dir, "train", n, c.frames_per_code, t.seed, crops_per_track=t.crops_per_track,
-            require_notes=midi,
+            require_notes=midi, camera_views=t.camera_views, pairs=t.view_contrast > 0,
         )  # fmt: skip
         val = _optional_split(
             lambda: PriorCropDataset(

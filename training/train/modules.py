@@ -20,6 +20,7 @@ from minet_desktop.model.movement import MovementEncoder, align_to
 from minet_desktop.model.prior import build_prior
 from minet_desktop.model.vqvae import VQVAE
 from training.train.config import TrainConfig
+from training.train.multiview import info_nce, projection_head
 
 
 def lr_lambda(cfg: TrainConfig) -> Any:
@@ -141,6 +142,10 @@ class PriorModule(_TrainingModule):
         self.prior = build_prior(
             c.prior, c.vqvae.codebook_size, c.movement.out_features, c.content, c.frames_per_code
         )
+        # The camera-view contrast's projection head: trained here, never part of a bundle.
+        self.view_head = (
+            projection_head(c.movement.out_features) if self.train_cfg.view_contrast > 0 else None
+        )
 
     def train(self, mode: bool = True) -> PriorModule:
         super().train(mode)
@@ -149,7 +154,17 @@ class PriorModule(_TrainingModule):
 
     def _loss(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
         codes = batch["codes"]
-        h, frames = self.movement(batch["skeleton"])
+        pair = batch.get("skeleton_pair")
+        if self.view_head is not None and pair is not None:
+            B = codes.shape[0]
+            h_all, frames_all = self.movement(torch.cat([batch["skeleton"], pair]))
+            h, frames = h_all[:B], frames_all[:B]
+            z = self.view_head(h_all)
+            contrast = info_nce(z[:B], z[B:], self.train_cfg.view_temperature)
+            self.log("train/view_contrast", contrast.detach(), batch_size=B)
+        else:
+            h, frames = self.movement(batch["skeleton"])
+            contrast = None
         motion = (
             align_to(frames, codes.shape[1], self.cfg.frames_per_code)
             if self.cfg.prior.per_frame_motion
@@ -157,6 +172,9 @@ class PriorModule(_TrainingModule):
         )
         notes = batch["notes"] if self.cfg.content is not None else None
         logits, loss = self.prior(codes, h, motion=motion, notes=notes, lengths=batch["length"])
+        if contrast is not None:
+            self.log("train/nll", loss.detach(), batch_size=codes.shape[0])
+            loss = loss + self.train_cfg.view_contrast * contrast
         with torch.no_grad():
             real = torch.arange(codes.shape[1], device=codes.device)[None] < batch["length"][:, None]
             acc = ((logits.argmax(-1) == codes) & real).sum() / real.sum().clamp_min(1)

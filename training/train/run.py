@@ -135,11 +135,13 @@ def train_prior(
     card: str | None = None,
     progress: bool = True,
     callbacks: Sequence[Callback] = (),
+    init_movement: str | PathLike[str] | None = None,
 ) -> RunResult:
     """Train the movement encoder and the prior on codes of the frozen VQ-VAE; write RUN_DIR/model.safetensors.
 
     The VQ-VAE and the audio settings come from ``vqvae_path``; the movement encoder, prior and content
-    encoder sizes from ``recipe``.
+    encoder sizes from ``recipe``. ``init_movement``: start the movement encoder from these weights
+    (``minet-train movement``'s ``movement.safetensors`` or an MI Net bundle); a resumed run ignores it.
     """
     fit = Fit(Path(cache_dir), Path(run_dir), train or recipe.train("prior"), resume, progress, callbacks)
     cache, train = fit.cache, fit.train
@@ -159,6 +161,10 @@ def train_prior(
     fingerprint = vqvae_fingerprint(vqvae)
     module = PriorModule(to_json(cfg), to_json(train), fingerprint)
     module.vqvae.load_state_dict(vqvae.state_dict())
+    if init_movement is not None:
+        from training.train.multiview import load_movement_into
+
+        load_movement_into(module.movement, init_movement)
     # The codes are computed before the datasets are opened (prepare_data runs on one process per node).
     data = PriorDataModule(cache, cfg, train, vqvae, codes_fingerprint(vqvae))
     stage = Stage(
@@ -181,6 +187,7 @@ def train_prior(
             + (", MIDI content conditioning" if cfg.content is not None else "")
             + ")."
         ),
-        details=[f"VQ-VAE: {Path(vqvae_path).resolve()} (weights sha256 {fingerprint[:12]})"],
+        details=[f"VQ-VAE: {Path(vqvae_path).resolve()} (weights sha256 {fingerprint[:12]})"]
+        + ([f"Movement encoder started from: {Path(init_movement).resolve()}"] if init_movement else []),
     )
     return run_stage(stage, fit, manifest, card)
