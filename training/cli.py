@@ -149,6 +149,10 @@ def _cmd_prior(args: argparse.Namespace) -> int:
     views = {"camera_views": True} if args.camera_views or args.view_contrast is not None else {}
     if args.view_contrast is not None:
         views["view_contrast"] = args.view_contrast
+    if args.freeze_movement:
+        if args.init_movement is None:
+            raise ConfigError("--freeze-movement keeps the encoder --init-movement gives; give both")
+        views["freeze_movement"] = True
     return _train_on_vqvae(
         args,
         "prior",
@@ -616,6 +620,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="W",
         help="weight of the camera-view contrastive term (implies --camera-views; recipe: view_contrast)",
+    )
+    p.add_argument(
+        "--freeze-movement",
+        action="store_true",
+        help="keep the --init-movement encoder as it is; only the prior learns (recipe: freeze_movement)",
     )
     p.add_argument(
         "--card", default=None, metavar="CARD.md", help="model card for the bundle (default: generated)"

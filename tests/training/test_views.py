@@ -157,6 +157,17 @@ def test_movement_pretraining_resumes_and_starts_the_prior(corpus_cache, tmp_pat
     with safe_open(str(run / "model.safetensors"), "pt") as f:
         keys = list(f.keys())
     assert not any(k.startswith("view_head") for k in keys) and any(k.startswith("movement.") for k in keys)
+    # Frozen: the bundle's movement encoder is the pretrained one, tensor for tensor; the prior alone learnt.
+    frozen = tmp_path / "frozen"
+    flags = ["--init-movement", str(out / OUT_NAME), "--camera-views", "--freeze-movement"]
+    assert main([*base, str(frozen), *flags, "--max-steps", "1", "--no-progress"]) == 0
+    got = load_file(str(frozen / "model.safetensors"))
+    assert all(torch.equal(got[k], v) for k, v in tensors.items())
+    capsys.readouterr()
+    assert main([*base, str(tmp_path / "p5"), *flags, "--view-contrast", "1", "--max-steps", "1"]) == 2
+    assert "freeze_movement" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "p6"), "--freeze-movement", "--max-steps", "1"]) == 2
+    assert "--init-movement" in capsys.readouterr().err
     # A file without a movement encoder of this size is refused, naming it.
     capsys.readouterr()
     assert (

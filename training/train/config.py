@@ -107,6 +107,9 @@ class TrainConfig:
     # each crop with a crop of the same performance at another moment seen by another camera; 0: none.
     view_contrast: float = 0.0
     view_temperature: float = 0.1
+    # The prior only: keep the movement encoder as it starts (`--init-movement`'s weights): the prior learns to
+    # read it, and the movement vector stays what the multi-view pretraining made of it.
+    freeze_movement: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -135,6 +138,10 @@ class TrainConfig:
             raise ConfigError("TrainConfig: view_contrast must be >= 0 and view_temperature > 0")
         if self.view_contrast > 0 and not self.camera_views:
             raise ConfigError("TrainConfig: view_contrast needs camera_views = true")
+        if self.view_contrast > 0 and self.freeze_movement:
+            raise ConfigError(
+                "TrainConfig: view_contrast trains the movement encoder; freeze_movement keeps it"
+            )
 
 
 @dataclass(frozen=True)

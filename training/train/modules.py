@@ -142,6 +142,8 @@ class PriorModule(_TrainingModule):
         self.prior = build_prior(
             c.prior, c.vqvae.codebook_size, c.movement.out_features, c.content, c.frames_per_code
         )
+        if self.train_cfg.freeze_movement:
+            self.movement.requires_grad_(False)
         # The camera-view contrast's projection head: trained here, never part of a bundle.
         self.view_head = (
             projection_head(c.movement.out_features) if self.train_cfg.view_contrast > 0 else None
@@ -150,6 +152,8 @@ class PriorModule(_TrainingModule):
     def train(self, mode: bool = True) -> PriorModule:
         super().train(mode)
         self.vqvae.eval()  # frozen: its codebook must never move
+        if self.train_cfg.freeze_movement:
+            self.movement.eval()
         return self
 
     def _loss(self, batch: dict[str, Any]) -> tuple[Tensor, Tensor]:
