@@ -544,9 +544,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--exclude",
+        action="append",
         default=None,
         metavar="CORPUS_DIR",
-        help="use none of this corpus's pieces of music (a benchmark apart from the training corpus)",
+        help="use none of this corpus's pieces of music (a benchmark apart from the training corpus); "
+        "repeat it to keep apart from several",
     )
     p.set_defaults(func=_cmd_synth)
 

@@ -560,3 +560,31 @@ def test_jitter_grows_as_the_player_gets_smaller_and_hands_swap_in_openpose_trac
     d_other = np.hypot(*(kp[both, :2, 7] - kp[both, :2, 6]).T)
     swapped = d_other < d_own
     assert 0.02 < swapped.mean() < 0.2, swapped.mean()
+
+
+def test_exclude_keeps_apart_from_every_corpus_given(tiny_corpus: Path, tmp_path: Path) -> None:
+    import json
+
+    def pieces(folder: Path) -> set[str]:
+        return {p["piece_id"] for p in json.loads((folder / "synth.json").read_text())["pieces"]}
+
+    small = dict(minutes=3 * 6.5 / 60, instruments="vn,fl,tpt", track_seconds=(5.0, 8.0))
+    second = tmp_path / "second"
+    generate(second, workers=1, seed=SEED + 2, exclude=tiny_corpus, **small)
+    assert not pieces(second) & pieces(tiny_corpus)
+    third = tmp_path / "third"
+    assert main_synth(["--out", str(third), "--seed", str(SEED + 3), "--exclude", str(tiny_corpus),
+                       "--exclude", str(second)]) == 0  # fmt: skip
+    assert pieces(third) and not pieces(third) & (pieces(tiny_corpus) | pieces(second))
+    m = json.loads((third / "synth.json").read_text())
+    assert m["excluded_pieces"] == len(pieces(tiny_corpus) | pieces(second))
+    with pytest.raises(InputError, match="synth.json"):
+        generate(tmp_path / "x", workers=1, seed=SEED, exclude=[tiny_corpus, tmp_path / "nowhere"], **small)
+
+
+def main_synth(args: list[str]) -> int:
+    from training.cli import main
+
+    return main(
+        ["synth", "--minutes", str(3 * 6.5 / 60), "--instruments", "vn,fl,tpt", "--workers", "1", *args]
+    )

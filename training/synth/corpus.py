@@ -399,7 +399,7 @@ def generate(
     track_seconds: tuple[float, float] = TRACK_SECONDS,
     progress: Callable[[int, int], None] | None = None,
     views: str = "standard",
-    exclude: str | PathLike[str] | None = None,
+    exclude: str | PathLike[str] | Sequence[str | PathLike[str]] | None = None,
 ) -> SynthSummary:
     """Write a synthetic corpus of about ``minutes`` of tracks (summed over players) to ``out``.
 
@@ -429,8 +429,8 @@ def generate(
         Performer, camera and tracker ranges (:data:`training.synth.variety.VIEWS`): "standard" for training,
         "hard" for the hard-views benchmark.
     exclude
-        Another corpus folder (its ``synth.json``): none of its pieces of music is used here, so a benchmark
-        shares no melody with the corpus the models were trained on.
+        Another corpus folder (its ``synth.json``), or several: none of their pieces of music is used here, so
+        a benchmark shares no melody with the corpus the models were trained on (nor with another benchmark).
 
     Raises
     ------
@@ -455,14 +455,18 @@ def generate(
     pieces = None
     excluded: list[str] = []
     if exclude is not None:
-        other = Path(exclude) / MANIFEST
-        if not other.is_file():
-            raise InputError(other, "not found: --exclude takes a synthetic corpus folder")
-        try:
-            excluded = sorted({p["piece_id"] for p in json.loads(other.read_text())["pieces"]})
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(other, f"not a synthetic corpus manifest ({exc})") from None
-        pieces = [p for p in load_pieces() if p.piece_id not in set(excluded)]
+        folders = [exclude] if isinstance(exclude, (str, PathLike)) else list(exclude)
+        ids: set[str] = set()
+        for folder in folders:
+            other = Path(folder) / MANIFEST
+            if not other.is_file():
+                raise InputError(other, "not found: --exclude takes a synthetic corpus folder")
+            try:
+                ids |= {p["piece_id"] for p in json.loads(other.read_text())["pieces"]}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise InputError(other, f"not a synthetic corpus manifest ({exc})") from None
+        excluded = sorted(ids)
+        pieces = [p for p in load_pieces() if p.piece_id not in ids]
     plans = plan_corpus(minutes, insts, seed, tuple(track_seconds), pieces)
     out_dir = Path(out)
     _prepare_out(out_dir)
