@@ -217,28 +217,20 @@ def _player_weights(n_max: int) -> np.ndarray:
 # Rendering one piece (worker)
 
 
-def render_piece(
-    plan: PiecePlan,
-    out_dir: str,
-    seed: int,
-    soundfont: str,
-    render_video: bool,
-    melody_file: str | None = None,
-    views: str = "standard",
-) -> dict[str, Any]:
-    """Render and write one piece folder (atomically); returns its manifest entry.
+def play_parts(
+    plan: PiecePlan, seed: int, views: str = "standard", melody_file: str | None = None
+) -> tuple[
+    Piece, list[tuple[Any, instr.Instrument, Any, np.random.Generator]], list[np.random.Generator], float, Any
+]:
+    """How each player of ``plan`` plays its line, and the streams its motion draws from.
 
-    The audio comes from the piece's random stream exactly as before performers and cameras varied (same
-    seed, same bytes); everything about the motion (frame rate, performer, camera, tracker) is drawn from a
-    separate stream, so widening the motion never changes a corpus's audio, notes or scores.
+    Returns the piece, ``[(player plan, instrument, played line, the player's audio stream)]``, one motion
+    stream per player, the piece's camera frame rate and the motion ranges. The audio streams come from the
+    piece's own stream exactly as before performers and cameras varied; everything about the motion from a
+    separate one (:func:`render_piece`, and :func:`training.synth.views.replay_players`, which films the same
+    performances again, both start here so that they can never drift apart).
     """
-    import pretty_midi
-
-    from minet_desktop.media.midi import Note  # noqa: F401  (type of played notes)
-    from training.datasets.urmp import write_urmp_piece
-    from training.synth.motion import FRAME_SIZE, perform, project, track
     from training.synth.performance import LEAD_IN, piece_timing, play_line
-    from training.synth.render import expressive_midi, render_part
     from training.synth.variety import VIEWS
 
     pieces = {p.piece_id: p for p in load_pieces(melody_file)}
@@ -266,6 +258,32 @@ def render_piece(
         shift = transpose_into(line, inst.low, inst.high, inst.center, pp.shift)
         played = play_line(line, inst, timing, shift, prng, phrase_seed)
         parts.append((pp, inst, played, prng))
+    return piece, parts, motion_rngs, fps, ranges
+
+
+def render_piece(
+    plan: PiecePlan,
+    out_dir: str,
+    seed: int,
+    soundfont: str,
+    render_video: bool,
+    melody_file: str | None = None,
+    views: str = "standard",
+) -> dict[str, Any]:
+    """Render and write one piece folder (atomically); returns its manifest entry.
+
+    The audio comes from the piece's random stream exactly as before performers and cameras varied (same
+    seed, same bytes); everything about the motion (frame rate, performer, camera, tracker) is drawn from a
+    separate stream, so widening the motion never changes a corpus's audio, notes or scores.
+    """
+    import pretty_midi
+
+    from minet_desktop.media.midi import Note  # noqa: F401  (type of played notes)
+    from training.datasets.urmp import write_urmp_piece
+    from training.synth.motion import FRAME_SIZE, perform, project, track
+    from training.synth.render import expressive_midi, render_part
+
+    piece, parts, motion_rngs, fps, ranges = play_parts(plan, seed, views, melody_file)
     duration = max(p[2].duration for p in parts)
     n_samples = int(np.ceil(duration * SAMPLE_RATE))
     players = []

@@ -61,38 +61,13 @@ def replay_players(
     them, without the audio: ``[(player k, instrument, Pose3D, Performer, keypoints, fps)]``.
 
     The keypoints are the bytes the corpus wrote (the same streams are drawn in the same order)."""
-    from training.synth import instruments as instr
-    from training.synth.melodies import load_pieces, transpose_into
+    from training.synth.corpus import play_parts
     from training.synth.motion import perform, track
-    from training.synth.performance import LEAD_IN, piece_timing, play_line
-    from training.synth.variety import VIEWS
 
-    pieces = {p.piece_id: p for p in load_pieces(melody_file)}
-    piece = pieces[plan.piece_id]
-    ss = np.random.SeedSequence([int(seed), 0xC0DE, plan.index])
-    rng = np.random.default_rng(ss)
-    lead_in = float(rng.uniform(*LEAD_IN))
-    timing = piece_timing(piece, plan.q0, plan.q1, plan.qpm, rng, lead_in)
-    phrase_seed = int(rng.integers(2**31))
-    child = ss.spawn(len(plan.players))
-    ranges = VIEWS[views]
-    mss = np.random.SeedSequence([int(seed), 0x4D07, plan.index])
-    fps = float(np.random.default_rng(mss).choice(ranges.fps))
-    motion_rngs = [np.random.default_rng(m) for m in mss.spawn(len(plan.players))]
-    parts = []
-    for pp, css in zip(plan.players, child, strict=False):
-        prng = np.random.default_rng(css)
-        inst = (
-            instr.with_range(instr.get_instrument(pp.code), pp.low, pp.high)
-            if (pp.low, pp.high) != (instr.INSTRUMENTS[pp.code].low, instr.INSTRUMENTS[pp.code].high)
-            else instr.INSTRUMENTS[pp.code]
-        )
-        line = piece.lines[pp.line]
-        shift = transpose_into(line, inst.low, inst.high, inst.center, pp.shift)
-        parts.append((inst, play_line(line, inst, timing, shift, prng, phrase_seed)))
-    duration = max(p[1].duration for p in parts)
+    _, parts, motion_rngs, fps, ranges = play_parts(plan, seed, views, melody_file)
+    duration = max(p[2].duration for p in parts)
     out = []
-    for k, (inst, played) in enumerate(parts, start=1):
+    for k, (_, inst, played, _) in enumerate(parts, start=1):
         mrng = motion_rngs[k - 1]
         pose, perf = perform(inst, played.notes, played.beat_times, duration, mrng, ranges=ranges, fps=fps)
         kp = track(pose, perf, inst, mrng)
