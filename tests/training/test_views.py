@@ -94,12 +94,22 @@ def test_views_refuse_a_corpus_whose_keypoints_are_not_what_its_seed_performs(co
         write_views(tmp_path / "nowhere", cache2)
 
 
-def test_movement_pretraining_resumes_and_starts_the_prior(corpus_cache, tmp_path, capsys) -> None:
-    from training.train.multiview import CKPT_NAME, OUT_NAME
-
+@pytest.fixture(scope="module")
+def vq_run(corpus_cache, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The views written (two per track) and a VQ-VAE trained for one step on the tiny cache."""
     corpus, cache = corpus_cache
     if not (cache / "views.json").is_file():
         assert main(["views", str(corpus), "--cache", str(cache), "--n", "2", "--quiet"]) == 0
+    vq = tmp_path_factory.mktemp("vq") / "vq"
+    argv = ["vqvae", "--cache", str(cache), "--out", str(vq), "--config", str(TINY), "--max-steps", "1"]
+    assert main([*argv, "--no-progress"]) == 0
+    return vq
+
+
+def test_movement_pretraining_resumes_and_starts_the_prior(corpus_cache, vq_run, tmp_path, capsys) -> None:
+    from training.train.multiview import CKPT_NAME, OUT_NAME
+
+    corpus, cache = corpus_cache
     out = tmp_path / "movement"
     argv = ["movement", "--cache", str(cache), "--out", str(out), "--config", str(TINY), "--batch", "4"]
     assert main([*argv, "--steps", "2"]) == 0
@@ -114,24 +124,7 @@ def test_movement_pretraining_resumes_and_starts_the_prior(corpus_cache, tmp_pat
     assert tensors and all(k.startswith("movement.") for k in tensors)
 
     # The prior starts from it, trains with camera views and the view contrast; the head stays out of the bundle.
-    vq = tmp_path / "vq"
-    assert (
-        main(
-            [
-                "vqvae",
-                "--cache",
-                str(cache),
-                "--out",
-                str(vq),
-                "--config",
-                str(TINY),
-                "--max-steps",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    vq = vq_run
     run = tmp_path / "prior"
     base = ["prior", "--cache", str(cache), "--vqvae", str(vq), "--config", str(TINY), "--out"]
     argv = [*base, str(run)]
@@ -201,33 +194,14 @@ def test_movement_pretraining_resumes_and_starts_the_prior(corpus_cache, tmp_pat
     assert "vqvae.ckpt" in capsys.readouterr().err
 
 
-def test_prior_crops_are_drawn_from_the_views(corpus_cache, tmp_path) -> None:
+def test_prior_crops_are_drawn_from_the_views(corpus_cache, vq_run, tmp_path) -> None:
     import shutil
 
     from training.train.data import PriorCropDataset, precompute_codes
     from training.train.run import load_vqvae
 
     corpus, cache = corpus_cache
-    if not (cache / "views.json").is_file():
-        assert main(["views", str(corpus), "--cache", str(cache), "--n", "2", "--quiet"]) == 0
-    vq = tmp_path / "vq"
-    assert (
-        main(
-            [
-                "vqvae",
-                "--cache",
-                str(cache),
-                "--out",
-                str(vq),
-                "--config",
-                str(TINY),
-                "--max-steps",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    vq = vq_run
     from training.train.data import vqvae_fingerprint
 
     cfg, model = load_vqvae(vq / "vqvae.ckpt")
