@@ -225,3 +225,26 @@ def test_prior_crops_are_drawn_from_the_views(corpus_cache, vq_run, tmp_path) ->
         ds = PriorCropDataset(bare, "train", 8, fpc, seed=1, camera_views=True)
     assert any("no views" in str(x.message) for x in w)
     assert all(np.array_equal(plain[i]["skeleton"], ds[i]["skeleton"]) for i in range(n))
+
+
+def test_movement_without_views_names_the_missing_index(corpus_cache, tmp_path, capsys) -> None:
+    import shutil
+
+    _, cache = corpus_cache
+    bare = tmp_path / "bare"
+    shutil.copytree(cache, bare, ignore=shutil.ignore_patterns("views*"))
+    argv = [
+        "movement",
+        "--cache",
+        str(bare),
+        "--out",
+        str(tmp_path / "m"),
+        "--config",
+        str(TINY),
+        "--steps",
+        "1",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "views.json" in err and "minet-train views" in err and "Traceback" not in err
+    assert not (tmp_path / "m" / "movement.safetensors").exists()
