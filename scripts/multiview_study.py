@@ -24,25 +24,8 @@ from torch import nn
 
 from minet_desktop.model.config import MovementEncoderConfig
 from minet_desktop.model.movement import MovementEncoder
-from training.evaluate import metrics as M
-from training.evaluate.run import embed_crops, movement_embedder
+from training.evaluate.run import knn_rows, movement_embedder
 from training.train.augment import SkeletonAugment
-
-
-def knn_rows(embed, cache: Path, hard: Path | None, seconds: float = 4.0) -> dict[str, float]:
-    man = json.loads((cache / "manifest.json").read_text())
-    n = int(round(seconds * 62.5))
-    ents = list(man["tracks"].values())
-    tr_x, tr_y = embed_crops(embed, cache, [e for e in ents if e["split"] == "train"], 4, n)
-    out = {}
-    for split in ("val", "test"):
-        q_x, q_y = embed_crops(embed, cache, [e for e in ents if e["split"] == split], None, n)
-        out[split] = M.knn_accuracy(tr_x, np.array(tr_y), q_x, np.array(q_y)).accuracy
-    if hard is not None:
-        hm = json.loads((hard / "manifest.json").read_text())
-        q_x, q_y = embed_crops(embed, hard, list(hm["tracks"].values()), None, n)
-        out["hard"] = M.knn_accuracy(tr_x, np.array(tr_y), q_x, np.array(q_y)).accuracy
-    return out
 
 
 def main() -> None:

@@ -177,8 +177,9 @@ def _cmd_views(args: argparse.Namespace) -> int:
 
 
 def _cmd_movement(args: argparse.Namespace) -> int:
+    from training.evaluate.run import knn_summary
     from training.train.config import load_recipe
-    from training.train.multiview import MultiviewConfig, knn_summary, pretrain_movement
+    from training.train.multiview import MultiviewConfig, pretrain_movement
 
     recipe = load_recipe(args.config)
     cfg = MultiviewConfig(

@@ -1013,6 +1013,32 @@ def embed_crops(
     return np.concatenate(embs), labs
 
 
+def knn_rows(
+    embed: Callable[[torch.Tensor], torch.Tensor], cache: Path, hard: Path | None = None, seconds: float = 4.0
+) -> dict[str, float]:
+    """1-NN accuracy of ``embed`` as ``minet-train evaluate`` measures it (4-s crops, cosine, at most four crops
+    of each training-split track as neighbours): on the validation and test splits, and on ``hard``'s tracks."""
+    n = int(round(seconds * 62.5))
+    ents = list(load_manifest(cache)["tracks"].values())
+    tr_x, tr_y = embed_crops(embed, cache, [e for e in ents if e.get("split") == "train"], 4, n)
+    queries = {s: (cache, [e for e in ents if e.get("split") == s]) for s in ("val", "test")}
+    if hard is not None:
+        queries["hard"] = (hard, list(load_manifest(hard)["tracks"].values()))
+    out = {}
+    for name, (root, q) in queries.items():
+        if q:
+            q_x, q_y = embed_crops(embed, root, q, None, n)
+            out[name] = M.knn_accuracy(tr_x, np.array(tr_y), q_x, np.array(q_y)).accuracy
+    return out
+
+
+def knn_summary(enc: torch.nn.Module, cache: Path, hard: Path | None = None) -> str:
+    """``knn_rows`` of the encoder's movement vector, as a log line."""
+    with torch.inference_mode():
+        rows = knn_rows(lambda x: enc(x)[0], cache, hard)
+    return "1-NN " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in rows.items())
+
+
 def movement_embedder(path: Path) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The movement embedding the paper classifies (the backend's
     :meth:`~minet_desktop.engine.backends.GenerationBackend.movement_embedding`): MI Net's movement-encoder

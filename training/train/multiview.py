@@ -214,33 +214,3 @@ def load_movement_into(enc: MovementEncoder, path: str | PathLike[str]) -> None:
     if set(state) != set(want) or any(state[k].shape != want[k].shape for k in want):
         raise InputError(path, "holds no movement encoder of this recipe's size (movement.* tensors)")
     enc.load_state_dict(state)
-
-
-def knn_rows(
-    embed: Callable[[Tensor], Tensor], cache: Path, hard: Path | None = None, seconds: float = 4.0
-) -> dict[str, float]:
-    """1-NN accuracy of ``embed`` as ``minet-train evaluate`` measures it (4-s crops, cosine, at most four crops
-    of each training-split track as neighbours): on the validation and test splits, and on ``hard``'s tracks."""
-    from training.cache import load_manifest
-    from training.evaluate import metrics as M
-    from training.evaluate.run import embed_crops
-
-    n = int(round(seconds * 62.5))
-    ents = list(load_manifest(cache)["tracks"].values())
-    tr_x, tr_y = embed_crops(embed, cache, [e for e in ents if e.get("split") == "train"], 4, n)
-    queries = {s: (cache, [e for e in ents if e.get("split") == s]) for s in ("val", "test")}
-    if hard is not None:
-        queries["hard"] = (hard, list(load_manifest(hard)["tracks"].values()))
-    out = {}
-    for name, (root, q) in queries.items():
-        if q:
-            q_x, q_y = embed_crops(embed, root, q, None, n)
-            out[name] = M.knn_accuracy(tr_x, np.array(tr_y), q_x, np.array(q_y)).accuracy
-    return out
-
-
-def knn_summary(enc: MovementEncoder, cache: Path, hard: Path | None = None) -> str:
-    """``knn_rows`` of the encoder's movement vector, as a log line."""
-    with torch.inference_mode():
-        rows = knn_rows(lambda x: enc(x)[0], cache, hard)
-    return "1-NN " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in rows.items())
