@@ -18,7 +18,6 @@ the cache's own skeleton.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -140,14 +139,12 @@ def write_views(
     cfg = manifest_config(manifest)
     m, plans = _corpus_plans(corpus)
     views = str(m.get("views", "standard"))
-    want = {
-        (e["piece"], e["instrument"], e["id"]): e
-        for e in manifest["tracks"].values()
-        if e.get("split") in splits and e.get("dataset") == "urmp"
-    }
+    wanted = [
+        e for e in manifest["tracks"].values() if e.get("split") in splits and e.get("dataset") == "urmp"
+    ]
     by_piece: dict[str, list[dict[str, Any]]] = {}
-    for (piece, _, _), e in want.items():
-        by_piece.setdefault(piece, []).append(e)
+    for e in wanted:
+        by_piece.setdefault(e["piece"], []).append(e)
     out_dir = cache / VIEWS_DIR
     out_dir.mkdir(exist_ok=True)
     index: dict[str, Any] = {"format": VIEWS_FORMAT, "n_views": int(n_views), "view_seed": int(view_seed),
@@ -180,12 +177,9 @@ def write_views(
             with atomic_path(out_dir / name) as tmp:
                 with open(tmp, "wb") as fh:
                     np.save(fh, arr)
-            index["tracks"][ent["id"]] = {
-                "file": f"{VIEWS_DIR}/{name}",
-                "skeleton_sha256": hashlib.sha256(np.ascontiguousarray(skel).tobytes()).hexdigest(),
-            }
+            index["tracks"][ent["id"]] = {"file": f"{VIEWS_DIR}/{name}"}
             done += 1
             if progress:
-                progress(f"{done}/{len(want)} {ent['id']} ({time.perf_counter() - t0:.0f} s)")
+                progress(f"{done}/{len(wanted)} {ent['id']} ({time.perf_counter() - t0:.0f} s)")
     atomic_write_text(cache / VIEWS_INDEX, json.dumps(index, indent=1, sort_keys=True) + "\n")
     return index
