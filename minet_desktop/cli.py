@@ -264,6 +264,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
     det = session.detect(kf)
     for code, p in det.probabilities[: args.top]:
         print(f"{instrument_name(code):<12} {code:<4} {p:.3f}")
+    if det.playing == det.playing:  # not NaN: the app's performance detector was asked
+        print(f"playing an instrument: {det.playing:.2f} (the performance detector)")
     if det.uncertain:
         print(f"uncertain: {det.reason}")
     best = det.best

@@ -7,6 +7,7 @@
 # 5. the bundles (priors + the trained-further decoder) into resources/models/, with per-instrument movement
 #    prototypes from the cache (instrument detection, the override and Auto's steer; the one use of the instrument labels),
 #    MI Net's onset detector (where notes start, from the movement; about 25 min on one core),
+#    the performance detector (is someone playing at all; about 6 min),
 #    and four demo clips from the test split into resources/demo/.
 # The corpus's performers, cameras and trackers vary as real videos do (training/synth/variety.py) and every
 # skeleton-reading stage trains on augmented crops ([train] augment_skeleton in default.toml). The audio of a
@@ -59,4 +60,10 @@ $T prototypes --bundle resources/models/minet_midi.safetensors --cache "$W/cache
 # MI Net's onset detector: where notes start, from the movement (the scores' onsets its only labels; issue 16).
 $T onsets --bundle resources/models/minet.safetensors --cache "$W/cache" --steps 4000 \
     --report "$W/onsets_minet.json"
+# The performance detector: someone playing, or talking, walking, waving, ... (no instrument label; issue 16's
+# bad input). It trains on every camera view of the training performances against simulated people who are not
+# playing (training/synth/activities.py); about 6 min. Detection reads it from resources/models/.
+$T views "$W/corpus" --cache "$W/cache" --n 3 --quiet
+$T performance --cache "$W/cache" --out "$W/performance"
+cp "$W/performance/performance.safetensors" resources/models/performance.safetensors
 $T demo "$W/corpus" --out resources/demo --cache "$W/cache" --instruments vn,vc,fl,tpt --seconds 12

@@ -196,6 +196,40 @@ def _cmd_movement(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_performance(args: argparse.Namespace) -> int:
+    from training.train.performance import PerformanceTrainConfig, format_report, train_detector
+
+    cfg = PerformanceTrainConfig(
+        steps=args.steps, batch=args.batch, seed=args.seed, clips_per_activity=args.clips,
+        holdout=tuple(args.holdout),
+    )  # fmt: skip
+    path, rep = train_detector(
+        Path(args.cache), Path(args.out), cfg, hard_cache=args.hard_cache, resume=args.resume,
+        log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    print(format_report(rep))
+    print(f"wrote {path}")
+    return 0
+
+
+def _cmd_playing_check(args: argparse.Namespace) -> int:
+    from training.evaluate.playing import check, format_rows, write
+
+    results = []
+    for detector in ([None] if args.no_baseline is False else []) + (
+        [args.detector] if args.detector else []
+    ):
+        print(f"{Path(args.bundle).name} {'with ' + str(detector) if detector else 'prototypes only'}:")
+        results.append(
+            check(args.bundle, detector, args.cache, args.hard_cache, n=args.n, split=args.split,
+                  log=lambda line: print(line, flush=True))
+        )  # fmt: skip
+    print(format_rows(results))
+    if args.out:
+        write(results, args.out)
+    return 0
+
+
 def _cmd_regressor(args: argparse.Namespace) -> int:
     from training.train.regressor import train_regressor
 
@@ -678,6 +712,52 @@ def build_parser() -> argparse.ArgumentParser:
         "--hard-cache", default=None, metavar="CACHE_DIR", help="also measure 1-NN on these tracks"
     )
     p.set_defaults(func=_cmd_movement)
+
+    p = sub.add_parser(
+        "performance",
+        help="train the performance detector: is someone playing an instrument, or talking, walking, ...?",
+        description=(
+            "A small bi-GRU over skeleton windows, trained on the cache's performances (every camera view "
+            "`minet-train views` wrote) against simulated people who are not playing (talking, walking, waving, "
+            "clapping, on the phone, typing, drinking, stretching, a ball game, standing). No instrument label "
+            "is read. Writes OUT/performance.safetensors and OUT/report.json; checkpoints OUT/last.pt, "
+            "--resume continues exactly."
+        ),
+    )
+    p.add_argument("--cache", required=True, metavar="CACHE_DIR")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch", type=int, default=64, help="windows per step, half of them performances")
+    p.add_argument("--clips", type=int, default=60, help="simulated clips per activity (default 60)")
+    p.add_argument(
+        "--holdout", action="append", default=[], metavar="ACTIVITY",
+        help="leave this activity out of training and report it apart (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--hard-cache", default=None, metavar="CACHE_DIR", help="also report these performances")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.set_defaults(func=_cmd_performance)
+
+    p = sub.add_parser(
+        "playing-check",
+        help="does detection call people who are not playing uncertain, and players not?",
+        description=(
+            "Runs the app's detection on simulated people who are not playing (every activity, a seed no "
+            "training uses) and on a cache's performances, without and with a performance detector; prints "
+            "the shares reported uncertain and named correctly."
+        ),
+    )
+    p.add_argument("bundle", metavar="BUNDLE")
+    p.add_argument("--detector", default=None, metavar="performance.safetensors")
+    p.add_argument("--no-baseline", action="store_true", help="skip the run without the detector")
+    p.add_argument("--cache", default=None, metavar="CACHE_DIR", help="performances of --split")
+    p.add_argument("--split", default="test")
+    p.add_argument(
+        "--hard-cache", default=None, metavar="CACHE_DIR", help="and every performance of this one"
+    )
+    p.add_argument("--n", type=int, default=20, help="clips per activity (default 20)")
+    p.add_argument("--out", default=None, metavar="FILE.json")
+    p.set_defaults(func=_cmd_playing_check)
 
     p = sub.add_parser(
         "regressor",

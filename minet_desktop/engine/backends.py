@@ -76,6 +76,9 @@ class Job:
     auto_steer: bool | None = None
     # Set by generation: the instrument Auto steered to (None: not steered).
     steered_to: str | None = None
+    # The performance detector's probability that the movement is someone playing (None: no detector).
+    playing: float | None = None
+    playing_threshold: float = 0.5
     # Notes start at the movement's events (MI Net) or the score's onsets (MIDI); None: as the decoder made them.
     articulation: Articulation | None = DEFAULT_ARTICULATION
     timings: dict[str, float] = field(default_factory=dict)
@@ -147,8 +150,12 @@ class GenerationBackend(ABC):
             "prototypes of the instruments (only MI Net models do)"
         )
 
-    def detect(self, frames: np.ndarray) -> Detection:
-        """The instruments the skeleton frames (T, 3, 47) look like; MinetError when the model cannot tell."""
+    def detect(
+        self, frames: np.ndarray, playing: float | None = None, playing_threshold: float = 0.5
+    ) -> Detection:
+        """The instruments the skeleton frames (T, 3, 47) look like (uncertain when ``playing``, the
+        performance detector's probability, is below ``playing_threshold``); MinetError when the model
+        cannot tell."""
         raise MinetError(self.cannot_choose_instrument())
 
 
@@ -222,12 +229,17 @@ class MINetBackend(GenerationBackend):
             "(add them with `minet-train prototypes --bundle BUNDLE --cache CACHE`)"
         )
 
-    def detect(self, frames: np.ndarray) -> Detection:
+    def detect(
+        self, frames: np.ndarray, playing: float | None = None, playing_threshold: float = 0.5
+    ) -> Detection:
         protos = self.bundle.instruments
         if protos is None:
             raise MinetError(self.cannot_choose_instrument())
         cfg = self.cfg
-        return detect(self.bundle.movement, protos, frames, cfg.prior.block_size, cfg.frames_per_code)
+        return detect(
+            self.bundle.movement, protos, frames, cfg.prior.block_size, cfg.frames_per_code, playing,
+            playing_threshold,
+        )  # fmt: skip
 
     def auto_instrument(self, job: Job) -> str | None:
         """The instrument Auto steers to (also left in ``job.steered_to``): the detected one, where the bundle
@@ -238,7 +250,7 @@ class MINetBackend(GenerationBackend):
             return None
         if protos.cfg.auto_steer <= 0 or job.auto_steer is False:
             return None
-        found = self.detect(job.frames)
+        found = self.detect(job.frames, job.playing, job.playing_threshold)
         if found.uncertain or found.best is None:
             return None
         job.steered_to = found.best[0]

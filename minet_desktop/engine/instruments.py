@@ -7,6 +7,10 @@ no label is needed at inference.
   as the prior was trained on), runs the movement encoder over them and returns the calibrated
   probabilities of every instrument, best first (:class:`Detection`). Movement that looks like none of the
   instruments (a walk, a talk), a still pose and a performance without a person are *uncertain*, and say why.
+  With the app's performance detector (:mod:`minet_desktop.model.performance`) that question is the
+  detector's: movement it does not read as someone playing an instrument is uncertain, and the prototypes'
+  distance is reported but not used (it also fires on players filmed from outside the training views, where
+  the detector does not).
 * :func:`steer` is the override: the movement vectors the prior is conditioned on are moved from where this
   performance's are to where the chosen instrument's are, so the codes come out in that instrument's sound
   while their variation over time, the timing, still follows the performer.
@@ -44,6 +48,8 @@ class Detection:
         typical performance, larger for movement unlike any instrument's).
     motion
         How much the performer moves (:func:`movement_extent`, shoulder widths).
+    playing
+        The performance detector's probability that this is someone playing an instrument (NaN: not asked).
     """
 
     probabilities: list[tuple[str, float]] = field(default_factory=list)
@@ -51,6 +57,7 @@ class Detection:
     reason: str = ""
     distance: float = float("nan")
     motion: float = 0.0
+    playing: float = float("nan")
 
     @property
     def best(self) -> tuple[str, float] | None:
@@ -107,8 +114,12 @@ def detect(
     frames: np.ndarray,
     block_size: int,
     frames_per_code: int,
+    playing: float | None = None,
+    playing_threshold: float = 0.5,
 ) -> Detection:
-    """The instruments that the skeleton ``frames`` (T, 3, 47) look like (see the module docstring)."""
+    """The instruments that the skeleton ``frames`` (T, 3, 47) look like (see the module docstring);
+    ``playing``: the performance detector's probability (None: not asked), uncertain below
+    ``playing_threshold``."""
     cfg = prototypes.cfg
     device = prototypes.prototypes.device
     window = window_frames(block_size, frames_per_code)
@@ -121,11 +132,14 @@ def detect(
     reason = ""
     if extent < cfg.min_motion:
         reason = "the performer hardly moves"
-    elif distance > cfg.max_distance:
+    elif playing is not None and playing < playing_threshold:
+        reason = "the movement does not look like someone playing an instrument"
+    elif playing is None and distance > cfg.max_distance:
         reason = "the movement looks like none of the instruments"
     elif ranked[0][1] < MIN_CONFIDENCE:
         reason = "the movement fits several instruments"
-    return Detection(ranked, bool(reason), reason, distance, extent)
+    p = float("nan") if playing is None else float(playing)
+    return Detection(ranked, bool(reason), reason, distance, extent, p)
 
 
 def steer(

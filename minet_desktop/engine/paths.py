@@ -30,6 +30,11 @@ def default_model_path() -> Path:
     return RESOURCES / "models" / "minet.safetensors"
 
 
+def performance_detector_path() -> Path:
+    """The performance detector shipped with the app: ``resources/models/performance.safetensors``."""
+    return RESOURCES / "models" / "performance.safetensors"
+
+
 def bundled_model_path(model_type: str) -> Path:
     """Where the app looks for its bundle of ``model_type`` (``resources/models/<name>``, the registry's
     :attr:`~minet_desktop.engine.model_types.ModelType.bundled_file`; it may be absent)."""

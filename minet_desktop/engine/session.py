@@ -29,6 +29,7 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -36,7 +37,7 @@ import torch
 from minet_desktop.core.config import AudioConfig
 from minet_desktop.core.errors import Cancelled, InputError, MinetError
 from minet_desktop.core.instruments import INSTRUMENT_NAMES, instrument_name, octave_shift
-from minet_desktop.core.skeleton import valid_mask
+from minet_desktop.core.skeleton import model_frames, valid_mask
 from minet_desktop.core.validation import (
     check_allocation,
     check_duration,
@@ -51,9 +52,11 @@ from minet_desktop.engine.backends import BatchOutput, GenerationBackend, Job
 from minet_desktop.engine.instruments import Detection
 from minet_desktop.engine.loading import load_backend
 from minet_desktop.engine.motion import MotionWindow, skeleton_frames
+from minet_desktop.engine.paths import performance_detector_path
 from minet_desktop.engine.progress import Progress, ProgressCallback, ShouldCancel
 from minet_desktop.media.midi import Note, notes_to_index_sequence, read_midi_notes, read_notes_txt
 from minet_desktop.model.config import BaselineBundleConfig, BundleConfig, RegressorBundleConfig
+from minet_desktop.model.performance import PerformanceDetector, load_detector, playing_probability
 from minet_desktop.pose.keypoint_file import KeypointFile
 
 #: Below this share of frames with a person, the result carries a warning (the rest is interpolated).
@@ -195,6 +198,10 @@ class Session:
         A model bundle (``.safetensors``, see :mod:`minet_desktop.model.bundle`).
     device
         ``"cpu"`` or ``"cuda"``; by default CUDA when available, else the CPU.
+    performance_detector
+        The performance detector (:mod:`minet_desktop.model.performance`) that tells someone playing from
+        someone talking, walking, ...: by default the app's (``resources/models/performance.safetensors``,
+        when there is one); None: none (detection then relies on the prototypes alone).
 
     Raises
     ------
@@ -202,10 +209,36 @@ class Session:
         The bundle is missing, not a bundle, or of a model type this version cannot generate with.
     """
 
-    def __init__(self, bundle_path: str | PathLike[str], device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        bundle_path: str | PathLike[str],
+        device: str | torch.device | None = None,
+        performance_detector: str | PathLike[str] | None | Literal["default"] = "default",
+    ) -> None:
         self.bundle_path = Path(bundle_path)
         self.device = pick_device(device)
         self.backend: GenerationBackend = load_backend(self.bundle_path, self.device)
+        if performance_detector == "default":
+            default = performance_detector_path()
+            performance_detector = default if default.is_file() else None
+        self.performance: PerformanceDetector | None = None
+        if performance_detector is not None:
+            self.performance = load_detector(performance_detector)[0]
+
+    def playing(self, keypoints: KeypointFile) -> float | None:
+        """The performance detector's probability that ``keypoints`` show someone playing an instrument
+        (the mean over its windows); None without a detector or a tracked person."""
+        det = self.performance
+        if det is None or keypoints.n_frames == 0:
+            return None
+        cfg = det.cfg
+        if not valid_mask(keypoints.keypoints, cfg.confidence_threshold).any():
+            return None
+        T = max(1, int(round(keypoints.n_frames / keypoints.fps * cfg.frame_rate)))
+        frames, _ = model_frames(
+            keypoints.keypoints, keypoints.fps, cfg.frame_rate, T, cfg.confidence_threshold
+        )
+        return playing_probability(det, torch.from_numpy(np.ascontiguousarray(frames, np.float32)))[0]
 
     @property
     def cfg(self) -> BundleConfig | RegressorBundleConfig | BaselineBundleConfig:
@@ -264,8 +297,12 @@ class Session:
         frames, _ = skeleton_frames(
             keypoints.keypoints, keypoints.fps, self.backend.audio, self.backend.skeleton
         )
+        playing = self.playing(keypoints)
         with torch.inference_mode():
-            return self.backend.detect(frames)
+            return self.backend.detect(frames, playing, self._playing_threshold())
+
+    def _playing_threshold(self) -> float:
+        return self.performance.cfg.threshold if self.performance is not None else 0.5
 
     # ----------------------------------------------------------------------------------------------
 
@@ -344,6 +381,9 @@ class Session:
                 self.bundle_path, "this model is conditioned on MIDI: give it the notes to play (--midi FILE)"
             )
         job = Job(frames=frames, n_samples=n_samples, notes=seq, **options)  # type: ignore[arg-type]
+        if job.instrument is None and job.auto_steer is not False and self.instruments:
+            job.playing = self.playing(keypoints)  # Auto asks the detection, which asks this
+            job.playing_threshold = self._playing_threshold()
         return job, warnings
 
     def iter_generate(

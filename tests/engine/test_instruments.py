@@ -1,4 +1,6 @@
-"""Instrument detection and the instrument override on tiny bundles with prototypes fitted in the test."""
+"""Instrument detection and the instrument override on tiny bundles with prototypes fitted in the test (the
+prototypes alone: Sessions without the performance detector, which tests/training/test_performance_detector.py
+covers)."""
 
 from __future__ import annotations
 
@@ -92,11 +94,11 @@ def test_the_prototypes_travel_in_the_bundle_and_old_bundles_still_load(make_bun
     assert float(b.instruments.whiten.abs().sum()) > 0 and not torch.equal(
         b.instruments.prototypes[0], b.instruments.prototypes[1]
     )
-    assert Session(plain, device="cpu").instruments == ()
+    assert Session(plain, device="cpu", performance_detector=None).instruments == ()
 
 
 def test_detection_names_the_instrument_the_movement_shows(make_bundle) -> None:
-    s = Session(add_prototypes(make_bundle()), device="cpu")
+    s = Session(add_prototypes(make_bundle()), device="cpu", performance_detector=None)
     for code in ("vn", "fl"):
         det = s.detect(player(code, seed=11))  # a player the prototypes never saw
         assert det.best is not None and det.best[0] == code, det
@@ -106,7 +108,7 @@ def test_detection_names_the_instrument_the_movement_shows(make_bundle) -> None:
 
 
 def test_a_still_pose_and_no_person_are_uncertain_and_say_why(make_bundle) -> None:
-    s = Session(add_prototypes(make_bundle()), device="cpu")
+    s = Session(add_prototypes(make_bundle()), device="cpu", performance_detector=None)
     kf = player("vn", seed=11)
     still = dataclasses.replace(kf, keypoints=np.repeat(kf.keypoints[:1], kf.n_frames, axis=0))
     det = s.detect(still)
@@ -117,7 +119,7 @@ def test_a_still_pose_and_no_person_are_uncertain_and_say_why(make_bundle) -> No
 
 
 def test_movement_unlike_any_instrument_is_uncertain(make_bundle) -> None:
-    s = Session(add_prototypes(make_bundle()), device="cpu")
+    s = Session(add_prototypes(make_bundle()), device="cpu", performance_detector=None)
     kf = player("vn", seed=11)
     kp = kf.keypoints.copy()
     t = np.arange(kp.shape[0]) / kf.fps
@@ -155,7 +157,7 @@ def test_an_override_conditions_the_prior_on_the_chosen_instrument_and_an_unknow
     make_bundle, monkeypatch, model_type, motion
 ) -> None:
     path = add_prototypes(make_bundle(model_type, per_frame_motion=motion))
-    s = Session(path, device="cpu")
+    s = Session(path, device="cpu", performance_detector=None)
     protos = load_bundle(path).instruments
     assert protos is not None
     H = protos.dim
@@ -195,8 +197,9 @@ def test_auto_steers_to_the_detected_instrument_where_the_bundle_asks_and_the_mo
     make_bundle, monkeypatch
 ) -> None:
     kf = player("fl", seed=11, seconds=3.0)
-    steered = Session(add_prototypes(make_bundle(), auto_steer=1.0), device="cpu")
-    plain = Session(add_prototypes(make_bundle()), device="cpu")  # bundles written before it: not steered
+    steered = Session(add_prototypes(make_bundle(), auto_steer=1.0), device="cpu", performance_detector=None)
+    # bundles written before it: not steered
+    plain = Session(add_prototypes(make_bundle()), device="cpu", performance_detector=None)
     assert steered.detect(kf).best[0] == "fl"
     auto = steered.generate(kf, seed=3, griffin_lim_iters=2)
     assert auto.steered_to == "fl"
@@ -231,7 +234,7 @@ def test_cli_generate_says_which_instrument_auto_played_and_unsteered_turns_it_o
 
 
 def test_models_without_prototypes_say_they_cannot_take_an_override(make_bundle) -> None:
-    s = Session(make_bundle(), device="cpu")
+    s = Session(make_bundle(), device="cpu", performance_detector=None)
     with pytest.raises(MinetError, match="no instrument prototypes"):
         s.generate(performance(1.0), seed=0, instrument="vn")
     with pytest.raises(MinetError, match="no instrument prototypes"):
@@ -270,7 +273,7 @@ def test_the_frame_regressor_says_it_cannot_take_an_override(tmp_path, capsys) -
     from test_regressor_backend import make_regressor
 
     model = make_regressor(tmp_path)
-    s = Session(model, device="cpu")
+    s = Session(model, device="cpu", performance_detector=None)
     assert s.instruments == ()
     with pytest.raises(
         MinetError, match=r"this model \(frame_regressor\) cannot tell or change the instrument"
@@ -293,7 +296,7 @@ def test_live_mode_plays_the_chosen_instrument(make_bundle, monkeypatch) -> None
     from minet_desktop.engine.streaming import LiveGenerator
 
     path = add_prototypes(make_bundle())
-    s = Session(path, device="cpu")
+    s = Session(path, device="cpu", performance_detector=None)
     protos = load_bundle(path).instruments
     assert protos is not None
     H = protos.dim
@@ -337,7 +340,7 @@ def test_a_midi_model_asked_for_another_instrument_moves_the_score_by_octaves_in
     )  # the smallest shift that fits
     assert octave_shift([120, 127], "tba") < 0 and octave_shift([1, 127], "tba") == 0  # still MIDI pitches
     path = add_prototypes(make_bundle("minet_midi"))
-    s = Session(path, device="cpu")
+    s = Session(path, device="cpu", performance_detector=None)
     kf = player("vn", seed=11, seconds=3.0)
     low_line = [Note(0.2 * i, 0.2 * i + 0.18, 36 + i % 8) for i in range(14)]  # C2-G2: a cello's line
     job, warnings = s.prepare(kf, low_line, instrument="fl")

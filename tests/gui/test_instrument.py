@@ -24,6 +24,16 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def _no_performance_detector(request, monkeypatch, tmp_path):
+    """These tests drive the prototypes on made-up keypoints, which the app's performance detector rightly
+    reads as no one playing; a test that wants the detector says so (``uses_detector`` in its name)."""
+    if "uses_detector" not in request.node.name:
+        monkeypatch.setattr(
+            "minet_desktop.engine.session.performance_detector_path", lambda: tmp_path / "none.safetensors"
+        )
+
+
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     """A tiny MI Net with prototypes of the 13 instruments (random, spread apart) and one without."""
@@ -118,6 +128,22 @@ def test_auto_says_which_instrument_it_played(make_window, qtbot, bundles, video
     from minet_desktop.core.instruments import instrument_name
 
     assert f"played as {instrument_name(best)}" in window.panel.stage_label.text()
+
+
+def test_uses_detector_movement_of_no_one_playing_is_uncertain_and_auto_does_not_steer(
+    make_window, qtbot, bundles, video_path, keypoint_file_for
+):
+    from minet_desktop.engine.paths import performance_detector_path
+
+    if not performance_detector_path().is_file():
+        pytest.skip("no bundled performance detector")
+    window, _ = _open(make_window, qtbot, bundles["steered"], video_path, keypoint_file_for)
+    assert window.generation.session.performance is not None
+    text = window.panel.sounds_like_label.text()
+    assert "uncertain (the movement does not look like someone playing an instrument)" in text, text
+    window.generation.start()
+    qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
+    assert window.generation.result.steered_to is None and window.errors == []
 
 
 def test_a_model_without_prototypes_says_it_cannot_tell_and_has_no_choice(

@@ -11,6 +11,7 @@ from minet_desktop.core.skeleton import L_HAND, L_WRIST, PARENTS, R_ELBOW, R_HAN
 from training.train.augment import (
     SkeletonAugment,
     drop,
+    frame_edge,
     limb_jitter,
     similarity,
     through_frame_rate,
@@ -81,6 +82,31 @@ def test_hand_dropout_zeroes_confidence_and_the_hand_follows_the_wrist() -> None
     b = k[70, :2, L_HAND[0]] - k[70, :2, L_WRIST]
     w = (np.arange(40, 70) - 39) / 31
     assert np.allclose(off, (1 - w)[:, None] * a + w[:, None] * b, atol=1e-5)
+
+
+def test_frame_edge_misses_what_is_below_it_and_is_off_by_default() -> None:
+    k = _skeleton()
+    k[:, 1, R_WRIST] = np.linspace(0.0, 2.0, k.shape[0])  # the right wrist goes down past the edge
+    k[:, 1, list(R_HAND)] = k[:, 1, [R_WRIST]] + 0.05
+    out = frame_edge(k, 1.0)
+    below = k[:, 1, R_WRIST] > 1.0
+    assert (out[below, 2, R_WRIST] == 0).all() and (out[~below, 2, R_WRIST] == k[~below, 2, R_WRIST]).all()
+    assert (out[below, 2][:, list(R_HAND)] == 0).all()  # the hand goes with it
+    # Missed joints follow their parent, as the cache fills them: the wrist keeps its last offset to the elbow.
+    last = np.flatnonzero(~below)[-1]
+    off = k[last, :2, R_WRIST] - k[last, :2, R_ELBOW]
+    np.testing.assert_allclose(
+        out[below, :2, R_WRIST] - out[below, :2, R_ELBOW], np.broadcast_to(off, (below.sum(), 2)), atol=1e-5
+    )
+    high = frame_edge(k, 5.0)  # nothing below a high edge
+    assert np.array_equal(high, k) and high is not k
+    rng = np.random.default_rng(0)
+    plain = SkeletonAugment(p_limbs=0, p_similarity=0, p_time_warp=0, p_frame_rate=0, p_joint_dropout=0,
+                            p_hand_dropout=0)  # fmt: skip
+    assert np.array_equal(plain(k, rng), k)
+    edged = SkeletonAugment(p_limbs=0, p_similarity=0, p_time_warp=0, p_frame_rate=0, p_joint_dropout=0,
+                            p_hand_dropout=0, p_frame_edge=1.0, frame_edge=(1.0, 1.0))  # fmt: skip
+    assert np.array_equal(edged(k, rng), out)
 
 
 def test_time_warp_shifts_the_motion_by_at_most_its_bound() -> None:

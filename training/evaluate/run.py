@@ -317,12 +317,20 @@ def _result_from_json(d: dict[str, Any]) -> TrackAudioResult:
 
 def _work_key(bundle_path: Path, model_type: str) -> str:
     """What a model's generated tracks are kept under in the work folder: the bundle's bytes and, for the MI
-    Nets, the engine's articulation settings (they change the audio of the same bundle)."""
+    Nets, the engine's articulation settings (they change the audio of the same bundle) and, for one that
+    steers in Auto, the app's performance detector (it decides which performances Auto steers)."""
     digest = file_sha256(bundle_path)
     if model_type in ("minet", "minet_midi"):
         from minet_desktop.engine.articulation import DEFAULT
+        from minet_desktop.engine.paths import performance_detector_path
+        from minet_desktop.model.bundle import read_bundle_config
 
-        digest = hashlib.sha256(f"{digest} {DEFAULT!r}".encode()).hexdigest()
+        extra = repr(DEFAULT)
+        cfg, _ = read_bundle_config(bundle_path)
+        detector = performance_detector_path()
+        if cfg.instruments is not None and cfg.instruments.auto_steer > 0 and detector.is_file():
+            extra += f" performance {file_sha256(detector)}"
+        digest = hashlib.sha256(f"{digest} {extra}".encode()).hexdigest()
     return digest[:16]
 
 

@@ -507,6 +507,73 @@ def _bowing(
     return pos, change_frames
 
 
+@dataclass
+class Hands:
+    """What the arms and hands do, in the body frame (shoulder widths; x to the performer's left, y down,
+    z forward): wrist targets ``lw``/``rw`` (T, 3), the directions the straight fingers point (``lf``/``rf``)
+    and the palm normals (``ln``/``rn``), (3,) or (T, 3), where the elbows point (``lpole``/``rpole``) and
+    the finger curls (T, 5) (thumb .. little, 0 straight .. 1 fist)."""
+
+    lw: np.ndarray
+    rw: np.ndarray
+    lf: np.ndarray
+    ln: np.ndarray
+    rf: np.ndarray
+    rn: np.ndarray
+    lpole: np.ndarray
+    rpole: np.ndarray
+    curls_l: np.ndarray
+    curls_r: np.ndarray
+
+
+def assemble(
+    perf: Performer,
+    R: np.ndarray,
+    trans: np.ndarray,
+    sh_lift: np.ndarray,
+    hands: Hands,
+    lines: Sequence[tuple[np.ndarray, np.ndarray]],
+    rng: np.random.Generator,
+    raised_shoulder: str = "",
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The 47 joints ``(T, 47, 3)`` of a body whose frame is rotated by ``R`` (T, 3, 3) and moved by
+    ``trans`` (T, 3), shoulders lifted by ``sh_lift`` (T,), arms reaching for ``hands``' wrist targets
+    (two-bone IK with the performer's proportions, a small tremor) and the ``lines`` (instrument segments,
+    body frame) in the world. ``raised_shoulder`` ("L"/"R") is raised a little (the violin's)."""
+    T = R.shape[0]
+    fps = perf.fps
+
+    def world(p: np.ndarray) -> np.ndarray:  # body frame -> camera-facing world, per frame
+        return np.einsum("tij,tj->ti", R, p) + trans
+
+    neck = world(np.zeros((T, 3)))
+    # A slumped player's shoulders are rounded forward and dropped.
+    hunch = np.array([0.0, 0.05, 0.10]) * perf.slump
+    rs_local = np.array([-0.5, 0.0, -0.04]) + hunch + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
+    ls_local = np.array([0.5, 0.0, -0.04]) + hunch + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
+    raised = np.array([0.0, -0.04, 0.0])
+    if raised_shoulder == "R":
+        rs_local = rs_local + raised
+    elif raised_shoulder == "L":
+        ls_local = ls_local + raised
+    rs, ls = world(rs_local), world(ls_local)
+    # Small physiological tremor / micro-movement of the hands.
+    rw = world(hands.rw + _lowpass_noise(rng, T, 0.006, 0.3, fps=fps))
+    lw = world(hands.lw + _lowpass_noise(rng, T, 0.006, 0.3, fps=fps))
+    rot = lambda v: np.einsum("tij,tj->ti", R, _bcast(v, T))  # noqa: E731
+    re_, rw = two_bone_ik(rs, rw, perf.upper, perf.fore, rot(hands.rpole))
+    le_, lw = two_bone_ik(ls, lw, perf.upper, perf.fore, rot(hands.lpole))
+    rh = hand_points(rw, rot(hands.rf), rot(hands.rn), "R", np.clip(hands.curls_r, 0, 1), perf.hand)
+    lh = hand_points(lw, rot(hands.lf), rot(hands.ln), "L", np.clip(hands.curls_l, 0, 1), perf.hand)
+    joints = np.empty((T, N_JOINTS, 3))
+    joints[:, NECK], joints[:, R_SHOULDER], joints[:, R_ELBOW], joints[:, R_WRIST] = neck, rs, re_, rw
+    joints[:, L_SHOULDER], joints[:, L_ELBOW], joints[:, L_WRIST] = ls, le_, lw
+    joints[:, list(R_HAND)] = rh
+    joints[:, list(L_HAND)] = lh
+    seg = [np.stack([world(a), world(b)], axis=1) for a, b in lines]
+    return joints, seg
+
+
 def perform(
     inst: Instrument,
     notes: Sequence[Note],
@@ -772,36 +839,9 @@ def perform(
         extra_roll = -extra_roll
 
     R, trans, sh_lift = _torso(perf, c, inst, rng, extra_roll)
-
-    def world(p: np.ndarray) -> np.ndarray:  # body frame -> camera-facing world, per frame
-        return np.einsum("tij,tj->ti", R, p) + trans
-
-    neck = world(np.zeros((T, 3)))
-    # A slumped player's shoulders are rounded forward and dropped.
-    hunch = np.array([0.0, 0.05, 0.10]) * perf.slump
-    rs_local = np.array([-0.5, 0.0, -0.04]) + hunch + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
-    ls_local = np.array([0.5, 0.0, -0.04]) + hunch + np.array([0.0, 1.0, 0.0]) * sh_lift[:, None]
-    if inst.code in ("vn", "va"):
-        raised = np.array([0.0, -0.04, 0.0])  # the violin shoulder is raised a little
-        if perf.left_handed:
-            rs_local = rs_local + raised
-        else:
-            ls_local = ls_local + raised
-    rs, ls = world(rs_local), world(ls_local)
-    # Small physiological tremor / micro-movement of the hands.
-    rw = world(rw + _lowpass_noise(rng, T, 0.006, 0.3, fps=fps))
-    lw = world(lw + _lowpass_noise(rng, T, 0.006, 0.3, fps=fps))
-    rot = lambda v: np.einsum("tij,tj->ti", R, _bcast(v, T))  # noqa: E731
-    re_, rw = two_bone_ik(rs, rw, perf.upper, perf.fore, rot(rpole))
-    le_, lw = two_bone_ik(ls, lw, perf.upper, perf.fore, rot(lpole))
-    rh = hand_points(rw, rot(rf), rot(rn), "R", np.clip(curls_r, 0, 1), perf.hand)
-    lh = hand_points(lw, rot(lf), rot(ln), "L", np.clip(curls_l, 0, 1), perf.hand)
-    joints = np.empty((T, N_JOINTS, 3))
-    joints[:, NECK], joints[:, R_SHOULDER], joints[:, R_ELBOW], joints[:, R_WRIST] = neck, rs, re_, rw
-    joints[:, L_SHOULDER], joints[:, L_ELBOW], joints[:, L_WRIST] = ls, le_, lw
-    joints[:, list(R_HAND)] = rh
-    joints[:, list(L_HAND)] = lh
-    seg = [np.stack([world(a), world(b)], axis=1) for a, b in lines]
+    raised = ("R" if perf.left_handed else "L") if inst.code in ("vn", "va") else ""
+    hands = Hands(lw, rw, lf, ln, rf, rn, lpole, rpole, curls_l, curls_r)
+    joints, seg = assemble(perf, R, trans, sh_lift, hands, lines, rng, raised_shoulder=raised)
     pose = Pose3D(joints, seg, events)
     if performer is None:
         frame_camera(pose, perf, rng)
@@ -890,7 +930,11 @@ def _bursts_of(rng: np.random.Generator, T: int, rate: float, lo: int, hi: int) 
 
 
 def track(
-    pose: Pose3D, perf: Performer, inst: Instrument, rng: np.random.Generator, frame_drop: float | None = None
+    pose: Pose3D,
+    perf: Performer,
+    inst: Instrument | None,
+    rng: np.random.Generator,
+    frame_drop: float | None = None,
 ) -> np.ndarray:
     """What a tracker reports for a clean pose: ``(T, 3, 47)`` float32 pixels + confidence.
 
@@ -901,7 +945,10 @@ def track(
     temporally smoothed jitter, a hand is found (confidence 1) or lost (zeros), pose joints outside the frame
     are extrapolated with low visibility. OpenPose (Solos' skeletons): per-frame jitter, continuous
     confidences, single finger points dropped, joints outside the frame not reported (zeros).
+    ``inst`` None: a person with no instrument (nothing hides a hand or a wrist).
     """
+    code = inst.code if inst is not None else ""
+    hand_loss = inst.hand_loss if inst is not None else (0.03, 0.03)
     T = pose.joints.shape[0]
     fps = perf.fps
     openpose = perf.tracker == "openpose"
@@ -927,9 +974,9 @@ def track(
     base = np.array([0.99, 0.995, 0.96, 0.92, 0.995, 0.96, 0.92])
     if openpose:
         base = base - np.array([0.15, 0.12, 0.18, 0.22, 0.12, 0.18, 0.22])
-    if inst.code == "hn":
+    if code == "hn":
         base[3 if not perf.left_handed else 6] = 0.55  # the hand inside the bell
-    if inst.code in ("vc", "db", "tba"):
+    if code in ("vc", "db", "tba"):
         base[[2, 3]] -= 0.05
     vis = base[None] + _lowpass_noise(rng, T, 0.03 if not openpose else 0.08, 0.3, 7, fps=fps)
     dips = _bursts(rng, T, 0.02, 4.0)  # a wrist or elbow briefly hidden behind the instrument
@@ -943,8 +990,8 @@ def track(
     hand_px = perf.hand * s
     small = float(np.clip((60.0 - hand_px) / 60.0, 0.0, 0.8))  # a hand under ~60 px is often missed
     for hand_idx, wrist, rate in (
-        (list(R_HAND), R_WRIST, inst.hand_loss[0]),
-        (list(L_HAND), L_WRIST, inst.hand_loss[1]),
+        (list(R_HAND), R_WRIST, hand_loss[0]),
+        (list(L_HAND), L_WRIST, hand_loss[1]),
     ):
         wrist_speed = np.zeros(T)
         wrist_speed[1:] = np.linalg.norm(np.diff(pose.joints[:, wrist], axis=0), axis=1) * fps

@@ -10,6 +10,9 @@ simulator and from each other, each drawn at random per crop:
 * **joint and hand dropout**: single joints or a whole hand missing for a span, filled the way the cache fills
   a missed joint (:func:`minet_desktop.core.skeleton.interpolate_missing`: following its parent) with zero
   confidence;
+* a **frame edge** (off by default; the performance detector's training uses it): everything below a random
+  height is outside the camera's frame, as in a close-up, and missed as a tracker misses it (a hand more than
+  30 % outside is lost whole);
 * **time warping** (a smooth shift of up to a few tens of milliseconds, as a tracker's latency wanders) and
   **frame-rate jitter** (the crop seen through a camera of a random lower frame rate and interpolated back, as
   the cache does for a 12-30 fps source).
@@ -83,6 +86,9 @@ class SkeletonAugment:
     #: Frame-rate jitter: probability, and the range of source frame rates the crop is seen through.
     p_frame_rate: float = 0.5
     source_fps: tuple[float, float] = (12.0, 30.0)
+    #: Frame edge: probability per crop, and the range of the edge's height (shoulder widths below the neck).
+    p_frame_edge: float = 0.0
+    frame_edge: tuple[float, float] = (0.4, 1.6)
 
     def __call__(self, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Augmented copy of ``k`` ``(T, 3, 47)`` float32 (x, y normalised; confidence)."""
@@ -105,6 +111,8 @@ class SkeletonAugment:
         if rng.random() < self.p_hand_dropout:
             hand = list(R_HAND) if rng.random() < 0.5 else list(L_HAND)
             out = drop(out, hand, *_span(rng, T, self.hand_span_s * self.frame_rate))
+        if rng.random() < self.p_frame_edge:
+            out = frame_edge(out, float(rng.uniform(*self.frame_edge)))
         return out
 
 
@@ -192,6 +200,26 @@ def _resample(k: np.ndarray, t: np.ndarray) -> np.ndarray:
     return out
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, stop)]`` of the runs of True in a bool (T,)."""
+    d = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def frame_edge(k: np.ndarray, edge: float) -> np.ndarray:
+    """Everything below ``edge`` (normalised y, down) is outside the frame: body joints there are missed, a
+    hand with more than 30 % of its points there is missed whole; filled as :func:`drop` fills them."""
+    out = k
+    below = k[:, 1] > edge  # (T, 47)
+    for j in (R_SHOULDER, L_SHOULDER, R_ELBOW, L_ELBOW, R_WRIST, L_WRIST):
+        for s, e in _runs(below[:, j]):
+            out = drop(out, [j], s, e)
+    for hand in (list(R_HAND), list(L_HAND)):
+        for s, e in _runs(below[:, hand].mean(axis=1) > 0.3):
+            out = drop(out, hand, s, e)
+    return out if out is not k else k.copy()
+
+
 def drop(k: np.ndarray, joints: list[int], s: int, e: int) -> np.ndarray:
     """Joints missed in frames ``s:e``: confidence 0, filled as the cache fills them (following the parent,
     the offset to it interpolated between the last frame before and the first after the gap)."""
@@ -212,4 +240,12 @@ def drop(k: np.ndarray, joints: list[int], s: int, e: int) -> np.ndarray:
     return out
 
 
-__all__ = ["SkeletonAugment", "drop", "limb_jitter", "similarity", "through_frame_rate", "time_warp"]
+__all__ = [
+    "SkeletonAugment",
+    "drop",
+    "frame_edge",
+    "limb_jitter",
+    "similarity",
+    "through_frame_rate",
+    "time_warp",
+]
