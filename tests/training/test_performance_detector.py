@@ -21,7 +21,7 @@ from minet_desktop.model.performance import (
     playing_probability,
     save_detector,
 )
-from training.synth.activities import ACTIVITIES, act
+from training.synth.activities import ACTIVITIES, UNSEEN_ACTIVITIES, act
 from training.synth.motion import FRAME_SIZE
 
 
@@ -36,7 +36,7 @@ def _one_thread() -> Iterator[None]:
 # -- people who are not playing ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ACTIVITIES)
+@pytest.mark.parametrize("kind", ACTIVITIES + UNSEEN_ACTIVITIES)
 def test_every_activity_is_a_tracked_person_in_the_frame(kind: str) -> None:
     rng = np.random.default_rng(3)
     pose, perf, kp = act(kind, 6.0, rng)
@@ -138,7 +138,7 @@ def test_training_writes_a_detector_that_tells_players_from_the_rest_and_resumes
     assert "warning:" in text  # no views: each track's own skeleton
     assert "held out of training" in text and "wrote" in text
     rep = json.loads((out / "report.json").read_text())
-    assert set(rep["not_playing"]) == set(ACTIVITIES) and rep["val_performances"] == 1
+    assert set(rep["not_playing"]) == set(ACTIVITIES) and rep["val_performances"] == 1  # conducting: never
     det, info = load_detector(out / "performance.safetensors")
     # Even this small run has learnt something: the training performances score above the activities it saw.
     from training.train.performance import activity_frames, cache_frames, score
@@ -230,3 +230,19 @@ def test_the_shipped_detector_reads_players_and_not_people_talking() -> None:
         T = int(round(kp.shape[0] / perf.fps * cfg.frame_rate))
         frames = model_frames(kp, perf.fps, cfg.frame_rate, T, cfg.confidence_threshold)[0]
         assert playing_probability(det, torch.from_numpy(frames))[0] < cfg.threshold, kind
+
+
+def test_playing_check_reports_the_app_detection_on_people_not_playing(tmp_path: Path) -> None:
+    from minet_desktop.engine.paths import default_model_path, performance_detector_path
+    from training.evaluate.playing import check, format_rows, write
+
+    bundle, detector = default_model_path(), performance_detector_path()
+    if not (bundle.is_file() and detector.is_file()):
+        pytest.skip("no bundled model or performance detector")
+    res = check(bundle, detector, n=1, log=lambda line: None)
+    assert set(res["not_playing_uncertain"]) == set(ACTIVITIES + UNSEEN_ACTIVITIES)
+    assert res["not_playing_mean"] >= 0.8  # the shipped detector: 98.5 % of 200 clips
+    table = format_rows([res])
+    assert "conduct (in no training)" in table and "with the performance detector" in table
+    write([res], tmp_path / "check.json")
+    assert json.loads((tmp_path / "check.json").read_text())[0]["bundle"] == bundle.name

@@ -41,6 +41,10 @@ HEAD_AND_SHOULDERS = (0.45, 0.8)
 #: Every activity :func:`act` draws, in a fixed order (the detector's leave-one-out folds use it).
 ACTIVITIES = ("talk", "walk", "idle", "wave", "clap", "phone", "type", "drink", "stretch", "ball")
 
+#: Kinds of not playing that no training run uses, only checks (``minet-train playing-check``): how the
+#: detector does on movement it never saw. Conducting is the one a music app meets most: arms that beat time.
+UNSEEN_ACTIVITIES = ("conduct",)
+
 _DOWN = np.array([0.0, 1.0, 0.0])
 _FWD = np.array([0.0, 0.0, 1.0])
 
@@ -279,8 +283,36 @@ def _act_hands(kind: str, rng: np.random.Generator, T: int, fps: float) -> tuple
         h.curls_r *= 0.4
         body.update(bob=float(rng.uniform(0.05, 0.25)), bob_hz=float(rng.uniform(0.5, 1.5)),
                     travel=float(rng.uniform(-0.8, 0.8)), lean=float(rng.uniform(0.0, 0.3)))  # fmt: skip
+    elif kind == "conduct":
+        # The baton hand beats a 2-, 3- or 4-beat pattern in front of the chest (down on the first beat, then
+        # across and back up), the other hand rests at the chest, cues now and then, or mirrors the baton hand.
+        h = _rest_hands(rng, T, L["front"], Rr["front"])
+        bpm = float(rng.uniform(60.0, 140.0))
+        beats = int(rng.choice([2, 3, 4]))
+        amp = float(rng.uniform(0.2, 0.45))
+        beat = t * bpm / 60.0 + np.cumsum(rng.normal(0, 0.002, T))
+        k = np.floor(beat).astype(int) % beats
+        f = beat - np.floor(beat)
+        # each beat's point in the pattern (x: across, y: down), body frame, for the right hand
+        points = {2: [(0.0, 1.0), (0.0, 0.2)], 3: [(0.0, 1.0), (-0.7, 0.6), (0.0, 0.0)],
+                  4: [(0.0, 1.0), (0.6, 0.6), (-0.7, 0.6), (0.0, 0.0)]}[beats]  # fmt: skip
+        pts = np.array(points)
+        a, b = pts[k], pts[(k + 1) % beats]
+        bounce = np.sin(np.pi * f)[:, None] * np.array([0.0, -0.35])  # the rebound between ictuses
+        path = a + (b - a) * (f * f * (3 - 2 * f))[:, None] + bounce
+        top = np.array([-0.35, float(rng.uniform(0.1, 0.5)), float(rng.uniform(0.35, 0.6))])
+        h.rw = top + amp * np.column_stack([path[:, 0], path[:, 1], 0.15 * path[:, 1]])
+        h.rf, h.rn = np.array([0.3, -0.3, 0.9]), np.array([0.0, 1.0, 0.2])
+        h.curls_r[:] = 0.6  # holding the baton
+        if rng.random() < 0.4:  # the other hand mirrors the beat
+            h.lw = h.rw * np.array([-1.0, 1.0, 1.0])
+        else:
+            cue = _phrases(rng, T, fps, (0.5, 1.5), (2.0, 6.0))
+            h.lw = h.lw + (np.array([0.35, -0.45, 0.3]) - L["front"].w)[None] * cue[:, None] * 0.8
+        body["sway"] = float(rng.uniform(0.02, 0.06))
     else:
-        raise ValueError(f"unknown activity {kind!r}; known: {', '.join(ACTIVITIES)}")
+        known = ", ".join(ACTIVITIES + UNSEEN_ACTIVITIES)
+        raise ValueError(f"unknown activity {kind!r}; known: {known}")
     return h, body
 
 
@@ -322,7 +354,8 @@ def act(
     ranges: Ranges | None = None,
     fps: float | None = None,
 ) -> tuple[Pose3D, Performer, np.ndarray]:
-    """A person doing ``kind`` (one of :data:`ACTIVITIES`) for ``duration`` seconds, filmed and tracked:
+    """A person doing ``kind`` (one of :data:`ACTIVITIES` or :data:`UNSEEN_ACTIVITIES`) for ``duration`` seconds,
+    filmed and tracked:
     the clean pose, the person (with the camera) and the tracker's ``(T, 3, 47)`` keypoints."""
     R_ = STANDARD if ranges is None else ranges
     fps = float(rng.choice(R_.fps)) if fps is None else float(fps)
