@@ -216,9 +216,8 @@ def _cmd_playing_check(args: argparse.Namespace) -> int:
     from training.evaluate.playing import check, format_rows, write
 
     results = []
-    for detector in ([None] if args.no_baseline is False else []) + (
-        [args.detector] if args.detector else []
-    ):
+    detectors = ([] if args.no_baseline else [None]) + ([args.detector] if args.detector else [])
+    for detector in detectors:
         print(f"{Path(args.bundle).name} {'with ' + str(detector) if detector else 'prototypes only'}:")
         results.append(
             check(args.bundle, detector, args.cache, args.hard_cache, n=args.n, split=args.split,

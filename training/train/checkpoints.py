@@ -8,6 +8,7 @@ else, so a checkpoint from someone else cannot run code. The deliverable is the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from os import PathLike
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 
+from minet_desktop.core.atomic import atomic_path
 from minet_desktop.core.config import from_json
 from minet_desktop.core.errors import ConfigError, InputError
 from minet_desktop.model.bundle import build_modules, load_bundle, save_bundle
@@ -23,6 +25,32 @@ from minet_desktop.model.vqvae import VQVAE
 from training.train.data import codes_fingerprint, vqvae_fingerprint
 
 BUNDLE_SUFFIXES = (".safetensors",)
+
+
+def save_step(path: Path, parts: dict[str, Any], step: int) -> None:
+    """A plain training loop's checkpoint: the state dicts of ``parts`` (modules, optimizers) and the step,
+    written atomically (tensors and plain containers only, read back by :func:`resume_step`)."""
+    state = {name: part.state_dict() for name, part in parts.items()}
+    state["step"] = step
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def resume_step(path: Path, parts: dict[str, Any], log: Callable[[str], None]) -> int:
+    """Load :func:`save_step`'s checkpoint at ``path`` into ``parts`` and return its step; 0 when there is none
+    or it cannot be read (the run starts again rather than fail, and says so)."""
+    if not path.is_file():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for name, part in parts.items():
+            part.load_state_dict(state[name])
+        step = int(state["step"])
+    except Exception as exc:  # an unreadable checkpoint: start again rather than fail
+        log(f"{path}: unreadable checkpoint ({exc}); starting from step 0")
+        return 0
+    log(f"resumed from {path} at step {step}")
+    return step
 
 
 def read_checkpoint(path: str | PathLike[str]) -> dict[str, Any]:

@@ -121,6 +121,7 @@ def pretrain_movement(
 ) -> Path:
     """Train the encoder of ``movement``'s size as described above; write ``out/movement.safetensors``."""
     from training.train.augment import SkeletonAugment
+    from training.train.checkpoints import resume_step, save_step
 
     cache, out = Path(cache), Path(out)
     _, arrays = load_views(cache)
@@ -133,19 +134,9 @@ def pretrain_movement(
     head = projection_head(movement.out_features)
     params = list(enc.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start = 0
     ckpt = out / CKPT_NAME
-    if resume and ckpt.is_file():
-        try:
-            state = torch.load(ckpt, map_location="cpu", weights_only=True)
-            enc.load_state_dict(state["encoder"])
-            head.load_state_dict(state["head"])
-            opt.load_state_dict(state["optimizer"])
-            start = int(state["step"])
-            log(f"resumed from {ckpt} at step {start}")
-        except Exception as exc:  # an unreadable checkpoint: start again rather than fail
-            log(f"{ckpt}: unreadable checkpoint ({exc}); starting from step 0")
-            start = 0
+    parts = {"encoder": enc, "head": head, "optimizer": opt}
+    start = resume_step(ckpt, parts, log) if resume else 0
     aug = SkeletonAugment()
     n = int(round(cfg.crop_seconds * aug.frame_rate))
     t0 = time.perf_counter()
@@ -178,10 +169,7 @@ def pretrain_movement(
         if step % 50 == 0:
             log(f"step {step}/{cfg.steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            state = {"encoder": enc.state_dict(), "head": head.state_dict(), "optimizer": opt.state_dict(),
-                     "step": step}  # fmt: skip
-            with atomic_path(ckpt) as tmp:
-                torch.save(state, tmp)
+            save_step(ckpt, parts, step)
         if evaluate is not None and eval_every and (step % eval_every == 0 or step == cfg.steps):
             enc.eval()
             log(f"step {step}: {evaluate(enc)}")

@@ -22,7 +22,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from minet_desktop.core.atomic import atomic_path, atomic_write_text
+from minet_desktop.core.atomic import atomic_write_text
 from minet_desktop.core.errors import InputError
 from minet_desktop.model.performance import (
     FILE_NAME,
@@ -179,16 +179,18 @@ def train_detector(
     from training.cache import load_manifest, manifest_config
     from training.synth.activities import ACTIVITIES
     from training.train.augment import SkeletonAugment
+    from training.train.checkpoints import resume_step, save_step
 
     cache, out = Path(cache), Path(out)
     unknown = [k for k in cfg.holdout if k not in ACTIVITIES]
     if unknown:
         raise ValueError(f"unknown activity {unknown[0]!r}; known: {', '.join(ACTIVITIES)}")
     ccfg = manifest_config(load_manifest(cache))
-    det = PerformanceDetectorConfig(
-        **{**asdict(cfg.detector), "movement": cfg.detector.movement,
-           "frame_rate": ccfg.audio.frame_rate, "confidence_threshold": ccfg.skeleton.confidence_threshold}
-    )  # fmt: skip
+    det = replace(
+        cfg.detector,
+        frame_rate=ccfg.audio.frame_rate,
+        confidence_threshold=ccfg.skeleton.confidence_threshold,
+    )
     train_pos = _performances(cache, "train", log)
     if not train_pos:
         raise InputError(cache, "no performances in the training split")
@@ -203,18 +205,9 @@ def train_detector(
     torch.manual_seed(cfg.seed)
     model = PerformanceDetector(det)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start = 0
     ckpt = out / CKPT_NAME
-    if resume and ckpt.is_file():
-        try:
-            state = torch.load(ckpt, map_location="cpu", weights_only=True)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            start = int(state["step"])
-            log(f"resumed from {ckpt} at step {start}")
-        except Exception as exc:  # an unreadable checkpoint: start again rather than fail
-            log(f"{ckpt}: unreadable checkpoint ({exc}); starting from step 0")
-            start = 0
+    parts = {"model": model, "optimizer": opt}
+    start = resume_step(ckpt, parts, log) if resume else 0
     aug = SkeletonAugment(frame_rate=det.frame_rate, p_frame_edge=cfg.frame_edge_p)
     half = cfg.batch // 2
     t0 = time.perf_counter()
@@ -240,9 +233,7 @@ def train_detector(
         if step % 50 == 0:
             log(f"step {step}/{cfg.steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
         if step % cfg.ckpt_every == 0 or step == cfg.steps:
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}
-            with atomic_path(ckpt) as tmp:
-                torch.save(state, tmp)
+            save_step(ckpt, parts, step)
     model.eval()
     val_neg = activity_frames(ACTIVITIES, max(10, cfg.clips_per_activity // 3), cfg.clip_seconds,
                               cfg.seed + 1000, det.frame_rate, det.confidence_threshold)  # fmt: skip
