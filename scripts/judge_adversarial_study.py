@@ -60,6 +60,9 @@ def main() -> None:
     ap.add_argument(
         "--pool", default="global", choices=("global", "time"), help="the judge's pooling (JudgeConfig.pool)"
     )
+    ap.add_argument(
+        "--coord", action="store_true", help="a frequency-position input plane (JudgeConfig.coord)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     mels, by_split, _ = _load_parts(Path(args.data), Path(args.cache))
@@ -69,7 +72,7 @@ def main() -> None:
     ]
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    cfg = JudgeConfig(classes=tuple(INSTRUMENT_CODES), pool=args.pool)
+    cfg = JudgeConfig(classes=tuple(INSTRUMENT_CODES), pool=args.pool, coord=args.coord)
     net = JudgeNet(cfg)
     index = {c: i for i, c in enumerate(cfg.classes)}
     domain = nn.Sequential(nn.Linear(cfg.pooled_features, 128), nn.ReLU(), nn.Linear(128, len(train_sfs)))

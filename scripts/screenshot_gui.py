@@ -6,9 +6,10 @@ Writes, under ``--out-dir``:
 
 * ``main_window.png`` — a video made from OpenCV's messi5.jpg with a violin melody (FluidSynth) as its sound
   track, keypoints extracted by the app itself (MediaPipe), overlay on;
-* ``inspector.png`` — after Generate: the generated spectrogram above the original track's, log frequency,
-  crosshair and playhead. No trained model ships yet, so the bundle is one with random weights at the paper's
-  audio settings: the top pane is what an untrained model makes (noise), drawn by the real pipeline;
+* ``inspector.png`` — after Generate on the violin demo with the bundled default model (two takes): the generated
+  spectrogram above the demo's own recording, log frequency, crosshair and playhead. A checkout without the
+  bundled model or demos uses a small random-weight bundle at the paper's audio settings on the messi video
+  instead (its top pane is then noise, drawn by the real pipeline);
 * ``live_mode.png`` — live mode on a fake camera showing messi5.jpg, with MediaPipe keypoints, fps and latency.
 
 Runs offscreen by default, keeps its settings in a temporary folder, and plays into a null sound device.

@@ -476,7 +476,9 @@ def _cmd_judge(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    opts = JudgeTraining(steps=args.steps, seed=args.seed, threads=args.threads or 1, pool=args.pool)
+    opts = JudgeTraining(
+        steps=args.steps, seed=args.seed, threads=args.threads or 1, pool=args.pool, coord=args.coord
+    )
     judge = fit_judges(
         data, args.cache, INSTRUMENT_CODES, opts, loso_steps=args.loso_steps, workers=args.workers
     )
@@ -1049,6 +1051,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="global",
         help="pool the CNN's features over time and frequency (global) or over time only, keeping where in "
         "frequency they lie (register, formants)",
+    )
+    p.add_argument(
+        "--coord",
+        action="store_true",
+        help="give the CNN each mel band's position as a second input plane (register, whatever the pooling)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads per training")

@@ -118,6 +118,26 @@ def test_a_judge_pooled_over_time_only_keeps_where_in_frequency_and_checks_its_c
     assert JudgeConfig.from_dict({"classes": ["a", "b"]}).pool == "global"  # judges saved before it existed
 
 
+def test_a_judge_with_the_frequency_plane_reads_where_a_pattern_lies_and_keeps_its_config(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    cfg = JudgeConfig(classes=("a", "b"), coord=True)
+    net = JudgeNet(cfg).eval()
+    assert net.features[0].num_features == 2 and net.features[1].in_channels == 2
+    x = torch.from_numpy(_mel(330, True)[None, :, :43])
+    with torch.no_grad():
+        plain = net(x)
+        net.features[1].weight[:, 1].zero_()  # the position plane's weights: the output depends on them
+        assert not torch.allclose(plain, net(x))
+        assert torch.allclose(net(x), net(x + 3.0), atol=1e-5)  # still level-free
+    judge = InstrumentJudge(cfg, JudgeNet(cfg).eval(), {})
+    judge.save(tmp_path / "j.safetensors")
+    back = InstrumentJudge.load(tmp_path / "j.safetensors")
+    assert back.cfg.coord and torch.allclose(back.net(x), judge.net(x))
+    assert JudgeConfig.from_dict({"classes": ["a", "b"]}).coord is False  # judges saved before it existed
+
+
 def _timbre_parts(pitches: list[float]) -> list[tuple[np.ndarray, None, str]]:
     return [
         (_mel(hz, bright), None, "bright" if bright else "pure") for hz in pitches for bright in (False, True)

@@ -60,6 +60,9 @@ class JudgeConfig:
     #: "global": mean and max over time and frequency (blind to where in frequency a pattern lies);
     #: "time": over time only, each of the last stage's frequency rows kept (register and formant positions).
     pool: str = "global"
+    #: Give the first convolution a second input plane holding each mel band's position (-1 lowest .. 1
+    #: highest), so its features can depend on where in frequency they lie (register) whatever the pooling.
+    coord: bool = False
 
     def __post_init__(self) -> None:
         if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
@@ -96,8 +99,8 @@ class JudgeNet(nn.Module):
     def __init__(self, cfg: JudgeConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        layers: list[nn.Module] = [nn.BatchNorm2d(1)]
-        c_in = 1
+        c_in = 2 if cfg.coord else 1
+        layers: list[nn.Module] = [nn.BatchNorm2d(c_in)]
         for c in cfg.channels:
             layers += [
                 nn.Conv2d(c_in, c, 3, padding=1, bias=False),
@@ -112,8 +115,11 @@ class JudgeNet(nn.Module):
 
     def pooled(self, mel: Tensor) -> Tensor:
         """``(B, n_mels, T)`` -> the pooled features ``(B, cfg.pooled_features)`` the head reads."""
-        x = mel - mel.mean(dim=(1, 2), keepdim=True)  # level-free: a louder take is the same instrument
-        h = self.features(x.unsqueeze(1))  # (B, C, F', T')
+        x = (mel - mel.mean(dim=(1, 2), keepdim=True)).unsqueeze(1)  # level-free: a louder take is the same
+        if self.cfg.coord:
+            pos = torch.linspace(-1.0, 1.0, mel.shape[1], dtype=mel.dtype, device=mel.device)
+            x = torch.cat([x, pos.view(1, 1, -1, 1).expand(x.shape[0], 1, -1, x.shape[3])], dim=1)
+        h = self.features(x)  # (B, C, F', T')
         if self.cfg.pool == "time":
             return torch.cat([h.mean(dim=3), h.amax(dim=3)], dim=1).flatten(1)
         return torch.cat([h.mean(dim=(2, 3)), h.amax(dim=(2, 3))], dim=1)
@@ -368,6 +374,7 @@ class JudgeTraining:
     seed: int = 0
     threads: int = 1
     pool: str = "global"  # the network's pooling (JudgeConfig.pool)
+    coord: bool = False  # a frequency-position input plane (JudgeConfig.coord)
 
 
 def train_judge(
@@ -384,7 +391,7 @@ def train_judge(
     """
     opts = opts or JudgeTraining()
     augment = augment or MelAugment()
-    cfg = JudgeConfig(classes=tuple(str(c) for c in classes), pool=opts.pool)
+    cfg = JudgeConfig(classes=tuple(str(c) for c in classes), pool=opts.pool, coord=opts.coord)
     index = {c: i for i, c in enumerate(cfg.classes)}
     missing = {lab for _, _, lab in train} - set(index)
     if missing:
@@ -639,6 +646,7 @@ def write_judge_card(judge: InstrumentJudge, path: str | PathLike[str], command:
         "What `minet-train evaluate` and `minet-train classify` use to name the instrument heard in 1-s segments of",
         "audio. A CNN on the project's 80-band log-mel (five conv stages, mean + max pooling over "
         + ("time, each frequency row kept" if judge.cfg.pool == "time" else "time and frequency")
+        + (", each band's position given as a second input plane" if judge.cfg.coord else "")
         + "; "
         f"{sum(p.numel() for p in judge.net.parameters()):,} weights), trained on the corpus' training-split scores",
         f"rendered with {len(sfs)} General MIDI soundfonts ({', '.join(sfs)}) and augmented with what a room, a",
@@ -705,7 +713,8 @@ def write_judge_card(judge: InstrumentJudge, path: str | PathLike[str], command:
         command
         or "minet-train judge --corpus runs/default/corpus --cache runs/default/cache --data runs/default/judge_data "
         f"--steps {tr.get('steps', 4000)} --loso-steps {info.get('loso_steps', 2500)} --workers 4 --threads 1"
-        + (" --pool time" if judge.cfg.pool == "time" else ""),
+        + (" --pool time" if judge.cfg.pool == "time" else "")
+        + (" --coord" if judge.cfg.coord else ""),
         "```",
         "",
     ]
