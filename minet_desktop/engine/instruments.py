@@ -18,6 +18,7 @@ no label is needed at inference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,11 +64,12 @@ class Detection:
     def best(self) -> tuple[str, float] | None:
         return self.probabilities[0] if self.probabilities else None
 
-    def summary(self, n: int = 3) -> str:
-        """``"viola 56 % - cello 20 % - oboe 11 %"``, prefixed ``"uncertain: "`` when uncertain."""
+    def summary(self, n: int = 3, name: Callable[[str], str] = instrument_name) -> str:
+        """``"viola 56 % - cello 20 % - oboe 11 %"``, prefixed ``"uncertain: "`` when uncertain; ``name`` writes
+        each instrument from its code (the app makes each a link)."""
         if not self.probabilities:
             return self.reason or "no movement"
-        text = " - ".join(f"{instrument_name(c)} {100 * p:.0f} %" for c, p in self.probabilities[:n])
+        text = " - ".join(f"{name(c)} {100 * p:.0f} %" for c, p in self.probabilities[:n])
         return f"uncertain ({self.reason}): {text}" if self.uncertain else text
 
 

@@ -3,8 +3,10 @@ and live webcam mode. Only widgets and their state; the main window does the wor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import html
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -25,8 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from minet_desktop.core.instruments import INSTRUMENTS
+from minet_desktop.core.instruments import INSTRUMENT_CODES, INSTRUMENTS, instrument_name
 from minet_desktop.engine import model_types
+
+if TYPE_CHECKING:
+    from minet_desktop.engine.instruments import Detection
 
 #: The model list: the types that ship with the app, from the one registry of model types.
 MODEL_TYPES = model_types.app_model_types()
@@ -166,9 +171,15 @@ class GeneratePanel(QWidget):
         )
         self.sounds_like_label = QLabel(" ", self)
         self.sounds_like_label.setWordWrap(True)
-        self.sounds_like_label.setToolTip(
-            "The instruments the model reads from the performer's movement (no label needed), most likely first"
+        self.sounds_like_label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
         )
+        self.sounds_like_label.linkActivated.connect(self._sounds_like_chosen)
+        self.sounds_like_label.setToolTip(
+            "The instruments the model reads from the performer's movement (no label needed), most likely "
+            "first. Click one to play it: it is chosen in the instrument list."
+        )
+        self._sounds_like = ""
         self.set_instruments(())
 
         self.generate_button = QPushButton("Generate", self)
@@ -309,8 +320,36 @@ class GeneratePanel(QWidget):
         self.instrument_combo.setCurrentIndex(codes.index(code) + 1 if code in codes else 0)
 
     def set_detection(self, text: str) -> None:
-        """Show what the movement sounds like ("viola 56 % - cello 20 % - oboe 11 %"), or why not."""
-        self.sounds_like_label.setText(f"Sounds like: {text}" if text else " ")
+        """Show a line about what the movement sounds like as plain text: why it is not known, or progress."""
+        self._sounds_like = f"Sounds like: {text}" if text else ""
+        self.sounds_like_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.sounds_like_label.setText(self._sounds_like or " ")
+        self.sounds_like_label.setAccessibleName(self._sounds_like)
+
+    def show_detection(self, detection: Detection) -> None:
+        """Show what the movement sounds like ("viola 56 % - cello 20 % - oboe 11 %"); each instrument the
+        model can be told to play is a link that chooses it in the instrument list."""
+
+        def link(code: str) -> str:
+            name = html.escape(instrument_name(code))
+            return f'<a href="{code}">{name}</a>' if self._can_choose(code) else name
+
+        self._sounds_like = f"Sounds like: {detection.summary()}"
+        rich = replace(detection, reason=html.escape(detection.reason)).summary(name=link)
+        self.sounds_like_label.setTextFormat(Qt.TextFormat.RichText)
+        self.sounds_like_label.setText(f"Sounds like: {rich}")
+        self.sounds_like_label.setAccessibleName(self._sounds_like)
+
+    def sounds_like_text(self) -> str:
+        """The "Sounds like" line as plain text (what a screen reader says)."""
+        return self._sounds_like
+
+    def _can_choose(self, code: str) -> bool:
+        return self.instrument_combo.isEnabled() and code in self._instrument_codes
+
+    def _sounds_like_chosen(self, code: str) -> None:
+        if code in INSTRUMENT_CODES and self._can_choose(code):
+            self.select_instrument(code)
 
     def set_model(self, name: str | None, model_type: str | None) -> None:
         """Show the loaded bundle and select its type; choosing another type asks for a model of that type."""

@@ -377,7 +377,7 @@ class GenerationController(QObject):
 
     def _on_instrument_detected(self, source: object, session: Any, detection: Any) -> None:
         if source is self.transport.source and session is self.session and not self._detect_again:
-            self.panel.set_detection(detection.summary())
+            self.panel.show_detection(detection)
 
     def _on_detection_finished(self) -> None:
         job, self.detection = self.detection, None

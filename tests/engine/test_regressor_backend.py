@@ -93,7 +93,9 @@ def test_the_waveform_is_griffin_lim_of_the_predicted_mel(tmp_path: Path) -> Non
     # The same as LogMel's own inverse (pseudo-inverse + Griffin-Lim), computed by the engine's chunked,
     # cancellable Griffin-Lim.
     ref = LogMel(s.cfg.mel).inverse(mel, n_iter=3, length=job.n_samples).numpy()
-    assert np.linalg.norm(r.waveform[0] - ref) / np.linalg.norm(ref) < 1e-3
+    # Equal up to float rounding, which Griffin-Lim amplifies at each iteration and which depends on the CPU's
+    # FFT paths (below 1e-3 on one machine, 1.2e-3 on another); a wrong chunk, hop or window is off by 10 % or more.
+    assert np.linalg.norm(r.waveform[0] - ref) / np.linalg.norm(ref) < 1e-2
 
 
 def test_progress_is_monotonic_and_cancel_stops_at_once(tmp_path: Path) -> None:

@@ -83,10 +83,47 @@ def test_opening_a_performance_shows_what_it_sounds_like(
     make_window, qtbot, bundles, video_path, keypoint_file_for
 ):
     window, kf = _open(make_window, qtbot, bundles["protos"], video_path, keypoint_file_for)
-    expected = window.generation.session.detect(window.keypoints).summary()
-    assert window.panel.sounds_like_label.text() == f"Sounds like: {expected}"
+    detection = window.generation.session.detect(window.keypoints)
+    expected = detection.summary()
+    assert window.panel.sounds_like_text() == f"Sounds like: {expected}"
     assert " % - " in expected  # "viola 56 % - cello 20 % - oboe 11 %"
     assert window.errors == []
+
+
+def test_clicking_an_instrument_under_sounds_like_chooses_it(
+    make_window, qtbot, bundles, video_path, keypoint_file_for
+):
+    window, _ = _open(make_window, qtbot, bundles["protos"], video_path, keypoint_file_for)
+    label, combo = window.panel.sounds_like_label, window.panel.instrument_combo
+    second = window.generation.session.detect(window.keypoints).probabilities[1][0]
+    assert f'<a href="{second}">' in label.text()  # each named instrument is a link
+    assert combo.currentText() == AUTO_INSTRUMENT
+    label.linkActivated.emit(second)
+    from minet_desktop.core.instruments import instrument_name
+
+    assert combo.currentText() == instrument_name(second).capitalize()
+    assert window.panel.options().instrument == second
+    label.linkActivated.emit("not-an-instrument")  # (a link the label never makes) changes nothing
+    assert window.panel.options().instrument == second and window.errors == []
+
+
+def test_a_model_that_cannot_be_told_an_instrument_shows_no_links(qtbot) -> None:
+    from minet_desktop.engine.instruments import Detection
+    from minet_desktop.gui.generate_panel import GeneratePanel
+
+    panel = GeneratePanel()
+    qtbot.addWidget(panel)
+    detection = Detection(
+        probabilities=[("va", 0.56), ("vc", 0.2)], uncertain=True, reason="a <test> & reason"
+    )
+    panel.show_detection(detection)
+    assert "<a " not in panel.sounds_like_label.text() and "&lt;test&gt;" in panel.sounds_like_label.text()
+    assert panel.sounds_like_text() == f"Sounds like: {detection.summary()}"
+    panel.sounds_like_label.linkActivated.emit("va")
+    assert panel.options().instrument is None
+    panel.set_instruments(("va", "vc"))
+    panel.show_detection(detection)
+    assert '<a href="va">viola</a> 56 %' in panel.sounds_like_label.text()
 
 
 def test_the_chosen_instrument_is_what_generation_plays(
@@ -139,7 +176,7 @@ def test_uses_detector_movement_of_no_one_playing_is_uncertain_and_auto_does_not
         pytest.skip("no bundled performance detector")
     window, _ = _open(make_window, qtbot, bundles["steered"], video_path, keypoint_file_for)
     assert window.generation.session.performance is not None
-    text = window.panel.sounds_like_label.text()
+    text = window.panel.sounds_like_text()
     assert "uncertain (the movement does not look like someone playing an instrument)" in text, text
     window.generation.start()
     qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)

@@ -171,7 +171,10 @@ def test_a_linear_classifier_scores_the_windows_and_the_prototypes_still_steer(c
     scores = protos.scores(h[:3].float())
     assert torch.allclose(scores.exp().sum(-1), torch.ones(3), atol=1e-5)  # log-probabilities
     assert torch.allclose(
-        scores, torch.log_softmax(torch.from_numpy(lr.decision_function(z[:3])).float(), -1), atol=1e-3
+        scores,
+        torch.log_softmax(torch.from_numpy(lr.decision_function(z[:3])).float(), -1),
+        atol=1e-3,
+        rtol=1e-3,  # whitened vectors reach 100: float32 against float64 leaves a few 1e-3 on scores near -9
     )
     # Fitted again without the option: the classifier is kept; an unknown one is refused.
     assert main(["prototypes", "--bundle", str(bundle), "--cache", str(cache)]) == 0
