@@ -190,7 +190,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     session = Session(model, device=args.device)
     session.check_instrument(args.instrument)  # before a long keypoint extraction
     with progress_bar(f"keypoints of {src.name}", "frame") as update:
-        kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
+        kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update, video=video)
 
     from tqdm import tqdm
 
@@ -261,6 +261,8 @@ def _cmd_detect(args: argparse.Namespace) -> int:
         raise MinetError(session.backend.cannot_choose_instrument())
     with progress_bar(f"keypoints of {src.name}", "frame") as update:
         kf = load_performance(src, solos_id=args.solos_id, fps=args.fps, progress=update)
+    for warning in kf.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     det = session.detect(kf)
     for code, p in det.probabilities[: args.top]:
         print(f"{instrument_name(code):<12} {code:<4} {p:.3f}")
@@ -452,8 +454,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, help="sample among the most likely codes holding this probability")
     p.add_argument("--griffin-lim-iters", type=int, help="Griffin-Lim iterations (default: the model's)")
     p.add_argument("--solos-id", help="YouTube id of the clip in Solos skeletons")
-    p.add_argument("--fps", type=float, help="frame rate of an OpenPose folder's video (default 30)")
-    p.add_argument("--video", help="video to put the audio under with --mux (default: INPUT if a video)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        help="frame rate of an OpenPose folder's video (default: that of --video or of the video in or beside "
+        "the folder; else 30, with a warning)",
+    )
+    p.add_argument(
+        "--video",
+        help="the performance's video: its frame rate for an OpenPose folder, and the picture --mux puts the "
+        "audio under (default: INPUT if a video)",
+    )
     p.add_argument("--mux", help="also write an .mp4 of the video with the generated audio")
     p.add_argument(
         "--instrument",
@@ -490,7 +501,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model bundle (.safetensors); default: the bundled model")
     p.add_argument("--device", choices=("cpu", "cuda"), help="default: CUDA when available, else the CPU")
     p.add_argument("--solos-id", help="YouTube id of the clip in Solos skeletons")
-    p.add_argument("--fps", type=float, help="frame rate of an OpenPose folder's video (default 30)")
+    p.add_argument(
+        "--fps",
+        type=float,
+        help="frame rate of an OpenPose folder's video (default: that of the video in or beside the folder; "
+        "else 30, with a warning)",
+    )
     p.add_argument("--top", type=int, default=13, help="instruments to list (default: all)")
     p.set_defaults(func=_cmd_detect)
 

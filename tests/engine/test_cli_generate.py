@@ -66,6 +66,34 @@ def test_generate_from_openpose_folder_and_mux(make_bundle, tmp_path, capsys, fo
     assert not list(tmp_path.glob("*.tmp*"))  # written atomically: no leftovers
 
 
+def test_an_openpose_folder_takes_its_videos_frame_rate_and_says_when_it_must_assume_one(
+    make_bundle, tmp_path, capsys
+) -> None:
+    """OpenPose's JSON records no frame rate: a 25-fps video read at 30 would play its notes 20 % early."""
+    from minet_desktop.engine.inputs import OPENPOSE_FPS, load_performance
+
+    kf = performance(1.0, fps=25.0)
+    folder = tmp_path / "json"
+    write_openpose_folder(folder, kf, prefix="concert")  # concert_000000000000_keypoints.json ...
+    assumed = load_performance(folder)
+    assert assumed.fps == OPENPOSE_FPS and "--fps" in assumed.warnings[-1]
+    assert load_performance(folder, fps=24.0).fps == 24.0 and not load_performance(folder, fps=24.0).warnings
+    given = _video(tmp_path / "elsewhere.avi", 10, fps=25.0)
+    assert load_performance(folder, video=given).fps == 25.0
+    beside = _video(tmp_path / "concert.avi", 10, fps=25.0)  # the video OpenPose ran on, next to its folder
+    found = load_performance(folder)
+    assert found.fps == 25.0 and not found.warnings
+    assert load_performance(folder, fps=30.0).fps == 30.0  # --fps still wins
+    beside.write_bytes(b"not a video")
+    assert "concert.avi states none" in load_performance(folder).warnings[-1]
+    beside.unlink()
+    args = ["generate", str(folder), "--model", str(make_bundle()), "-o", str(tmp_path / "out.wav")]
+    assert main(args) == 0
+    assert "30 fps assumed" in capsys.readouterr().err
+    assert main([*args, "--video", str(given)]) == 0
+    assert "assumed" not in capsys.readouterr().err
+
+
 def test_generate_from_solos_skeletons(make_bundle, tmp_path) -> None:
     root = tmp_path / "solos"
     write_solos(root, {"abc123": ("Violin", performance(1.0, fps=25.0).keypoints)})
