@@ -69,7 +69,7 @@ def test_generate_from_openpose_folder_and_mux(make_bundle, tmp_path, capsys, fo
 def test_an_openpose_folder_takes_its_videos_frame_rate_and_says_when_it_must_assume_one(
     make_bundle, tmp_path, capsys
 ) -> None:
-    """OpenPose's JSON records no frame rate: a 25-fps video read at 30 would play its notes 20 % early."""
+    """OpenPose's JSON records no frame rate: a 25-fps video read at 30 would play 20 % too fast."""
     from minet_desktop.engine.inputs import OPENPOSE_FPS, load_performance
 
     kf = performance(1.0, fps=25.0)
