@@ -10,7 +10,8 @@ Writes, under ``--out-dir``:
   spectrogram above the demo's own recording, log frequency, crosshair and playhead. A checkout without the
   bundled model or demos uses a small random-weight bundle at the paper's audio settings on the messi video
   instead (its top pane is then noise, drawn by the real pipeline);
-* ``live_mode.png`` — live mode on a fake camera showing messi5.jpg, with MediaPipe keypoints, fps and latency.
+* ``live_mode.png`` — live mode on a fake camera showing messi5.jpg, with MediaPipe keypoints, fps and latency,
+  and what the live movement sounds like (a still photo: uncertain, and why).
 
 Runs offscreen by default, keeps its settings in a temporary folder, and plays into a null sound device.
 """
@@ -185,6 +186,13 @@ def main() -> int:
             "live frames",
         )
         wait(app, lambda: "fps" in window.view.info(), 10, "the live fps")
+        if window.generation.session is not None and window.generation.session.instruments:
+            wait(
+                app,
+                lambda: window.panel.sounds_like_text().startswith("Sounds like (live"),
+                60,
+                "what the live movement sounds like",
+            )
         save(window, out_dir / "live_mode.png")
         window.live.set_live(False)
         window.close()

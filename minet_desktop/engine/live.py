@@ -28,6 +28,7 @@ import numpy as np
 
 from minet_desktop.core.latest import LatestSlot
 from minet_desktop.media.camera import CameraSource
+from minet_desktop.pose.keypoint_file import KeypointFile
 from minet_desktop.pose.live import PoseEstimator
 
 log = logging.getLogger("minet_desktop")
@@ -49,6 +50,11 @@ SETTLE_WINDOW_S = 2.0
 FIRST_WINDOW_S = 0.4
 JITTER_MARGIN_S = 0.04
 EXCESS_LAG_S = 0.08
+#: Seconds of the newest keypoints kept for reading the instrument from the live movement (two of detection's
+#: 4-s windows).
+RECENT_S = 8.0
+#: Fewest seconds of keypoints worth reading an instrument from.
+MIN_RECENT_S = 2.0
 
 
 class AudioLag:
@@ -156,6 +162,9 @@ class LivePipeline:
         self.audio_lag: AudioLag | None = None  # the sink's trimming (its discarded count), once running
         self.captured = 0
         self.processed = 0
+        self._recent: deque[tuple[float, np.ndarray]] = deque()  # (captured_at, (3, 47) keypoints)
+        self._frame_size = (0, 0)
+        self._generator: LiveAudio | None = None
         self._capture = threading.Thread(target=self._capture_loop, name="live-capture", daemon=True)
         self._process = threading.Thread(target=self._process_loop, name="live-process", daemon=True)
 
@@ -205,6 +214,37 @@ class LivePipeline:
                 audio += queued[len(queued) // 2] / self.sink.sample_rate
         return pose + audio
 
+    def recent_keypoints(self, seconds: float = RECENT_S) -> KeypointFile | None:
+        """The newest ``seconds`` of keypoints as a keypoint file, at the rate they were processed (the newest
+        frame wins, so it can be below the camera's), or None while there are fewer than ``MIN_RECENT_S``."""
+        with self._stats_lock:
+            recent = list(self._recent)
+        if recent:
+            recent = [r for r in recent if r[0] >= recent[-1][0] - seconds]
+        span = recent[-1][0] - recent[0][0] if len(recent) > 1 else 0.0
+        if span < MIN_RECENT_S:
+            return None
+        keypoints = np.stack([k for _, k in recent]).astype(np.float32)
+        detected = float(np.mean([(k[2] > 0).any() for _, k in recent]))
+        return KeypointFile(
+            keypoints=keypoints,
+            fps=(len(recent) - 1) / span,
+            frame_size=self._frame_size,
+            source_sha256="0" * 64,
+            source_name=f"{self.camera.name} (live)",
+            detected_fraction=detected,
+        )
+
+    def set_instrument(self, code: str | None) -> bool:
+        """Play ``code`` from now on (None: the instrument the movement shows); False when no generator that
+        can change it runs (yet)."""
+        generator = self._generator
+        change = getattr(generator, "set_instrument", None)
+        if change is None:
+            return False
+        change(code)
+        return True
+
     # -- threads -----------------------------------------------------------------------------------
     def _capture_loop(self) -> None:
         try:
@@ -230,6 +270,7 @@ class LivePipeline:
             if self._generator_factory is not None:
                 try:
                     generator = self._generator_factory(float(self.camera.fps))
+                    self._generator = generator
                     self.audio_latency_s = float(generator.latency_s)
                     self.generating = True
                 except Exception as exc:
@@ -245,6 +286,12 @@ class LivePipeline:
                     continue
                 rgb, index, captured_at = item
                 keypoints = pose(rgb) if pose is not None else None
+                if keypoints is not None:
+                    with self._stats_lock:
+                        self._frame_size = (int(rgb.shape[1]), int(rgb.shape[0]))
+                        self._recent.append((captured_at, np.asarray(keypoints, np.float32)))
+                        while self._recent and self._recent[0][0] < captured_at - RECENT_S:
+                            self._recent.popleft()
                 if generator is not None and keypoints is not None:
                     try:
                         generator.push_frames(keypoints[None])
@@ -256,7 +303,7 @@ class LivePipeline:
                         log.exception("live generation failed")
                         self.generation_error = f"live generation stopped ({type(exc).__name__}: {exc})"
                         self.generating = False
-                        generator = None
+                        generator = self._generator = None
                 done = time.monotonic()
                 with self._stats_lock:
                     self._times.append(done)

@@ -130,6 +130,7 @@ class LiveGenerator:
         b = backend.bundle
         self.instrument = instrument
         self.prototypes = b.instruments if instrument is not None else None
+        self._bundle_instruments = b.instruments
         self._h_sum: torch.Tensor | None = None  # running sums of the movement vectors (and motion features)
         self._m_sum: torch.Tensor | None = None
         self._h_count = self._m_count = 0
@@ -303,7 +304,7 @@ class LiveGenerator:
                 held = self._frames.latest(available - start)[: stop - start]  # (L, 3, 47)
                 x = torch.from_numpy(np.ascontiguousarray(held.transpose(1, 2, 0)))[None].to(self.device)
                 self._h, per_frame = self.movement(x)
-                if self.prototypes is not None:
+                if self._bundle_instruments is not None:  # the running mean, kept for a later override too
                     self._h_sum = self._h.clone() if self._h_sum is None else self._h_sum + self._h
                     self._h_count += 1
             h = self._steer(self._h, self._h_sum, self._h_count, motion=False)
@@ -312,7 +313,7 @@ class LiveGenerator:
                 i = self.n_codes
                 idx = np.clip(np.arange(i * ds, (i + 1) * ds) - start, 0, stop - start - 1)
                 m = per_frame[0, torch.as_tensor(idx)].mean(0)[None]  # (1, H)
-                if self.prototypes is not None and self.prototypes.cfg.motion:
+                if self._bundle_instruments is not None and self._bundle_instruments.cfg.motion:
                     self._m_sum = m.clone() if self._m_sum is None else self._m_sum + m
                     self._m_count += 1
                     m = self._steer(m, self._m_sum, self._m_count, motion=True)
@@ -324,12 +325,22 @@ class LiveGenerator:
                 self.codes.append(int(code[0]))
             self.n_codes += 1
 
+    def set_instrument(self, code: str | None) -> None:
+        """Play ``code`` from the next code on (None: the instrument the movement shows, unsteered); the
+        movement's running mean carries over. Safe to call from another thread than the one pushing frames."""
+        self.session.check_instrument(code)
+        if code is None:
+            self.prototypes, self.instrument = None, None
+        else:
+            # The steer reads both; each pair it can see (old or new) is valid.
+            self.instrument, self.prototypes = code, self._bundle_instruments
+
     def _steer(self, x: torch.Tensor, total: torch.Tensor | None, count: int, motion: bool) -> torch.Tensor:
         """The instrument override, causally: x moved by the step from the running mean to the prototype."""
-        p = self.prototypes
-        if p is None or self.instrument is None or total is None or count == 0:
+        p, code = self.prototypes, self.instrument  # read once: set_instrument may run on another thread
+        if p is None or code is None or total is None or count == 0:
             return x
-        target = p.target(self.instrument, motion).to(x.dtype)
+        target = p.target(code, motion).to(x.dtype)
         return x + p.cfg.strength * (target - total / count)
 
     @torch.no_grad()

@@ -40,6 +40,10 @@ AUTO_INSTRUMENT = "Auto (from the movement)"
 #: The last entry of the instrument list: Auto without the steer to the detected instrument.
 UNSTEERED_INSTRUMENT = "Auto, unsteered (the model's own reading)"
 MAX_TAKES = 8
+SOUNDS_LIKE_TIP = (
+    "The instruments the model reads from the performer's movement (no label needed), most likely first. "
+    "Click one to play it: it is chosen in the instrument list."
+)
 
 
 @dataclass(frozen=True)
@@ -175,10 +179,7 @@ class GeneratePanel(QWidget):
             Qt.TextInteractionFlag.LinksAccessibleByMouse | Qt.TextInteractionFlag.LinksAccessibleByKeyboard
         )
         self.sounds_like_label.linkActivated.connect(self._sounds_like_chosen)
-        self.sounds_like_label.setToolTip(
-            "The instruments the model reads from the performer's movement (no label needed), most likely "
-            "first. Click one to play it: it is chosen in the instrument list."
-        )
+        self.sounds_like_label.setToolTip(SOUNDS_LIKE_TIP)
         self._sounds_like = ""
         self.set_instruments(())
 
@@ -324,20 +325,24 @@ class GeneratePanel(QWidget):
         self._sounds_like = f"Sounds like: {text}" if text else ""
         self.sounds_like_label.setTextFormat(Qt.TextFormat.PlainText)
         self.sounds_like_label.setText(self._sounds_like or " ")
+        self.sounds_like_label.setToolTip(SOUNDS_LIKE_TIP)
         self.sounds_like_label.setAccessibleName(self._sounds_like)
 
-    def show_detection(self, detection: Detection) -> None:
+    def show_detection(
+        self, detection: Detection, heading: str = "Sounds like", tooltip: str = SOUNDS_LIKE_TIP
+    ) -> None:
         """Show what the movement sounds like ("viola 56 % - cello 20 % - oboe 11 %"); each instrument the
         model can be told to play is a link that chooses it in the instrument list."""
+        self.sounds_like_label.setToolTip(tooltip)
 
         def link(code: str) -> str:
             name = html.escape(instrument_name(code))
             return f'<a href="{code}">{name}</a>' if self._can_choose(code) else name
 
-        self._sounds_like = f"Sounds like: {detection.summary()}"
+        self._sounds_like = f"{heading}: {detection.summary()}"
         rich = replace(detection, reason=html.escape(detection.reason)).summary(name=link)
         self.sounds_like_label.setTextFormat(Qt.TextFormat.RichText)
-        self.sounds_like_label.setText(f"Sounds like: {rich}")
+        self.sounds_like_label.setText(f"{html.escape(heading)}: {rich}")
         self.sounds_like_label.setAccessibleName(self._sounds_like)
 
     def sounds_like_text(self) -> str:

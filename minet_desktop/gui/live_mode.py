@@ -21,12 +21,16 @@ from minet_desktop.gui.generate_panel import GeneratePanel
 from minet_desktop.gui.generation import GenerationController
 from minet_desktop.gui.overlay import render_overlay
 from minet_desktop.gui.transport import TransportController
+from minet_desktop.gui.workers import CallJob
 from minet_desktop.media.camera import CameraSource, OpenCVCamera, list_cameras
 from minet_desktop.pose.live import MediaPipePose, PoseEstimator
 
 log = logging.getLogger("minet_desktop")
 
 LIVE_TICK_MS = 15
+#: How often live mode reads the instrument from the last seconds of movement (the model's detection, on a
+#: worker thread: about 0.1 s of one core each time).
+LIVE_DETECT_MS = 4000
 
 
 def _live_generator(
@@ -72,6 +76,13 @@ class LiveController(QObject):
         self._note = ""
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
+        self._detect_timer = QTimer(self)
+        self._detect_timer.setInterval(LIVE_DETECT_MS)
+        self._detect_timer.timeout.connect(self.detect_instrument)
+        self.detection: CallJob | None = None
+        #: What the live generator plays (None: Auto, unsteered); read by its factory on the processing thread.
+        self._instrument: str | None = None
+        panel.instrument_combo.currentIndexChanged.connect(lambda _i: self._instrument_chosen())
 
     def refresh_cameras(self) -> None:
         try:
@@ -102,6 +113,49 @@ class LiveController(QObject):
     def shutdown(self) -> None:
         if self.pipeline is not None:
             self.set_live(False)
+        job = self.detection
+        if job is not None:
+            job.cancel()
+            if not job.wait():
+                log.warning("%s did not stop within 30 s of closing the window", job.describe)
+            job.finished.emit()  # run its clean-up now
+
+    # ----------------------------------------------------------------- which instrument, live
+    def detect_instrument(self) -> None:
+        """Read the instrument from the last seconds of live movement on a worker thread and show it under
+        Sounds like (its links choose an instrument, which the live audio then plays)."""
+        live, session = self.pipeline, self.generation.session
+        if live is None or session is None or not session.instruments or self.detection is not None:
+            return
+        kf = live.recent_keypoints()
+        if kf is None:
+            return
+        job = CallJob(lambda: session.detect(kf), "finding the instrument (live)", parent=self)
+        seconds = kf.keypoints.shape[0] / kf.fps
+        job.succeeded.connect(lambda det: self._on_live_detection(live, session, det, seconds))
+        job.finished.connect(self._on_detection_finished)
+        self.detection = job
+        job.start()
+
+    def _on_live_detection(self, live: LivePipeline, session: Any, detection: Any, seconds: float) -> None:
+        if live is self.pipeline and session is self.generation.session:
+            self.panel.show_detection(
+                detection,
+                heading="Sounds like (live)",
+                tooltip=f"The instruments the model reads from the last {seconds:.0f} s of live movement, most "
+                "likely first. Click one to play it from now on.",
+            )
+
+    def _on_detection_finished(self) -> None:
+        job, self.detection = self.detection, None
+        if job is not None and job.wait():
+            job.deleteLater()
+
+    def _instrument_chosen(self) -> None:
+        """The instrument list changed: live audio plays the new choice from its next code on."""
+        self._instrument = self.generation.instrument(self.panel.options().instrument)
+        if self.pipeline is not None:
+            self.pipeline.set_instrument(self._instrument)
 
     def _start(self) -> None:
         if self.generation.job is not None:
@@ -136,18 +190,23 @@ class LiveController(QObject):
                 sink.clear()
                 options = self.panel.options()
                 seed = options.seed or 0
-                instrument = self.generation.instrument(options.instrument)
-                generator_factory = lambda fps: _live_generator(session, fps, seed, instrument)  # noqa: E731
+                self._instrument = self.generation.instrument(options.instrument)
+                # Built on the processing thread: the instrument chosen by then (the list may change meanwhile).
+                generator_factory = lambda fps: _live_generator(session, fps, seed, self._instrument)  # noqa: E731
         self.pipeline = LivePipeline(camera, self._pose_factory, generator_factory, sink)
         self._camera_name, self._note = camera.name, note
         self.panel.live_label.setText(f"{camera.name}: starting…" + (f"\n{note}" if note else ""))
         self.transport.view.set_info(f"{camera.name}: starting…")
         self.pipeline.start()
         self._timer.start(LIVE_TICK_MS)
+        if session is not None and session.instruments:
+            self.panel.set_detection("listening to the live movement…")
+            self._detect_timer.start()
 
     def _stop(self, error: str | None = None) -> None:
         live, self.pipeline = self.pipeline, None
         self._timer.stop()
+        self._detect_timer.stop()
         if live is None:
             return
         live.stop()
@@ -156,6 +215,7 @@ class LiveController(QObject):
         self.transport.view.set_info("")
         self.panel.live_label.setText(error or "stopped")
         self.transport.render()  # back to the open file's current frame (or the placeholder)
+        self.generation.detect_instrument()  # and to what the open file sounds like
 
     @Slot()
     def _tick(self) -> None:

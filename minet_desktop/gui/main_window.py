@@ -293,6 +293,8 @@ class MainWindow(QMainWindow):
         scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        # The panel's lines wrap: when a long one needs the vertical bar, no horizontal bar comes with it.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.panel_dock = QDockWidget("Generate", self)
         self.panel_dock.setObjectName("generate_dock")
         self.panel_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)

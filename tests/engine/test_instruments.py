@@ -329,6 +329,51 @@ def test_live_mode_plays_the_chosen_instrument(make_bundle, monkeypatch) -> None
         LiveGenerator(s, fps=kf.fps, instrument="zz")
 
 
+def test_live_mode_changes_instrument_mid_performance_as_if_chosen_from_the_start(
+    make_bundle, monkeypatch
+) -> None:
+    """The musician picks another instrument while playing: from the next code on the audio is what it would
+    have been with that choice from the start (the running mean of the movement carries over); back to Auto,
+    it is unsteered again."""
+    from minet_desktop.engine.streaming import LiveGenerator
+
+    path = add_prototypes(make_bundle())
+    s = Session(path, device="cpu", performance_detector=None)
+    H = load_bundle(path).instruments.dim  # type: ignore[union-attr]
+    conds: dict[str, list[torch.Tensor]] = {}
+    step = CodeSampler.step
+    current = ["auto"]
+
+    def spy(self: CodeSampler, cond: torch.Tensor) -> torch.Tensor:
+        conds.setdefault(current[0], []).append(cond[0, :H].clone())
+        return step(self, cond)
+
+    monkeypatch.setattr(CodeSampler, "step", spy)
+    kf = player("vn", seed=11, seconds=3.0)
+    half = kf.keypoints.shape[0] // 2
+    for name, start in (("auto", None), ("fl", "fl")):
+        current[0] = name
+        live = LiveGenerator(s, fps=kf.fps, seed=0, instrument=start, griffin_lim_iters=2)
+        live.push_frames(kf.keypoints)
+        live.flush()
+    current[0] = "switched"
+    live = LiveGenerator(s, fps=kf.fps, seed=0, griffin_lim_iters=2)
+    live.push_frames(kf.keypoints[:half])
+    n_before = len(conds["switched"])
+    live.set_instrument("fl")
+    live.push_frames(kf.keypoints[half:])
+    live.flush()
+    auto, fl, switched = (torch.stack(conds[k]) for k in ("auto", "fl", "switched"))
+    assert 0 < n_before < len(switched) == len(auto)
+    assert torch.allclose(switched[:n_before], auto[:n_before], atol=1e-5)
+    assert torch.allclose(switched[n_before:], fl[n_before:], atol=1e-4)
+    assert not torch.allclose(switched[n_before:], auto[n_before:], atol=1e-3)
+    live.set_instrument(None)
+    assert live.instrument is None and live.prototypes is None
+    with pytest.raises(MinetError, match="unknown instrument 'zz'"):
+        live.set_instrument("zz")
+
+
 def test_a_midi_model_asked_for_another_instrument_moves_the_score_by_octaves_into_its_range(
     make_bundle,
 ) -> None:

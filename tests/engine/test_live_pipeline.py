@@ -92,3 +92,38 @@ def test_the_live_sink_plays_bursts_late_cuts_the_start_up_burst_and_settles_at_
         peak = max(peak, sink.buffered())
     grows = live_mod.SETTLE_WINDOW_S / 0.060 * 4  # samples a window adds
     assert lag.trims > trims + 3 and peak <= live_mod.JITTER_MARGIN_S * sr + 2 * grows + 64 < 12 / 0.060 * 4
+
+
+def test_the_pipeline_keeps_the_last_seconds_of_keypoints_and_passes_an_instrument_on(monkeypatch):
+    """Live detection reads the newest seconds of movement; the instrument list reaches the generator."""
+    monkeypatch.setattr(live_mod, "MIN_RECENT_S", 0.3)
+
+    class Generator:
+        latency_s = 0.1
+        chosen: list = []
+
+        def push_frames(self, keypoints):
+            pass
+
+        def pull_audio(self, max_samples=None):
+            return np.zeros(0, np.float32)
+
+        def set_instrument(self, code):
+            self.chosen.append(code)
+
+    camera = FakeCamera(camera_frames(size=(160, 120)), fps=100.0)
+    live = LivePipeline(camera, FakePose, lambda fps: Generator(), NullSink(8000))
+    assert live.recent_keypoints() is None and not live.set_instrument("va")  # nothing runs yet
+    live.start()
+    try:
+        wait_until(lambda: live.recent_keypoints() is not None, timeout=5.0)
+        kf = live.recent_keypoints()
+        assert kf.keypoints.shape[1:] == (3, 47) and kf.keypoints.shape[0] >= 10
+        assert kf.frame_size == (160, 120) and kf.detected_fraction == 1.0
+        assert 20.0 < kf.fps < 150.0  # the rate frames were processed at
+        assert kf.keypoints.shape[0] / kf.fps <= live_mod.RECENT_S + 0.1
+        wait_until(lambda: live.generating, timeout=2.0)
+        assert live.set_instrument("va") and live.set_instrument(None)
+        assert Generator.chosen == ["va", None]
+    finally:
+        assert live.stop()

@@ -248,3 +248,55 @@ def test_notes_start_on_the_movements_unless_the_switch_is_off(
     window.generation.start()
     qtbot.waitUntil(lambda: window.generation.job is None, timeout=20_000)
     assert asked == ["default", None] and window.errors == []
+
+
+def test_live_mode_shows_what_the_live_movement_sounds_like_and_plays_the_instrument_clicked(
+    make_window, qtbot, bundles, monkeypatch
+):
+    import numpy as np
+    from gui_helpers import VIDEO_SIZE
+
+    from minet_desktop.media.camera import FakeCamera
+
+    monkeypatch.setattr("minet_desktop.gui.live_mode.LIVE_DETECT_MS", 250)
+    monkeypatch.setattr("minet_desktop.engine.live.MIN_RECENT_S", 0.5)
+
+    class Pose:
+        n = 0
+
+        def __call__(self, rgb):
+            Pose.n += 1
+            kp = synthetic_keypoints(1)[0]
+            kp[0] += 3.0 * np.sin(Pose.n / 4.0)
+            return kp
+
+        def close(self):
+            pass
+
+    w, h = VIDEO_SIZE
+    frames = [np.full((h, w, 3), 40 * i, np.uint8) for i in range(4)]
+    window = make_window(
+        model_path=bundles["protos"],
+        camera_factory=lambda index: FakeCamera(frames, fps=60.0, name="fake camera"),
+        camera_list=lambda: [(0, "Fake camera 0")],
+        pose_factory=Pose,
+    )
+    qtbot.waitUntil(
+        lambda: window.generation.session is not None and window.generation.model_job is None, timeout=10_000
+    )
+    window.live.refresh_cameras()
+    window.live.set_live(True)
+    qtbot.waitUntil(lambda: window.panel.sounds_like_text().startswith("Sounds like (live)"), timeout=10_000)
+    assert "last" in window.panel.sounds_like_label.toolTip()
+    assert " % - " in window.panel.sounds_like_text()
+    qtbot.waitUntil(lambda: window.live.pipeline.generating, timeout=10_000)
+    label = window.panel.sounds_like_label
+    assert label.text().count("<a href=") == 3  # the three instruments shown can each be clicked
+    label.linkActivated.emit("fl")  # the musician picks flute while playing
+    generator = window.live.pipeline._generator
+    assert window.panel.options().instrument == "fl" and generator.instrument == "fl"
+    window.panel.select_instrument(None)  # back to Auto: unsteered in live mode
+    assert generator.instrument is None
+    window.live.set_live(False)
+    qtbot.waitUntil(lambda: window.live.detection is None, timeout=10_000)
+    assert "live" not in window.panel.sounds_like_text() and window.errors == []
