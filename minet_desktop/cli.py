@@ -457,8 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fps",
         type=float,
-        help="frame rate of an OpenPose folder's video (default: that of --video or of the video in or beside "
-        "the folder; else 30, with a warning)",
+        help="frame rate of an OpenPose folder's or a bare .npy skeleton's video (default: that of --video or "
+        "of the video in or beside it; else 30, with a warning)",
     )
     p.add_argument(
         "--video",
@@ -504,8 +504,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fps",
         type=float,
-        help="frame rate of an OpenPose folder's video (default: that of the video in or beside the folder; "
-        "else 30, with a warning)",
+        help="frame rate of an OpenPose folder's or a bare .npy skeleton's video (default: that of the video "
+        "in or beside it; else 30, with a warning)",
     )
     p.add_argument("--top", type=int, default=13, help="instruments to list (default: all)")
     p.set_defaults(func=_cmd_detect)

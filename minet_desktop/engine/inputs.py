@@ -22,6 +22,16 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpe
 _OPENPOSE_PREFIX = re.compile(r"^(.+?)_\d+_keypoints\.json$")
 
 
+def _video_named(stems: list[str], folders: tuple[Path, ...]) -> Path | None:
+    for where in folders:
+        for stem in stems:
+            for suffix in VIDEO_SUFFIXES:
+                for candidate in (where / f"{stem}{suffix}", where / f"{stem}{suffix.upper()}"):
+                    if candidate.is_file():
+                        return candidate
+    return None
+
+
 def openpose_video(folder: Path) -> Path | None:
     """The video an OpenPose JSON folder was made from, when it lies in the folder or beside it: OpenPose
     names its files after the video (``clip_000000000012_keypoints.json`` comes from ``clip.mp4``), and a
@@ -30,13 +40,7 @@ def openpose_video(folder: Path) -> Path | None:
     first = next(iter(sorted(folder.glob("*_keypoints.json"))), None)
     if first is not None and (m := _OPENPOSE_PREFIX.match(first.name)):
         stems.insert(0, m.group(1))
-    for where in (folder, folder.parent):
-        for stem in stems:
-            for suffix in VIDEO_SUFFIXES:
-                for candidate in (where / f"{stem}{suffix}", where / f"{stem}{suffix.upper()}"):
-                    if candidate.is_file():
-                        return candidate
-    return None
+    return _video_named(stems, (folder, folder.parent))
 
 
 def video_fps(video: Path) -> float | None:
@@ -84,13 +88,15 @@ def load_performance(
       (the performance's video) or of the video found in or beside the folder, else 30 fps with a warning
       (the JSON does not say);
     * a keypoint file (``.npz``, from ``minet-desktop extract``), or a bare ``(T, 3, 47)`` skeleton ``.npy``
-      (at ``fps``, 30 by default);
+      (at ``fps``; without it at the frame rate of ``video`` or of a video of the same name beside it, else
+      30 fps with a warning);
     * a video or an image: its sidecar keypoints when they match the file, otherwise extracted with
       MediaPipe (``progress(done, total)`` per frame; the sidecar is written for next time).
     """
     p = Path(path)
     solos_root = p if p.is_dir() else p.parent if p.name == "skeleton.npy" else None
-    if solos_root is not None and any((solos_root / f).exists() for f in SOLOS_FILES):
+    # Solos by its index files: a bare skeleton saved as skeleton.npy on its own is not a Solos download.
+    if solos_root is not None and any((solos_root / f).exists() for f in SOLOS_FILES[1:]):
         if solos_id is None:
             raise InputError(p, "Solos skeletons hold many clips: name one with --solos-id YOUTUBE_ID")
         return SolosSkeletons(solos_root).keypoints(solos_id)
@@ -101,5 +107,8 @@ def load_performance(
     if not p.exists():
         raise InputError(p, "is a broken link or a link loop" if p.is_symlink() else "no such file or folder")
     if p.suffix.lower() in KEYPOINT_SUFFIXES:
+        if fps is None and p.suffix.lower() == ".npy":  # a bare skeleton records no frame rate either
+            source = Path(video) if video is not None else _video_named([p.stem], (p.parent,))
+            fps = video_fps(source) if source is not None else None
         return load_keypoints(p, fps=fps)
     return keypoints_for_path(p, progress=progress, should_cancel=should_cancel)

@@ -165,9 +165,11 @@ class OpenController(QObject):
         self.companions_found.emit(source, found)
 
     def _open_keypoint_file(self, path: Path) -> None:
-        from minet_desktop.pose.keypoint_file import load_keypoints
+        from minet_desktop.engine.inputs import load_performance
 
-        kf = load_keypoints(path)  # raises InputError for broken files, the same sentence as the CLI
+        # Raises InputError for broken files, the same sentence as the CLI; a bare .npy skeleton takes the frame
+        # rate of a video of its name beside it, as on the command line.
+        kf = load_performance(path)
         n = int(kf.keypoints.shape[0])
         width, height = (int(v) for v in kf.frame_size)
         if n < 1:
@@ -181,7 +183,9 @@ class OpenController(QObject):
         self._cancel()
         self.opened.emit(CanvasSource(path, kf.fps, n, (width, height)), kf)
         self._status(
-            f"{path.name}: {n} frames of keypoints from {kf.source_name or 'an unknown video'}", 8000
+            f"{path.name}: {n} frames of keypoints from {kf.source_name or 'an unknown video'} at {kf.fps:g} fps"
+            + "".join(f"; {warning}" for warning in kf.warnings),
+            8000,
         )
 
     def _cancel(self) -> None:

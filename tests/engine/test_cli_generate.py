@@ -94,6 +94,23 @@ def test_an_openpose_folder_takes_its_videos_frame_rate_and_says_when_it_must_as
     assert "assumed" not in capsys.readouterr().err
 
 
+def test_a_bare_skeleton_takes_the_frame_rate_of_its_video(tmp_path) -> None:
+    from minet_desktop.engine.inputs import load_performance
+
+    npy = tmp_path / "take.npy"
+    np.save(npy, performance(1.0, fps=25.0).keypoints)
+    assert load_performance(npy).fps == 30.0 and "assuming 30 fps" in load_performance(npy).warnings[0]
+    given = _video(tmp_path / "other.avi", 10, fps=24.0)
+    assert load_performance(npy, video=given).fps == 24.0
+    _video(tmp_path / "take.avi", 10, fps=25.0)  # the video of the same name beside it
+    assert load_performance(npy).fps == 25.0 and not load_performance(npy).warnings
+    assert load_performance(npy, fps=30.0).fps == 30.0
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    np.save(alone / "skeleton.npy", performance(1.0).keypoints)  # Solos' file name, without Solos' index
+    assert load_performance(alone / "skeleton.npy").n_frames == performance(1.0).n_frames
+
+
 def test_generate_from_solos_skeletons(make_bundle, tmp_path) -> None:
     root = tmp_path / "solos"
     write_solos(root, {"abc123": ("Violin", performance(1.0, fps=25.0).keypoints)})
