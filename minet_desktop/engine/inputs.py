@@ -37,7 +37,7 @@ def openpose_video(folder: Path) -> Path | None:
     names its files after the video (``clip_000000000012_keypoints.json`` comes from ``clip.mp4``), and a
     video named like the folder counts too."""
     stems = [folder.name]
-    first = next(iter(sorted(folder.glob("*_keypoints.json"))), None)
+    first = next(folder.glob("*_keypoints.json"), None)  # any one: a folder holds one video's frames
     if first is not None and (m := _OPENPOSE_PREFIX.match(first.name)):
         stems.insert(0, m.group(1))
     return _video_named(stems, (folder, folder.parent))

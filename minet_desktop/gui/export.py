@@ -176,11 +176,8 @@ class ExportController(QObject):
 
     def shutdown(self) -> None:
         """Let an MP4 being written finish (rather than leave it half-done)."""
-        job = self.job
-        if job is not None:
-            if not job.wait():
-                log.warning("%s did not stop within 30 s of closing the window", job.describe)
-            job.finished.emit()
+        if self.job is not None:
+            self.job.stop_for_close(cancel=False)
 
     def _on_finished(self) -> None:
         job, self.job = self.job, None

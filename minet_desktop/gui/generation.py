@@ -393,9 +393,5 @@ class GenerationController(QObject):
         self._generate_again = False
         self._detect_again = False
         for job in (self.job, self.model_job, self.detection):
-            if job is None:
-                continue
-            job.cancel()
-            if not job.wait():
-                log.warning("%s did not stop within 30 s of closing the window", job.describe)
-            job.finished.emit()  # run its clean-up now
+            if job is not None:
+                job.stop_for_close()

@@ -113,12 +113,8 @@ class LiveController(QObject):
     def shutdown(self) -> None:
         if self.pipeline is not None:
             self.set_live(False)
-        job = self.detection
-        if job is not None:
-            job.cancel()
-            if not job.wait():
-                log.warning("%s did not stop within 30 s of closing the window", job.describe)
-            job.finished.emit()  # run its clean-up now
+        if self.detection is not None:
+            self.detection.stop_for_close()
 
     # ----------------------------------------------------------------- which instrument, live
     def detect_instrument(self) -> None:

@@ -126,6 +126,15 @@ class BackgroundJob(QObject):
             return True
         return bool(self._thread.wait(timeout_ms))
 
+    def stop_for_close(self, cancel: bool = True) -> None:
+        """The window is closing and the event loop may not run again: cancel (unless ``cancel`` is False, to
+        let the task finish), wait for the thread, and run the ``finished`` clean-up now."""
+        if cancel:
+            self.cancel()
+        if not self.wait():
+            log.warning("%s did not stop within 30 s of closing the window", self.describe)
+        self.finished.emit()
+
     # Slots below run on the GUI thread. After cancel() the result is dropped.
     @Slot(str, int, int)
     def _on_progress(self, label: str, done: int, total: int) -> None:
